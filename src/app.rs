@@ -1,0 +1,286 @@
+//! The daemon wired together: `run` (production) and `dev` (embedded broker, temporary state).
+//!
+//! This is the only place that knows the order of start-up and shutdown: config, runtime, (dev:
+//! broker), supervisor, HTTP server; on SIGINT/SIGTERM the reverse.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::api::{AppState, router};
+use crate::config::{self, ConfigError, EXIT_CONFIG};
+use crate::dev::{DevError, EmbeddedKafka};
+use crate::runtime::{self, Materialised, RuntimeError, RuntimeLayout};
+use crate::supervisor::{Supervisor, SupervisorError};
+
+/// Prefix of the temporary folders of `dev`: `connect-supervisor-dev-<pid>-<random>`.
+pub const DEV_DIR_PREFIX: &str = "connect-supervisor-dev-";
+/// How long `dev` waits for every worker to be ready before saying which are not.
+pub const DEV_READY_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Why the daemon stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Bad department file.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Runtime missing or not materialisable.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The embedded broker failed.
+    #[error(transparent)]
+    Dev(#[from] DevError),
+    /// The pools could not be started.
+    #[error(transparent)]
+    Supervisor(#[from] SupervisorError),
+    /// The HTTP server could not listen.
+    #[error("cannot listen on {addr}: {source}; stop what uses it or pass --listen")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A local file operation failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl AppError {
+    /// Process exit code: 78 for configuration problems, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Config(_) => EXIT_CONFIG,
+            _ => 1,
+        }
+    }
+}
+
+/// Options of `connect-supervisor dev`.
+#[derive(Debug, Clone)]
+pub struct DevOptions {
+    /// The department file.
+    pub config: PathBuf,
+    /// Folder of the runtime declaration (`pom.xml` and `config/`).
+    pub runtime_source: PathBuf,
+    /// Overrides `supervisor.listen`.
+    pub listen: Option<SocketAddr>,
+}
+
+/// Materialises the runtime declared in `source` into `dest`, printing what happened.
+pub async fn ensure_runtime(source: &Path, dest: &Path) -> Result<RuntimeLayout, AppError> {
+    let started = Instant::now();
+    let (source_owned, dest_owned) = (source.to_path_buf(), dest.to_path_buf());
+    let outcome =
+        tokio::task::spawn_blocking(move || runtime::materialise(&source_owned, &dest_owned))
+            .await
+            .expect("materialise does not panic")?;
+    let layout = RuntimeLayout::new(dest);
+    let version = layout.kafka_version().unwrap_or_else(|| "?".into());
+    match outcome {
+        Materialised::Cached => {
+            tracing::info!(dir = %dest.display(), kafka = %version, "Connect runtime found in cache.")
+        }
+        Materialised::Fetched => tracing::info!(
+            dir = %dest.display(), kafka = %version, seconds = started.elapsed().as_secs_f32(),
+            "Connect runtime materialised with Maven."
+        ),
+    }
+    Ok(layout)
+}
+
+/// Removes temporary folders of earlier `dev` runs whose process is gone (killed with SIGKILL).
+pub fn clean_stale_dev_dirs(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(DEV_DIR_PREFIX)) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            tracing::info!(dir = %entry.path().display(), "Removing the folder of an earlier dev run.");
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// `connect-supervisor dev`: embedded broker, the department's pools, the supervisor's URLs.
+pub async fn dev(options: DevOptions) -> Result<(), AppError> {
+    let mut department = config::load(&options.config)?;
+    let layout = ensure_runtime(&options.runtime_source, &department.runtime.dir).await?;
+    let tmp_root = std::env::temp_dir();
+    clean_stale_dev_dirs(&tmp_root);
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("{DEV_DIR_PREFIX}{}-", std::process::id()))
+        .tempdir_in(&tmp_root)
+        .map_err(|source| AppError::Io {
+            action: "cannot create a temporary folder in",
+            path: tmp_root.clone(),
+            source,
+        })?;
+
+    let started = Instant::now();
+    let broker =
+        EmbeddedKafka::start(&layout, &department.runtime.java, &tmp.path().join("kafka")).await?;
+    tracing::info!(bootstrap = %broker.bootstrap_servers(), seconds = started.elapsed().as_secs_f32(), "Embedded Kafka broker ready.");
+    department.kafka.bootstrap_servers = broker.bootstrap_servers();
+    department.supervisor.state_dir = tmp.path().join("state");
+    if let Some(listen) = options.listen {
+        department.supervisor.listen = listen;
+    }
+
+    let result = serve_department(department, layout, Some(&broker), started).await;
+    broker.stop().await;
+    drop(tmp);
+    result
+}
+
+/// `connect-supervisor run`: the department against its configured Kafka.
+pub async fn run(config_path: &Path) -> Result<(), AppError> {
+    let department = config::load(config_path)?;
+    let layout = RuntimeLayout::new(&department.runtime.dir);
+    layout.check()?;
+    serve_department(department, layout, None, Instant::now()).await
+}
+
+async fn serve_department(
+    department: crate::model::Department,
+    layout: RuntimeLayout,
+    broker: Option<&EmbeddedKafka>,
+    started: Instant,
+) -> Result<(), AppError> {
+    let listen = department.supervisor.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| AppError::Listen {
+            addr: listen,
+            source,
+        })?;
+    let supervisor = Supervisor::start(department, layout).await?;
+    let app = router(AppState {
+        supervisor: supervisor.clone(),
+    });
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = server_stopped.await;
+            })
+            .await
+    });
+
+    let mut signals = Signals::new()?;
+    let ready = tokio::select! {
+        r = supervisor.wait_until_ready(DEV_READY_TIMEOUT) => Some(r),
+        _ = signals.recv() => None,
+    };
+    match ready {
+        Some(Ok(())) => {
+            print_banner(&supervisor, broker, listen, started.elapsed());
+            signals.recv().await;
+        }
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "Not every worker became ready; the supervisor keeps trying. Stop with Ctrl-C.");
+            print_banner(&supervisor, broker, listen, started.elapsed());
+            signals.recv().await;
+        }
+        None => {}
+    }
+    tracing::info!("Stopping: workers first, then the HTTP server.");
+    supervisor.shutdown().await;
+    let _ = stop_server.send(());
+    let _ = server.await;
+    Ok(())
+}
+
+fn print_banner(
+    supervisor: &Supervisor,
+    broker: Option<&EmbeddedKafka>,
+    listen: SocketAddr,
+    elapsed: Duration,
+) {
+    let department = supervisor.department();
+    let mut out = format!(
+        "\nconnect-supervisor: department {} is up ({:.1}s)\n",
+        department.id,
+        elapsed.as_secs_f32()
+    );
+    if let Some(broker) = broker {
+        out += &format!("  Kafka broker        {}\n", broker.bootstrap_servers());
+    }
+    for pool in supervisor.status() {
+        for worker in pool.workers {
+            out += &format!("  worker {:<12} {}\n", worker.id, worker.rest_url);
+        }
+    }
+    let base = format!("http://{listen}");
+    out += &format!("  supervisor          {base}\n");
+    out += &format!(
+        "  managed API         {base}/connect/v1/environments/{}/clusters/{}/connectors\n",
+        department.environment_id, department.kafka_cluster_id
+    );
+    out += "Press Ctrl-C to stop.\n";
+    println!("{out}");
+}
+
+/// SIGINT and SIGTERM, whichever comes first.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Self, AppError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let wrap = |source| AppError::Io {
+            action: "cannot install a signal handler for",
+            path: PathBuf::from("SIGINT/SIGTERM"),
+            source,
+        };
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt()).map_err(wrap)?,
+            terminate: signal(SignalKind::terminate()).map_err(wrap)?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => tracing::info!("SIGINT received."),
+            _ = self.terminate.recv() => tracing::info!("SIGTERM received."),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_dev_folders_of_dead_processes_are_removed_and_live_ones_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dead = tmp.path().join(format!("{DEV_DIR_PREFIX}999999999-abc"));
+        let live = tmp
+            .path()
+            .join(format!("{DEV_DIR_PREFIX}{}-abc", std::process::id()));
+        let other = tmp.path().join("unrelated-999999999");
+        for d in [&dead, &live, &other] {
+            std::fs::create_dir(d).unwrap();
+        }
+        clean_stale_dev_dirs(tmp.path());
+        assert!(!dead.exists());
+        assert!(live.exists());
+        assert!(other.exists());
+    }
+}

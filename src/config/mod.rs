@@ -1,0 +1,799 @@
+//! The department file: TOML parsed into a validated [`Department`], every problem reported at
+//! once with its key path.
+//!
+//! This module owns the file format (keys, defaults, limits) and nothing else: it does not start
+//! anything and does not touch the network. Relative paths in the file are resolved against the
+//! file's own folder, so a department file means the same thing from any working directory.
+
+mod reader;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::model::{
+    Budget, ByteSize, Cpu, Department, KafkaSettings, Pool, ResourceUsage, RuntimeSettings,
+    SupervisorSettings, WorkerResources,
+};
+use reader::TableReader;
+
+/// Exit code for a bad configuration (sysexits `EX_CONFIG`).
+pub const EXIT_CONFIG: i32 = 78;
+/// Exit code for bad command-line usage (sysexits `EX_USAGE`).
+pub const EXIT_USAGE: i32 = 64;
+
+/// Default address of the supervisor's HTTP server.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default folder of the Connect runtime (where the container image puts it).
+pub const DEFAULT_RUNTIME_DIR: &str = "/opt/connect-runtime";
+/// Default state folder of the supervisor.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/connect-supervisor";
+/// Default share of a worker's memory limit given to the JVM heap.
+pub const DEFAULT_HEAP_PERCENT: u8 = 75;
+/// Default pids limit of a worker's cgroup (a Connect JVM runs a few hundred threads).
+pub const DEFAULT_WORKER_PIDS: u32 = 2048;
+/// Smallest memory limit a worker may be given.
+pub const MIN_WORKER_MEMORY: ByteSize = ByteSize::mib(32);
+
+/// Worker properties that the supervisor derives and that a pool's `worker_config` may not set:
+/// they are the pool's Connect cluster identity or the worker's own REST identity.
+pub const RESERVED_WORKER_KEYS: &[&str] = &[
+    "bootstrap.servers",
+    "group.id",
+    "config.storage.topic",
+    "offset.storage.topic",
+    "status.storage.topic",
+    "listeners",
+    "rest.advertised.host.name",
+    "rest.advertised.port",
+    "rest.advertised.listener",
+    "plugin.path",
+];
+
+static DEPARTMENT_ID: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z][a-z0-9]{0,31}$").expect("valid regex"));
+static POOL_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$").expect("valid regex"));
+static MANAGED_ID: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$").expect("valid regex"));
+static ENV_REFERENCE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}").expect("valid regex"));
+
+const MAX_POOL_NAME: usize = 24;
+
+/// One problem in a department file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Key path in the file, e.g. `pools[1].memory`.
+    pub path: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl Problem {
+    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a department file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read department file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML.
+    #[error("department file {path} is not valid TOML: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// The file is TOML but breaks one or more rules.
+    #[error("{}", ProblemList { path, problems })]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Every problem found.
+        problems: Vec<Problem>,
+    },
+}
+
+impl ConfigError {
+    /// Short, bounded code for metrics and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Read { .. } => "config_unreadable",
+            Self::Syntax { .. } => "config_syntax",
+            Self::Invalid { .. } => "config_invalid",
+        }
+    }
+}
+
+struct ProblemList<'a> {
+    path: &'a Path,
+    problems: &'a [Problem],
+}
+
+impl fmt::Display for ProblemList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        write!(
+            f,
+            "department file {} has {n} problem{}:",
+            self.path.display(),
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in self.problems {
+            write!(f, "\n  {}: {}", p.path, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads and validates a department file.
+pub fn load(path: &Path) -> Result<Department, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let base = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    parse(&text, &base, &|name| std::env::var(name).ok()).map_err(|e| match e {
+        ParseError::Syntax(message) => ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message,
+        },
+        ParseError::Invalid(problems) => ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        },
+    })
+}
+
+/// Why a department text could not be parsed (no file attached yet).
+#[derive(Debug)]
+pub enum ParseError {
+    /// Not valid TOML.
+    Syntax(String),
+    /// Valid TOML that breaks rules.
+    Invalid(Vec<Problem>),
+}
+
+/// Parses department text. Relative paths are resolved against `base`; `${env:NAME}` references in
+/// `kafka.client` values are looked up with `env`.
+pub fn parse(
+    text: &str,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Department, ParseError> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ParseError::Syntax(e.to_string().trim().to_string()))?;
+    let mut problems = Vec::new();
+    let department = {
+        let mut root = TableReader::new(&table, "", &mut problems);
+        let department = read_department(&mut root, base, env);
+        root.finish();
+        department
+    };
+    match department {
+        Some(d) if problems.is_empty() => Ok(d),
+        _ => {
+            if problems.is_empty() {
+                problems.push(Problem::new("", "the file is incomplete"));
+            }
+            Err(ParseError::Invalid(problems))
+        }
+    }
+}
+
+fn resolve(base: &Path, path: &str) -> PathBuf {
+    let p = PathBuf::from(path);
+    if p.is_absolute() { p } else { base.join(p) }
+}
+
+struct DepartmentSection {
+    id: Option<String>,
+    environment_id: Option<String>,
+    kafka_cluster_id: Option<String>,
+    default_pool: Option<String>,
+}
+
+fn read_department(
+    root: &mut TableReader<'_>,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<Department> {
+    let section = root.with_table("department", |t| {
+        let id = t.required_string("id", "set the department id, e.g. id = \"dept1\"");
+        if let Some(id) = &id
+            && !DEPARTMENT_ID.is_match(id)
+        {
+            t.problem(
+                "id",
+                format!(
+                    "\"{id}\" is not a valid department id; use 1-32 lowercase letters and digits, \
+                     starting with a letter and without dashes (it prefixes connector names, \
+                     group ids and topics)"
+                ),
+            );
+        }
+        let managed_id = |t: &mut TableReader<'_>, key: &'static str, example: &str| {
+            let value = t.required_string(
+                key,
+                &format!("set the managed-API identity clients use, e.g. {key} = \"{example}\""),
+            )?;
+            if MANAGED_ID.is_match(&value) {
+                Some(value)
+            } else {
+                t.problem(
+                    key,
+                    format!(
+                        "\"{value}\" cannot be a URL path segment; use letters, digits, '-' and '_' \
+                         (at most 64)"
+                    ),
+                );
+                None
+            }
+        };
+        let environment_id = managed_id(t, "environment_id", "env-dept1");
+        let kafka_cluster_id = managed_id(t, "kafka_cluster_id", "lkc-dept1");
+        let default_pool = t.string("default_pool");
+        DepartmentSection {
+            id,
+            environment_id,
+            kafka_cluster_id,
+            default_pool,
+        }
+    });
+    if section.is_none() {
+        root.problem(
+            "department",
+            "is required; add a [department] table with id, environment_id and kafka_cluster_id",
+        );
+    }
+
+    let kafka = root.with_table("kafka", |t| read_kafka(t, env));
+    if kafka.is_none() {
+        root.problem(
+            "kafka",
+            "is required; add a [kafka] table with bootstrap_servers",
+        );
+    }
+    let runtime = root
+        .with_table("runtime", |t| read_runtime(t, base))
+        .unwrap_or_else(|| {
+            Some(RuntimeSettings {
+                dir: PathBuf::from(DEFAULT_RUNTIME_DIR),
+                java: PathBuf::from("java"),
+            })
+        });
+    let supervisor = root
+        .with_table("supervisor", |t| read_supervisor(t, base))
+        .unwrap_or_else(read_supervisor_defaults);
+    let pools = root.with_table_array("pools", read_pool);
+    let budget = root.with_table("budget", read_budget);
+
+    let pools: Vec<Pool> = match pools {
+        None => {
+            root.problem(
+                "pools",
+                "is required; add at least one [[pools]] table with name, workers, cpu and memory",
+            );
+            Vec::new()
+        }
+        Some(pools) => pools.into_iter().flatten().collect(),
+    };
+    check_pools(root, &pools);
+
+    let usage = ResourceUsage::of(pools.iter().map(|p| (p.workers, p.worker)));
+    let budget = match budget {
+        // No budget: exactly what the pools ask for, so any scale-up needs the platform team.
+        None => Some(Budget {
+            max_workers: usage.workers as u32,
+            cpu: Cpu::from_millis(usage.cpu_millis as u32),
+            memory: ByteSize::new(usage.memory_bytes),
+        }),
+        Some(b) => b,
+    };
+    if let Some(budget) = &budget {
+        for message in usage.exceeds(budget) {
+            root.problem(
+                "budget",
+                format!("the pools ask for more than the budget: {message}"),
+            );
+        }
+    }
+
+    let section = section?;
+    let default_pool = match section.default_pool {
+        Some(name) => {
+            if !pools.iter().any(|p| p.name == name) {
+                root.problem_at(
+                    "department.default_pool".into(),
+                    format!("no pool is named \"{name}\"; use the name of one of the [[pools]]"),
+                );
+            }
+            name
+        }
+        None => pools.first()?.name.clone(),
+    };
+    Some(Department {
+        id: section.id?,
+        environment_id: section.environment_id?,
+        kafka_cluster_id: section.kafka_cluster_id?,
+        kafka: kafka??,
+        runtime: runtime?,
+        supervisor: supervisor?,
+        budget: budget?,
+        pools,
+        default_pool,
+    })
+}
+
+fn read_kafka(
+    t: &mut TableReader<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<KafkaSettings> {
+    let bootstrap_servers = t.required_string(
+        "bootstrap_servers",
+        "set the Kafka bootstrap servers, e.g. bootstrap_servers = \"broker:9092\"",
+    );
+    if let Some(b) = &bootstrap_servers
+        && b.trim().is_empty()
+    {
+        t.problem("bootstrap_servers", "is empty; list at least one host:port");
+    }
+    let replication = t
+        .integer_in("internal_topic_replication_factor", -1..=32)
+        .unwrap_or(-1);
+    if replication == 0 {
+        t.problem(
+            "internal_topic_replication_factor",
+            "0 is not a replication factor; use -1 for the broker default or 1 and more",
+        );
+    }
+    let mut client = BTreeMap::new();
+    for (key, value) in t.string_map("client").unwrap_or_default() {
+        let mut missing = Vec::new();
+        let value = ENV_REFERENCE
+            .replace_all(&value, |c: &regex::Captures<'_>| {
+                env(&c[1]).unwrap_or_else(|| {
+                    missing.push(c[1].to_string());
+                    String::new()
+                })
+            })
+            .into_owned();
+        for name in missing {
+            t.problem_at(
+                format!("kafka.client.\"{key}\""),
+                format!("refers to environment variable {name}, which is not set; set it or write the value"),
+            );
+        }
+        client.insert(key, value);
+    }
+    Some(KafkaSettings {
+        bootstrap_servers: bootstrap_servers?,
+        internal_topic_replication_factor: replication as i16,
+        client,
+    })
+}
+
+fn read_runtime(t: &mut TableReader<'_>, base: &Path) -> Option<RuntimeSettings> {
+    let dir = t
+        .string("dir")
+        .map(|d| resolve(base, &d))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_RUNTIME_DIR));
+    let java = t
+        .string("java")
+        .map(|j| {
+            if j.contains('/') {
+                resolve(base, &j)
+            } else {
+                PathBuf::from(j)
+            }
+        })
+        .unwrap_or_else(|| PathBuf::from("java"));
+    Some(RuntimeSettings { dir, java })
+}
+
+fn read_supervisor_defaults() -> Option<SupervisorSettings> {
+    Some(SupervisorSettings {
+        listen: DEFAULT_LISTEN.parse().expect("valid default address"),
+        state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+        worker_host: "127.0.0.1".into(),
+        rest_port_base: None,
+    })
+}
+
+fn read_supervisor(t: &mut TableReader<'_>, base: &Path) -> Option<SupervisorSettings> {
+    let listen = match t.string("listen") {
+        None => Some(DEFAULT_LISTEN.parse().expect("valid default address")),
+        Some(text) => match text.parse::<SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                t.problem(
+                    "listen",
+                    format!("\"{text}\" is not an address; use ip:port, e.g. \"0.0.0.0:8080\""),
+                );
+                None
+            }
+        },
+    };
+    let state_dir = t
+        .string("state_dir")
+        .map(|d| resolve(base, &d))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+    let worker_host = t
+        .string("worker_host")
+        .unwrap_or_else(|| "127.0.0.1".into());
+    if worker_host.trim().is_empty() || worker_host.contains(char::is_whitespace) {
+        t.problem(
+            "worker_host",
+            "must be a host name or IP address without spaces",
+        );
+    }
+    let rest_port_base = t
+        .integer_in("rest_port_base", 1024..=65000)
+        .map(|p| p as u16);
+    Some(SupervisorSettings {
+        listen: listen?,
+        state_dir,
+        worker_host,
+        rest_port_base,
+    })
+}
+
+fn read_budget(t: &mut TableReader<'_>) -> Option<Budget> {
+    if !t.has("max_workers") {
+        t.problem(
+            "max_workers",
+            "is required; give the maximum number of workers over all pools",
+        );
+    }
+    let max_workers = t.integer_in("max_workers", 1..=256);
+    let cpu = read_cpu(t, "cpu");
+    let memory = read_size(t, "memory");
+    Some(Budget {
+        max_workers: max_workers? as u32,
+        cpu: cpu?,
+        memory: memory?,
+    })
+}
+
+fn read_cpu(t: &mut TableReader<'_>, key: &'static str) -> Option<Cpu> {
+    let Some(text) = t.number_text(key) else {
+        t.problem(
+            key,
+            "is required; give cores as a number (0.5, 2) or millicores (\"500m\")",
+        );
+        return None;
+    };
+    let cpu = Cpu::parse(&text);
+    if cpu.is_none() {
+        t.problem(
+            key,
+            format!("\"{text}\" is not a CPU amount; give cores as a positive number (0.5, 2) or millicores (\"500m\")"),
+        );
+    }
+    cpu
+}
+
+fn read_size(t: &mut TableReader<'_>, key: &'static str) -> Option<ByteSize> {
+    let Some(text) = t.number_text(key) else {
+        t.problem(key, "is required; give a size like \"512MiB\" or \"2GiB\"");
+        return None;
+    };
+    let size = ByteSize::parse(&text);
+    if size.is_none() {
+        t.problem(
+            key,
+            format!("\"{text}\" is not a size; use a number of bytes or a value like \"512MiB\" or \"2GiB\""),
+        );
+    }
+    size
+}
+
+fn read_pool(t: &mut TableReader<'_>) -> Option<Pool> {
+    let name = t.required_string("name", "give the pool a name, e.g. name = \"shared\"");
+    if let Some(name) = &name
+        && (!POOL_NAME.is_match(name) || name.len() > MAX_POOL_NAME)
+    {
+        t.problem(
+            "name",
+            format!(
+                "\"{name}\" is not a valid pool name; use lowercase letters, digits and single \
+                 dashes, starting with a letter, at most {MAX_POOL_NAME} characters"
+            ),
+        );
+    }
+    let workers = t.integer_in("workers", 0..=64).unwrap_or(1) as u32;
+    let cpu = read_cpu(t, "cpu");
+    let memory = read_size(t, "memory");
+    if let Some(memory) = memory
+        && memory < MIN_WORKER_MEMORY
+    {
+        t.problem(
+            "memory",
+            format!("{memory} is below the minimum of {MIN_WORKER_MEMORY} for a worker"),
+        );
+    }
+    let pids = t
+        .integer_in("pids", 64..=1_000_000)
+        .map(|p| p as u32)
+        .unwrap_or(DEFAULT_WORKER_PIDS);
+    let heap_percent = t
+        .integer_in("heap_percent", 10..=95)
+        .map(|p| p as u8)
+        .unwrap_or(DEFAULT_HEAP_PERCENT);
+    let heap = match t.number_text("heap") {
+        None => None,
+        Some(text) => {
+            let heap = ByteSize::parse(&text);
+            if heap.is_none() {
+                t.problem(
+                    "heap",
+                    format!("\"{text}\" is not a size; use a value like \"384MiB\""),
+                );
+            }
+            heap
+        }
+    };
+    if let (Some(heap), Some(memory)) = (heap, memory)
+        && heap >= memory
+    {
+        t.problem(
+            "heap",
+            format!(
+                "a heap of {heap} does not fit in the worker's memory limit of {memory}; leave \
+                 room for metaspace, threads and buffers (e.g. 75% of the limit, the default)"
+            ),
+        );
+    }
+    let jvm_options = t.string_list("jvm_options").unwrap_or_default();
+    let mut worker_config = BTreeMap::new();
+    for (key, value) in t.string_map("worker_config").unwrap_or_default() {
+        if RESERVED_WORKER_KEYS.contains(&key.as_str()) {
+            t.problem_at(
+                format!("{}.\"{key}\"", t.path_of("worker_config")),
+                "is set by the supervisor (pool identity and worker REST identity) and cannot be overridden; remove it",
+            );
+        } else {
+            worker_config.insert(key, value);
+        }
+    }
+    Some(Pool {
+        name: name?,
+        workers,
+        worker: WorkerResources {
+            cpu: cpu?,
+            memory: memory?,
+            pids,
+            heap_percent,
+            heap,
+        },
+        jvm_options,
+        worker_config,
+    })
+}
+
+fn check_pools(root: &mut TableReader<'_>, pools: &[Pool]) {
+    let mut seen = BTreeSet::new();
+    for (i, pool) in pools.iter().enumerate() {
+        if !seen.insert(pool.name.as_str()) {
+            root.problem_at(
+                format!("pools[{i}].name"),
+                format!(
+                    "pool \"{}\" is defined twice; pool names must be unique",
+                    pool.name
+                ),
+            );
+        }
+    }
+    if !pools.is_empty() && pools.iter().all(|p| p.workers == 0) {
+        root.problem(
+            "pools",
+            "every pool has 0 workers; give at least one pool a worker",
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[department]
+id = "dept1"
+environment_id = "env-dept1"
+kafka_cluster_id = "lkc-dept1"
+
+[kafka]
+bootstrap_servers = "127.0.0.1:9092"
+[kafka.client]
+"security.protocol" = "SASL_SSL"
+"sasl.jaas.config" = "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"${env:KAFKA_PASSWORD}\";"
+
+[runtime]
+dir = "../.cache/connect-runtime"
+
+[supervisor]
+listen = "127.0.0.1:8080"
+state_dir = "state"
+
+[budget]
+max_workers = 4
+cpu = 4
+memory = "4GiB"
+
+[[pools]]
+name = "shared"
+workers = 2
+cpu = 0.5
+memory = "768MiB"
+
+[[pools]]
+name = "heavy"
+workers = 1
+cpu = "1500m"
+memory = "1536MiB"
+jvm_options = ["-XX:+UseG1GC"]
+[pools.worker_config]
+"offset.flush.interval.ms" = 5000
+"#;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "KAFKA_PASSWORD").then(|| "s3cret".to_string())
+    }
+
+    fn problems(text: &str) -> Vec<Problem> {
+        match parse(text, Path::new("/etc/dept"), &env) {
+            Err(ParseError::Invalid(p)) => p,
+            other => panic!("expected problems, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_good_file_parses_into_a_department() {
+        let d = parse(GOOD, Path::new("/etc/dept"), &env).expect("valid");
+        assert_eq!(d.id, "dept1");
+        assert_eq!(d.default_pool, "shared");
+        assert_eq!(d.pools.len(), 2);
+        assert_eq!(d.pools[0].worker.cpu, Cpu::from_millis(500));
+        assert_eq!(d.pools[1].worker.cpu, Cpu::from_millis(1500));
+        assert_eq!(d.pools[1].worker.memory, ByteSize::mib(1536));
+        assert_eq!(d.pools[1].worker_config["offset.flush.interval.ms"], "5000");
+        assert_eq!(
+            d.runtime.dir,
+            PathBuf::from("/etc/dept/../.cache/connect-runtime")
+        );
+        assert_eq!(d.supervisor.state_dir, PathBuf::from("/etc/dept/state"));
+        assert!(d.kafka.client["sasl.jaas.config"].contains("password=\"s3cret\""));
+    }
+
+    #[test]
+    fn pools_get_their_own_connect_cluster_identity() {
+        let d = parse(GOOD, Path::new("/"), &env).expect("valid");
+        let shared = d.cluster_identity("shared");
+        let heavy = d.cluster_identity("heavy");
+        assert_eq!(shared.group_id, "dept1-connect-shared");
+        assert_eq!(shared.config_topic, "dept1-connect-shared-configs");
+        assert_eq!(heavy.offset_topic, "dept1-connect-heavy-offsets");
+        assert_ne!(shared.status_topic, heavy.status_topic);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_with_its_key_path() {
+        let bad = r#"
+[department]
+id = "Dept-1"
+environment_id = "env 1"
+
+[kafka]
+bootstrap_servers = 9092
+
+[supervisor]
+listen = "localhost"
+colour = "blue"
+
+[[pools]]
+name = "shared"
+cpu = 0
+memory = "12XB"
+
+[[pools]]
+name = "shared"
+workers = 100
+cpu = 1
+memory = "1GiB"
+heap = "2GiB"
+[pools.worker_config]
+"group.id" = "mine"
+"#;
+        let p = problems(bad);
+        let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+        for expected in [
+            "department.id",
+            "department.environment_id",
+            "department.kafka_cluster_id",
+            "kafka.bootstrap_servers",
+            "supervisor.listen",
+            "supervisor.colour",
+            "pools[0].cpu",
+            "pools[0].memory",
+            "pools[1].workers",
+            "pools[1].heap",
+            "pools[1].worker_config.\"group.id\"",
+        ] {
+            assert!(paths.contains(&expected), "missing {expected} in {paths:?}");
+        }
+        let listen = p.iter().find(|p| p.path == "supervisor.listen").unwrap();
+        assert!(listen.message.contains("ip:port"), "{}", listen.message);
+    }
+
+    #[test]
+    fn pools_over_the_budget_are_refused_naming_the_figure() {
+        let text = GOOD.replace("max_workers = 4", "max_workers = 2");
+        let p = problems(&text);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].path, "budget");
+        assert!(p[0].message.contains("3 workers") && p[0].message.contains("2 workers"));
+    }
+
+    #[test]
+    fn missing_sections_and_environment_variables_are_problems() {
+        let p = problems("");
+        let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["department", "kafka", "pools"]);
+        let p = problems(&GOOD.replace("KAFKA_PASSWORD", "NOT_SET_ANYWHERE"));
+        assert_eq!(p.len(), 1);
+        assert!(p[0].message.contains("NOT_SET_ANYWHERE"));
+        assert!(!p[0].message.contains("s3cret"));
+    }
+
+    #[test]
+    fn duplicate_pools_and_unknown_default_pools_are_refused() {
+        let text = GOOD
+            .replace("name = \"heavy\"", "name = \"shared\"")
+            .replace(
+                "kafka_cluster_id = \"lkc-dept1\"",
+                "kafka_cluster_id = \"lkc-dept1\"\ndefault_pool = \"nope\"",
+            );
+        let p = problems(&text);
+        let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+        assert!(paths.contains(&"pools[1].name"), "{paths:?}");
+        assert!(paths.contains(&"department.default_pool"), "{paths:?}");
+    }
+
+    #[test]
+    fn syntax_errors_carry_the_parser_position() {
+        match parse("[department\nid=1", Path::new("/"), &env) {
+            Err(ParseError::Syntax(m)) => assert!(m.contains("line"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_debug_form_of_kafka_settings_shows_no_client_values() {
+        let d = parse(GOOD, Path::new("/"), &env).expect("valid");
+        let debug = format!("{d:?}");
+        assert!(!debug.contains("s3cret"));
+        assert!(debug.contains("sasl.jaas.config"));
+    }
+}

@@ -1,0 +1,184 @@
+//! The `connect-supervisor` binary: parses arguments and calls the library.
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use connect_supervisor::app::{self, DevOptions};
+use connect_supervisor::config::{self, EXIT_USAGE};
+
+/// Folder of the runtime declaration in a source checkout.
+const RUNTIME_SOURCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/images/connect-runtime");
+/// Runtime cache of a source checkout.
+const RUNTIME_CACHE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/.cache/connect-runtime");
+/// The example department `dev` runs by default.
+const EXAMPLE_DEPARTMENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/department.toml");
+
+#[derive(Parser)]
+#[command(
+    name = "connect-supervisor",
+    version,
+    about = "Supervised Kafka Connect workers behind the managed connector API"
+)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "CONNECT_SUPERVISOR_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a department against its configured Kafka.
+    Run {
+        /// The department file.
+        #[arg(long, short, env = "CONNECT_SUPERVISOR_CONFIG")]
+        config: PathBuf,
+    },
+    /// Run a department locally with an embedded single-node Kafka broker and temporary state.
+    Dev {
+        /// The department file.
+        #[arg(long, short, default_value = EXAMPLE_DEPARTMENT)]
+        config: PathBuf,
+        /// Folder of the runtime declaration (pom.xml and config/).
+        #[arg(long, default_value = RUNTIME_SOURCE)]
+        runtime_source: PathBuf,
+        /// Address of the supervisor's HTTP server (overrides the file).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Check a department file and print every problem.
+    CheckConfig {
+        /// The department file.
+        config: PathBuf,
+    },
+    /// Manage the Connect runtime.
+    Runtime {
+        #[command(subcommand)]
+        command: RuntimeCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RuntimeCommand {
+    /// Materialise the runtime declared in images/connect-runtime/pom.xml (idempotent; offline
+    /// when already present).
+    Fetch {
+        /// Folder of the runtime declaration (pom.xml and config/).
+        #[arg(long, default_value = RUNTIME_SOURCE)]
+        source: PathBuf,
+        /// Where to put the runtime.
+        #[arg(long, default_value = RUNTIME_CACHE)]
+        dir: PathBuf,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code as u8);
+        }
+    };
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result: Result<(), anyhow::Error> = runtime.block_on(async {
+        match cli.command {
+            Command::Run { config } => app::run(&config).await.map_err(exit_with),
+            Command::Dev {
+                config,
+                runtime_source,
+                listen,
+            } => app::dev(DevOptions {
+                config,
+                runtime_source,
+                listen,
+            })
+            .await
+            .map_err(exit_with),
+            Command::CheckConfig { config } => match config::load(&config) {
+                Ok(d) => {
+                    println!(
+                        "{}: department {} with {} pool(s) is valid",
+                        config.display(),
+                        d.id,
+                        d.pools.len()
+                    );
+                    Ok(())
+                }
+                Err(e) => Err(exit_with(app::AppError::from(e))),
+            },
+            Command::Runtime {
+                command: RuntimeCommand::Fetch { source, dir },
+            } => app::ensure_runtime(&source, &dir)
+                .await
+                .map_err(exit_with)
+                .map(|layout| {
+                    println!(
+                        "Connect runtime (Kafka {}) ready in {}",
+                        layout.kafka_version().unwrap_or_else(|| "?".into()),
+                        dir.display()
+                    );
+                }),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = e.downcast_ref::<Exit>().map(|x| x.0).unwrap_or(1);
+            eprintln!("error: {e:#}");
+            ExitCode::from(code as u8)
+        }
+    }
+}
+
+/// Carries the exit code of an application error through `anyhow`.
+#[derive(Debug)]
+struct Exit(i32, String);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+fn exit_with(e: app::AppError) -> anyhow::Error {
+    anyhow::Error::new(Exit(e.exit_code(), e.to_string()))
+}

@@ -1,0 +1,447 @@
+//! Shared domain types: the validated department, its pools and workers, and the names derived
+//! from them.
+//!
+//! Everything here is plain data with no I/O. A [`Department`] only exists in validated form: it is
+//! built by [`crate::config`], which checks every rule documented on the fields below, so code that
+//! holds one can rely on those rules.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Suffix of a pool's Connect config topic (`<dept>-connect-<pool>-configs`).
+pub const CONFIG_TOPIC_SUFFIX: &str = "configs";
+/// Suffix of a pool's Connect offsets topic.
+pub const OFFSET_TOPIC_SUFFIX: &str = "offsets";
+/// Suffix of a pool's Connect status topic.
+pub const STATUS_TOPIC_SUFFIX: &str = "status";
+
+/// A validated department: one supervisor instance, one Kubernetes namespace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Department {
+    /// Department id: `^[a-z][a-z0-9]{0,31}$`. No dashes, so that `<id>-` is an unambiguous prefix
+    /// for connector names, Connect group ids and internal topics (prefix ACLs in Kafka).
+    pub id: String,
+    /// Managed-API identity: the `environment_id` path segment clients use.
+    pub environment_id: String,
+    /// Managed-API identity: the `kafka_cluster_id` path segment clients use.
+    pub kafka_cluster_id: String,
+    /// Kafka connection shared by every worker of every pool.
+    pub kafka: KafkaSettings,
+    /// Where the Connect runtime (jars, plugins, log configs) lives.
+    pub runtime: RuntimeSettings,
+    /// The supervisor process itself: where it listens, where it keeps its state.
+    pub supervisor: SupervisorSettings,
+    /// Upper bounds over all pools together.
+    pub budget: Budget,
+    /// Worker pools, in file order; names are unique. Each pool is its own Connect cluster.
+    pub pools: Vec<Pool>,
+    /// Name of the pool new connectors go to unless their config names another one.
+    pub default_pool: String,
+}
+
+/// Kafka bootstrap and client settings, passed through to every worker.
+#[derive(Clone, PartialEq)]
+pub struct KafkaSettings {
+    /// `bootstrap.servers` of the workers.
+    pub bootstrap_servers: String,
+    /// Replication factor of the Connect internal topics; `-1` takes the broker default.
+    pub internal_topic_replication_factor: i16,
+    /// Client settings (`security.protocol`, `sasl.*`, `ssl.*`...) given to the worker and to the
+    /// producer, consumer and admin clients of its connectors. Values may be secrets.
+    pub client: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Client settings can hold passwords (sasl.jaas.config, ssl.keystore.password): only keys.
+        f.debug_struct("KafkaSettings")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field(
+                "internal_topic_replication_factor",
+                &self.internal_topic_replication_factor,
+            )
+            .field("client_keys", &self.client.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Where the Connect runtime materialised from `images/connect-runtime/pom.xml` lives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeSettings {
+    /// Root of the runtime layout (`connect/`, `plugins/`, `agents/`, `config/`, `broker/`).
+    pub dir: PathBuf,
+    /// The `java` executable (a name looked up on `PATH`, or a path).
+    pub java: PathBuf,
+}
+
+/// Settings of the supervisor process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SupervisorSettings {
+    /// Address of the supervisor's HTTP server (managed API, admin API, health, metrics).
+    pub listen: SocketAddr,
+    /// Folder for worker properties, secret files and other state the supervisor owns.
+    pub state_dir: PathBuf,
+    /// Host the workers bind their REST listener to and advertise to each other.
+    pub worker_host: String,
+    /// First REST port of the workers; worker `k` of the department (in pool order) gets
+    /// `rest_port_base + k`. `None` picks free ports at start, kept for the supervisor's life.
+    pub rest_port_base: Option<u16>,
+}
+
+/// Department-wide upper bounds, checked at load and on every scale.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Budget {
+    /// Maximum number of workers over all pools.
+    pub max_workers: u32,
+    /// Maximum CPU over all workers, in cores.
+    pub cpu: Cpu,
+    /// Maximum memory over all workers.
+    pub memory: ByteSize,
+}
+
+/// One pool of Connect workers: its own Connect cluster (group id and internal topics).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pool {
+    /// Pool name: `^[a-z][a-z0-9]*(-[a-z0-9]+)*$`, at most 24 characters.
+    pub name: String,
+    /// Number of workers.
+    pub workers: u32,
+    /// Resources of each worker.
+    pub worker: WorkerResources,
+    /// Extra JVM options appended after the ones derived from the resources.
+    pub jvm_options: Vec<String>,
+    /// Extra worker properties; they override the derived defaults, never the identity keys
+    /// (group id, internal topics, listeners) which config validation refuses.
+    pub worker_config: BTreeMap<String, String>,
+}
+
+/// CPU, memory and process limits of one worker, and the JVM sizing derived from them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WorkerResources {
+    /// CPU quota, in cores (e.g. 0.5).
+    pub cpu: Cpu,
+    /// Memory limit of the worker's cgroup.
+    pub memory: ByteSize,
+    /// Maximum number of processes/threads in the worker's cgroup.
+    pub pids: u32,
+    /// Heap as a percentage of `memory` (1..=95).
+    pub heap_percent: u8,
+    /// An explicit heap size; overrides `heap_percent`.
+    pub heap: Option<ByteSize>,
+}
+
+impl WorkerResources {
+    /// The JVM heap (`-Xmx`/`-Xms`) for these resources.
+    pub fn heap_bytes(&self) -> u64 {
+        match self.heap {
+            Some(heap) => heap.bytes(),
+            None => self.memory.bytes().saturating_mul(u64::from(self.heap_percent)) / 100,
+        }
+    }
+
+    /// `-XX:ActiveProcessorCount`: the CPU quota rounded up, at least 1.
+    pub fn active_processor_count(&self) -> u32 {
+        self.cpu.millis().div_ceil(1000).max(1)
+    }
+}
+
+impl Department {
+    /// The pool with this name.
+    pub fn pool(&self, name: &str) -> Option<&Pool> {
+        self.pools.iter().find(|p| p.name == name)
+    }
+
+    /// Connect cluster identity of a pool: group id and internal topic names, all starting with
+    /// `<department>-connect-<pool>` so Kafka ACLs can be prefix-based and two departments can
+    /// never join one Connect group.
+    pub fn cluster_identity(&self, pool: &str) -> ClusterIdentity {
+        let group_id = format!("{}-connect-{}", self.id, pool);
+        ClusterIdentity {
+            config_topic: format!("{group_id}-{CONFIG_TOPIC_SUFFIX}"),
+            offset_topic: format!("{group_id}-{OFFSET_TOPIC_SUFFIX}"),
+            status_topic: format!("{group_id}-{STATUS_TOPIC_SUFFIX}"),
+            group_id,
+        }
+    }
+
+    /// Total workers, CPU and memory the pools ask for.
+    pub fn usage(&self) -> ResourceUsage {
+        ResourceUsage::of(self.pools.iter().map(|p| (p.workers, p.worker)))
+    }
+}
+
+/// Group id and internal topics of one pool's Connect cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterIdentity {
+    /// `group.id` of the workers.
+    pub group_id: String,
+    /// `config.storage.topic`.
+    pub config_topic: String,
+    /// `offset.storage.topic`.
+    pub offset_topic: String,
+    /// `status.storage.topic`.
+    pub status_topic: String,
+}
+
+/// Resources asked for by a set of pools, to compare with a [`Budget`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ResourceUsage {
+    /// Number of workers.
+    pub workers: u64,
+    /// CPU in millicores.
+    pub cpu_millis: u64,
+    /// Memory in bytes.
+    pub memory_bytes: u64,
+}
+
+impl ResourceUsage {
+    /// Sum over `(worker count, resources per worker)` pairs.
+    pub fn of(pools: impl IntoIterator<Item = (u32, WorkerResources)>) -> Self {
+        pools
+            .into_iter()
+            .fold(Self::default(), |acc, (count, worker)| Self {
+                workers: acc.workers + u64::from(count),
+                cpu_millis: acc.cpu_millis + u64::from(count) * u64::from(worker.cpu.millis()),
+                memory_bytes: acc.memory_bytes + u64::from(count) * worker.memory.bytes(),
+            })
+    }
+
+    /// Every way this usage exceeds `budget`, as messages naming the budget and the figure.
+    pub fn exceeds(&self, budget: &Budget) -> Vec<String> {
+        let mut over = Vec::new();
+        if self.workers > u64::from(budget.max_workers) {
+            over.push(format!(
+                "{} workers exceed the department budget of {} workers (budget.max_workers)",
+                self.workers, budget.max_workers
+            ));
+        }
+        if self.cpu_millis > u64::from(budget.cpu.millis()) {
+            over.push(format!(
+                "{} CPU exceed the department budget of {} CPU (budget.cpu)",
+                Cpu::from_millis(self.cpu_millis.min(u64::from(u32::MAX)) as u32),
+                budget.cpu
+            ));
+        }
+        if self.memory_bytes > budget.memory.bytes() {
+            over.push(format!(
+                "{} of memory exceed the department budget of {} (budget.memory)",
+                ByteSize::new(self.memory_bytes),
+                budget.memory
+            ));
+        }
+        over
+    }
+}
+
+/// Stable identity of a worker: `<pool>-<n>`, kept across restarts so Connect keeps its task
+/// assignment when a worker comes back quickly.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkerId {
+    /// The pool.
+    pub pool: String,
+    /// Index within the pool, from 0.
+    pub index: u32,
+}
+
+impl WorkerId {
+    /// Worker `index` of `pool`.
+    pub fn new(pool: impl Into<String>, index: u32) -> Self {
+        Self {
+            pool: pool.into(),
+            index,
+        }
+    }
+}
+
+impl fmt::Display for WorkerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.pool, self.index)
+    }
+}
+
+/// An amount of CPU, stored in millicores (1000 = one core).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cpu(u32);
+
+impl Cpu {
+    /// `millis` thousandths of a core.
+    pub const fn from_millis(millis: u32) -> Self {
+        Self(millis)
+    }
+
+    /// Millicores.
+    pub const fn millis(self) -> u32 {
+        self.0
+    }
+
+    /// Parses `"0.5"`, `"2"`, `"500m"` (Kubernetes style), or a TOML number given as text.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        if let Some(m) = text.strip_suffix('m') {
+            return m.parse::<u32>().ok().filter(|m| *m > 0).map(Self);
+        }
+        Self::from_cores(text.parse::<f64>().ok()?)
+    }
+
+    /// From a number of cores; `None` unless positive, finite and at most 1024.
+    pub fn from_cores(cores: f64) -> Option<Self> {
+        if !(cores.is_finite() && cores > 0.0 && cores <= 1024.0) {
+            return None;
+        }
+        let millis = (cores * 1000.0).round() as u32;
+        (millis > 0).then_some(Self(millis))
+    }
+}
+
+impl fmt::Display for Cpu {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_multiple_of(1000) {
+            write!(f, "{}", self.0 / 1000)
+        } else {
+            let text = format!("{:.3}", f64::from(self.0) / 1000.0);
+            write!(f, "{}", text.trim_end_matches('0'))
+        }
+    }
+}
+
+/// An amount of memory in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(u64);
+
+const KIB: u64 = 1024;
+const MIB: u64 = KIB * 1024;
+const GIB: u64 = MIB * 1024;
+
+impl ByteSize {
+    /// `bytes` bytes.
+    pub const fn new(bytes: u64) -> Self {
+        Self(bytes)
+    }
+
+    /// `mib` MiB.
+    pub const fn mib(mib: u64) -> Self {
+        Self(mib * MIB)
+    }
+
+    /// Bytes.
+    pub const fn bytes(self) -> u64 {
+        self.0
+    }
+
+    /// Parses `"512MiB"`, `"2GiB"`, `"768Mi"` (Kubernetes), `"1G"`, `"64M"` (JVM style, binary),
+    /// or a plain number of bytes.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let number: u64 = number.parse().ok()?;
+        let factor = match unit.trim() {
+            "" | "B" => 1,
+            "K" | "KB" | "Ki" | "KiB" | "k" => KIB,
+            "M" | "MB" | "Mi" | "MiB" | "m" => MIB,
+            "G" | "GB" | "Gi" | "GiB" | "g" => GIB,
+            _ => return None,
+        };
+        number.checked_mul(factor).map(Self)
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        if b >= GIB && b.is_multiple_of(GIB) {
+            write!(f, "{}GiB", b / GIB)
+        } else if b >= MIB && b.is_multiple_of(MIB) {
+            write!(f, "{}MiB", b / MIB)
+        } else if b >= KIB && b.is_multiple_of(KIB) {
+            write!(f, "{}KiB", b / KIB)
+        } else {
+            write!(f, "{b}B")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resources(cpu: u32, memory_mib: u64) -> WorkerResources {
+        WorkerResources {
+            cpu: Cpu::from_millis(cpu),
+            memory: ByteSize::mib(memory_mib),
+            pids: 512,
+            heap_percent: 75,
+            heap: None,
+        }
+    }
+
+    #[test]
+    fn byte_sizes_parse_in_every_accepted_unit() {
+        assert_eq!(ByteSize::parse("512MiB"), Some(ByteSize::mib(512)));
+        assert_eq!(ByteSize::parse("768Mi"), Some(ByteSize::mib(768)));
+        assert_eq!(ByteSize::parse("2GiB"), Some(ByteSize::new(2 * GIB)));
+        assert_eq!(ByteSize::parse("1G"), Some(ByteSize::new(GIB)));
+        assert_eq!(ByteSize::parse("4096"), Some(ByteSize::new(4096)));
+        assert_eq!(ByteSize::parse("12XB"), None);
+        assert_eq!(ByteSize::parse("MiB"), None);
+        assert_eq!(ByteSize::parse("99999999999999GiB"), None);
+    }
+
+    #[test]
+    fn byte_sizes_display_in_the_largest_exact_unit() {
+        assert_eq!(ByteSize::mib(1536).to_string(), "1536MiB");
+        assert_eq!(ByteSize::mib(2048).to_string(), "2GiB");
+        assert_eq!(ByteSize::new(1000).to_string(), "1000B");
+    }
+
+    #[test]
+    fn cpu_parses_cores_and_millicores() {
+        assert_eq!(Cpu::parse("0.5"), Some(Cpu::from_millis(500)));
+        assert_eq!(Cpu::parse("1500m"), Some(Cpu::from_millis(1500)));
+        assert_eq!(Cpu::parse("2"), Some(Cpu::from_millis(2000)));
+        assert_eq!(Cpu::parse("0"), None);
+        assert_eq!(Cpu::parse("-1"), None);
+        assert_eq!(Cpu::from_millis(1500).to_string(), "1.5");
+        assert_eq!(Cpu::from_millis(2000).to_string(), "2");
+    }
+
+    #[test]
+    fn heap_is_derived_from_memory_unless_given() {
+        let mut r = resources(500, 1024);
+        assert_eq!(r.heap_bytes(), 768 * MIB);
+        r.heap = Some(ByteSize::mib(300));
+        assert_eq!(r.heap_bytes(), 300 * MIB);
+    }
+
+    #[test]
+    fn processor_count_rounds_the_quota_up() {
+        assert_eq!(resources(500, 512).active_processor_count(), 1);
+        assert_eq!(resources(1000, 512).active_processor_count(), 1);
+        assert_eq!(resources(1500, 512).active_processor_count(), 2);
+    }
+
+    #[test]
+    fn usage_over_budget_names_the_budget_and_the_figure() {
+        let usage = ResourceUsage::of([(2, resources(1000, 1024)), (1, resources(1500, 2048))]);
+        assert_eq!(usage.workers, 3);
+        assert_eq!(usage.cpu_millis, 3500);
+        let budget = Budget {
+            max_workers: 2,
+            cpu: Cpu::from_millis(3000),
+            memory: ByteSize::mib(4096),
+        };
+        let over = usage.exceeds(&budget);
+        assert_eq!(over.len(), 2, "{over:?}");
+        assert!(over[0].contains("3 workers") && over[0].contains("2 workers"));
+        assert!(over[1].contains("3.5 CPU") && over[1].contains("3 CPU"));
+    }
+
+    #[test]
+    fn worker_ids_render_as_pool_dash_index() {
+        assert_eq!(WorkerId::new("heavy", 0).to_string(), "heavy-0");
+    }
+}

@@ -1,0 +1,380 @@
+//! Child processes: spawning from one dedicated thread, and stopping whole process groups.
+//!
+//! Every JVM the supervisor starts (workers, and the embedded broker of `dev`) is spawned here so
+//! that three guarantees hold for all of them:
+//!
+//! * **Parent-death signal.** `PR_SET_PDEATHSIG` fires when the *thread* that forked the child
+//!   exits, not the process. Tokio's threads come and go, so children are forked from a dedicated
+//!   spawner thread that lives as long as the process: if the supervisor is SIGKILLed, its children
+//!   get the signal and do not outlive it.
+//! * **Own process group.** Each child leads a new process group, so stopping it can signal its
+//!   helpers and grandchildren too, and a terminal's Ctrl-C reaches only the supervisor, which then
+//!   stops its children in order.
+//! * **Limits before the first instruction.** A child can be moved into its cgroup(s) between
+//!   `fork` and `exec`, by writing `0` ("myself") to pre-opened `cgroup.procs` files, so even the
+//!   JVM's earliest threads start inside the limits.
+//!
+//! This module must not decide *when* to start or stop anything; that is the supervisor's job.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+use tokio::sync::oneshot;
+
+/// Where a child's stdout and stderr go.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// Captured through pipes (read them from [`Child::stdout`] / [`Child::stderr`]).
+    Piped,
+    /// Appended to a file (both streams).
+    File(PathBuf),
+    /// Discarded.
+    Null,
+}
+
+/// Everything needed to start one child process.
+#[derive(Debug, Clone)]
+pub struct SpawnSpec {
+    /// Program to run (a path, or a name looked up on `PATH`).
+    pub program: PathBuf,
+    /// Arguments.
+    pub args: Vec<OsString>,
+    /// Extra environment variables.
+    pub env: Vec<(OsString, OsString)>,
+    /// Working directory.
+    pub current_dir: Option<PathBuf>,
+    /// stdout/stderr handling.
+    pub output: Output,
+    /// `cgroup.procs` files the child joins before `exec` (one per v1 hierarchy, one on v2).
+    pub cgroup_procs: Vec<PathBuf>,
+    /// Signal the child receives when the supervisor dies.
+    pub death_signal: Signal,
+}
+
+impl SpawnSpec {
+    /// A spec for `program args...` with piped output, no cgroup, and SIGTERM on parent death.
+    pub fn new<I, S>(program: impl Into<PathBuf>, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        Self {
+            program: program.into(),
+            args: args.into_iter().map(Into::into).collect(),
+            env: Vec::new(),
+            current_dir: None,
+            output: Output::Piped,
+            cgroup_procs: Vec::new(),
+            death_signal: Signal::SIGTERM,
+        }
+    }
+
+    /// The command line as one string, for logs and status (arguments carry no secrets: worker
+    /// secrets live in files).
+    pub fn command_line(&self) -> String {
+        std::iter::once(self.program.as_os_str())
+            .chain(self.args.iter().map(|a| a.as_os_str()))
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Why a child could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// A `cgroup.procs` file could not be opened.
+    #[error("cannot open {path} to place the child in its cgroup: {source}")]
+    CgroupProcs {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The output file could not be opened.
+    #[error("cannot open output file {path}: {source}")]
+    OutputFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// `fork`/`exec` failed (program not found, not executable, cgroup join refused...).
+    #[error("cannot start {program}: {source}")]
+    Exec {
+        /// The program.
+        program: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The spawner thread is gone (only during process shutdown).
+    #[error("the spawner thread has stopped")]
+    SpawnerGone,
+}
+
+impl SpawnError {
+    /// Short, bounded code for metrics and events.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::CgroupProcs { .. } => "cgroup_join_failed",
+            Self::OutputFile { .. } => "output_file_failed",
+            Self::Exec { .. } => "exec_failed",
+            Self::SpawnerGone => "spawner_gone",
+        }
+    }
+}
+
+struct SpawnRequest {
+    spec: SpawnSpec,
+    runtime: tokio::runtime::Handle,
+    reply: oneshot::Sender<Result<Child, SpawnError>>,
+}
+
+/// Handle to the dedicated spawner thread. Cheap to clone; all clones share the thread.
+#[derive(Clone)]
+pub struct Spawner {
+    requests: mpsc::Sender<SpawnRequest>,
+}
+
+impl std::fmt::Debug for Spawner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Spawner")
+    }
+}
+
+impl Spawner {
+    /// The process-wide spawner, started on first use. Its thread never exits, so the
+    /// parent-death signal of every child fires only when the whole process dies.
+    pub fn global() -> Spawner {
+        static GLOBAL: std::sync::OnceLock<Spawner> = std::sync::OnceLock::new();
+        GLOBAL.get_or_init(Spawner::start).clone()
+    }
+
+    fn start() -> Spawner {
+        let (tx, rx) = mpsc::channel::<SpawnRequest>();
+        std::thread::Builder::new()
+            .name("child-spawner".into())
+            .spawn(move || {
+                for request in rx {
+                    // Children are registered with the caller's runtime (its process driver
+                    // reaps them), but forked from this thread.
+                    let _guard = request.runtime.enter();
+                    let result = spawn_here(request.spec);
+                    let _ = request.reply.send(result);
+                }
+            })
+            .expect("the OS refused to start the spawner thread");
+        Spawner { requests: tx }
+    }
+
+    /// Starts a child described by `spec`. Must be called from within a tokio runtime.
+    pub async fn spawn(&self, spec: SpawnSpec) -> Result<Child, SpawnError> {
+        let (reply, result) = oneshot::channel();
+        self.requests
+            .send(SpawnRequest {
+                spec,
+                runtime: tokio::runtime::Handle::current(),
+                reply,
+            })
+            .map_err(|_| SpawnError::SpawnerGone)?;
+        result.await.map_err(|_| SpawnError::SpawnerGone)?
+    }
+}
+
+fn open_output(path: &Path) -> Result<(Stdio, Stdio), SpawnError> {
+    let open = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    };
+    let wrap = |source| SpawnError::OutputFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    let out = open().map_err(wrap)?;
+    let err = out.try_clone().map_err(wrap)?;
+    Ok((Stdio::from(out), Stdio::from(err)))
+}
+
+fn spawn_here(spec: SpawnSpec) -> Result<Child, SpawnError> {
+    // Opened before fork: the child only writes to them (allocation-free, async-signal-safe).
+    let procs_files: Vec<File> = spec
+        .cgroup_procs
+        .iter()
+        .map(|path| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|source| SpawnError::CgroupProcs {
+                    path: path.clone(),
+                    source,
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let procs_fds: Vec<RawFd> = procs_files.iter().map(AsRawFd::as_raw_fd).collect();
+
+    let mut cmd = Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(false);
+    if let Some(dir) = &spec.current_dir {
+        cmd.current_dir(dir);
+    }
+    match &spec.output {
+        Output::Piped => {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        }
+        Output::File(path) => {
+            let (out, err) = open_output(path)?;
+            cmd.stdout(out).stderr(err);
+        }
+        Output::Null => {
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        }
+    }
+    install_pre_exec(&mut cmd, spec.death_signal, procs_fds);
+    let child = cmd.spawn().map_err(|source| SpawnError::Exec {
+        program: spec.program.clone(),
+        source,
+    });
+    drop(procs_files);
+    child
+}
+
+/// Runs in the child between `fork` and `exec`: parent-death signal, then cgroup placement.
+#[allow(unsafe_code)]
+fn install_pre_exec(cmd: &mut Command, death_signal: Signal, procs_fds: Vec<RawFd>) {
+    let parent = std::process::id() as libc::pid_t;
+    let signal = death_signal as libc::c_ulong;
+    // SAFETY: the closure runs in the forked child before exec and only makes async-signal-safe
+    // system calls (prctl, getppid, write) on values prepared before the fork; it allocates
+    // nothing and touches no lock.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, signal, 0, 0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // The parent may have died between fork and prctl: then no signal would ever come.
+            if libc::getppid() != parent {
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            for fd in &procs_fds {
+                if libc::write(*fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Sends `signal` to the process group led by `pid` (every child leads its own group).
+/// A group that no longer exists is not an error.
+pub fn signal_group(pid: u32, signal: Signal) -> io::Result<()> {
+    match killpg(Pid::from_raw(pid as i32), signal) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+        Err(e) => Err(io::Error::from(e)),
+    }
+}
+
+/// How a stop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopOutcome {
+    /// The child exited within the grace period after SIGTERM.
+    Graceful,
+    /// The child ignored SIGTERM and was SIGKILLed.
+    Killed,
+    /// The child had already exited.
+    AlreadyExited,
+}
+
+/// Stops a child: SIGTERM to its process group, up to `grace` to exit, then SIGKILL to the group.
+/// Returns once the child has been reaped.
+pub async fn stop_child(child: &mut Child, grace: Duration) -> io::Result<StopOutcome> {
+    let Some(pid) = child.id() else {
+        return Ok(StopOutcome::AlreadyExited);
+    };
+    if child.try_wait()?.is_some() {
+        // The leader is gone, but helpers in its group may remain.
+        signal_group(pid, Signal::SIGKILL)?;
+        return Ok(StopOutcome::AlreadyExited);
+    }
+    signal_group(pid, Signal::SIGTERM)?;
+    match tokio::time::timeout(grace, child.wait()).await {
+        Ok(status) => {
+            status?;
+            // Grandchildren that outlived the leader must not survive the stop.
+            signal_group(pid, Signal::SIGKILL)?;
+            Ok(StopOutcome::Graceful)
+        }
+        Err(_) => {
+            signal_group(pid, Signal::SIGKILL)?;
+            child.wait().await?;
+            Ok(StopOutcome::Killed)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_child_that_ignores_sigterm_is_killed_after_the_grace_period() {
+        let spec = SpawnSpec::new("sh", ["-c", "trap '' TERM; while true; do sleep 0.1; done"]);
+        let mut child = Spawner::global()
+            .spawn(SpawnSpec {
+                output: Output::Null,
+                ..spec
+            })
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let outcome = stop_child(&mut child, Duration::from_millis(300))
+            .await
+            .unwrap();
+        assert_eq!(outcome, StopOutcome::Killed);
+    }
+
+    #[tokio::test]
+    async fn a_child_that_honours_sigterm_stops_gracefully() {
+        let spec = SpawnSpec::new("sleep", ["30"]);
+        let mut child = Spawner::global()
+            .spawn(SpawnSpec {
+                output: Output::Null,
+                ..spec
+            })
+            .await
+            .unwrap();
+        let outcome = stop_child(&mut child, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(outcome, StopOutcome::Graceful);
+    }
+
+    #[tokio::test]
+    async fn a_missing_program_is_an_exec_error_naming_it() {
+        let spec = SpawnSpec::new("/nonexistent/java", Vec::<String>::new());
+        let err = Spawner::global().spawn(spec).await.unwrap_err();
+        assert_eq!(err.code(), "exec_failed");
+        assert!(err.to_string().contains("/nonexistent/java"));
+    }
+
+    #[test]
+    fn the_command_line_joins_program_and_arguments() {
+        let spec = SpawnSpec::new("java", ["-Xmx1g", "Main"]);
+        assert_eq!(spec.command_line(), "java -Xmx1g Main");
+    }
+}

@@ -1,0 +1,388 @@
+//! One Connect worker: its properties file, its JVM command line, and its readiness.
+//!
+//! A worker is fully described by a [`WorkerPlan`], derived from the department, its pool, its
+//! stable id and its REST port. The plan is pure data; writing its properties file and spawning
+//! it are separate steps so the plan can be shown (status API) and tested without a JVM.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::model::{Department, Pool, WorkerId};
+use crate::process::{Output, SpawnSpec};
+use crate::runtime::RuntimeLayout;
+
+/// Main class of a distributed Connect worker.
+pub const CONNECT_MAIN_CLASS: &str = "org.apache.kafka.connect.cli.ConnectDistributed";
+/// File name of a worker's properties, in its state folder.
+pub const PROPERTIES_FILE: &str = "worker.properties";
+/// File name of a worker's captured stdout/stderr, in its state folder.
+pub const LOG_FILE: &str = "worker.log";
+/// Folder, under the supervisor's state folder, holding one folder per worker.
+pub const WORKERS_DIR: &str = "workers";
+/// Prefixes under which the Kafka client settings are repeated, so that the clients of the
+/// connectors (not only the worker's own) use the department's security settings.
+pub const CLIENT_PREFIXES: &[&str] = &["", "producer.", "consumer.", "admin."];
+/// Default `scheduled.rebalance.max.delay.ms`: how long Connect keeps a departed worker's tasks
+/// unassigned waiting for it to return. Shorter than Connect's 5 minutes, long enough to cover a
+/// supervised restart.
+pub const DEFAULT_REBALANCE_DELAY_MS: &str = "60000";
+
+/// Everything needed to start one worker.
+#[derive(Debug, Clone)]
+pub struct WorkerPlan {
+    /// Stable id (`<pool>-<n>`).
+    pub id: WorkerId,
+    /// Port of the worker's REST listener.
+    pub rest_port: u16,
+    /// Base URL of the worker's REST API.
+    pub rest_url: String,
+    /// The worker's state folder (properties, captured output).
+    pub dir: PathBuf,
+    /// Worker properties, written to `dir/worker.properties` (mode 0600: they may hold secrets).
+    pub properties: BTreeMap<String, String>,
+    /// The JVM command (its arguments hold no secrets).
+    pub command: SpawnSpec,
+}
+
+impl WorkerPlan {
+    /// Plans worker `id` of `pool` listening on `rest_port`.
+    pub fn new(
+        department: &Department,
+        pool: &Pool,
+        id: WorkerId,
+        rest_port: u16,
+        runtime: &RuntimeLayout,
+    ) -> Self {
+        let host = &department.supervisor.worker_host;
+        let dir = department
+            .supervisor
+            .state_dir
+            .join(WORKERS_DIR)
+            .join(id.to_string());
+        let properties = worker_properties(department, pool, host, rest_port, runtime);
+        let command = jvm_command(department, pool, &dir, runtime);
+        Self {
+            rest_url: format!("http://{host}:{rest_port}"),
+            id,
+            rest_port,
+            dir,
+            properties,
+            command,
+        }
+    }
+
+    /// Path of the properties file.
+    pub fn properties_path(&self) -> PathBuf {
+        self.dir.join(PROPERTIES_FILE)
+    }
+
+    /// Path of the captured output.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join(LOG_FILE)
+    }
+
+    /// Creates the worker's folder and writes its properties file, readable by the owner only.
+    pub fn write_files(&self) -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::create_dir_all(&self.dir)?;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(self.properties_path())?;
+        file.write_all(render_properties(&self.properties).as_bytes())?;
+        file.sync_all()
+    }
+}
+
+/// The worker properties of one worker of `pool`.
+pub fn worker_properties(
+    department: &Department,
+    pool: &Pool,
+    host: &str,
+    rest_port: u16,
+    runtime: &RuntimeLayout,
+) -> BTreeMap<String, String> {
+    let identity = department.cluster_identity(&pool.name);
+    let replication = department
+        .kafka
+        .internal_topic_replication_factor
+        .to_string();
+    let mut p = BTreeMap::new();
+    let mut set = |k: &str, v: String| {
+        p.insert(k.to_string(), v);
+    };
+    set(
+        "bootstrap.servers",
+        department.kafka.bootstrap_servers.clone(),
+    );
+    set("group.id", identity.group_id);
+    set("config.storage.topic", identity.config_topic);
+    set("offset.storage.topic", identity.offset_topic);
+    set("status.storage.topic", identity.status_topic);
+    set("config.storage.replication.factor", replication.clone());
+    set("offset.storage.replication.factor", replication.clone());
+    set("status.storage.replication.factor", replication);
+    set(
+        "key.converter",
+        "org.apache.kafka.connect.json.JsonConverter".into(),
+    );
+    set(
+        "value.converter",
+        "org.apache.kafka.connect.json.JsonConverter".into(),
+    );
+    set("listeners", format!("http://{host}:{rest_port}"));
+    set("rest.advertised.host.name", host.to_string());
+    set("rest.advertised.port", rest_port.to_string());
+    set("rest.advertised.listener", "http".into());
+    set("plugin.path", runtime.plugin_path().display().to_string());
+    set("offset.flush.interval.ms", "10000".into());
+    set(
+        "scheduled.rebalance.max.delay.ms",
+        DEFAULT_REBALANCE_DELAY_MS.into(),
+    );
+    for (key, value) in &department.kafka.client {
+        for prefix in CLIENT_PREFIXES {
+            set(&format!("{prefix}{key}"), value.clone());
+        }
+    }
+    for (key, value) in &pool.worker_config {
+        set(key, value.clone());
+    }
+    p
+}
+
+/// Renders properties in Java `.properties` syntax, escaping what the format requires.
+pub fn render_properties(properties: &BTreeMap<String, String>) -> String {
+    let mut out = String::from("# Written by connect-supervisor; changes are overwritten.\n");
+    for (key, value) in properties {
+        out.push_str(&escape_property(key, true));
+        out.push('=');
+        out.push_str(&escape_property(value, false));
+        out.push('\n');
+    }
+    out
+}
+
+fn escape_property(text: &str, is_key: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, c) in text.chars().enumerate() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '=' | ':' if is_key => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' ' if is_key || i == 0 => out.push_str("\\ "),
+            '#' | '!' if i == 0 => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The JVM arguments derived from a pool's worker resources: heap from the memory limit, the
+/// processor count from the CPU quota, and exit (not limp on) after an OutOfMemoryError.
+pub fn sizing_options(pool: &Pool) -> Vec<String> {
+    let heap_mib = (pool.worker.heap_bytes() / (1024 * 1024)).max(16);
+    vec![
+        format!("-Xms{heap_mib}m"),
+        format!("-Xmx{heap_mib}m"),
+        format!(
+            "-XX:ActiveProcessorCount={}",
+            pool.worker.active_processor_count()
+        ),
+        "-XX:+ExitOnOutOfMemoryError".into(),
+    ]
+}
+
+/// The full command line of a worker JVM of `pool` whose state folder is `dir`.
+pub fn jvm_command(
+    department: &Department,
+    pool: &Pool,
+    dir: &Path,
+    runtime: &RuntimeLayout,
+) -> SpawnSpec {
+    let mut args = sizing_options(pool);
+    args.push("-Djava.awt.headless=true".into());
+    args.push(format!(
+        "-Dlog4j2.configurationFile={}",
+        runtime.connect_log_config().display()
+    ));
+    args.push(format!("-Dkafka.logs.dir={}", dir.display()));
+    args.extend(pool.jvm_options.iter().cloned());
+    args.push("-cp".into());
+    args.push(runtime.connect_classpath());
+    args.push(CONNECT_MAIN_CLASS.into());
+    args.push(dir.join(PROPERTIES_FILE).display().to_string());
+    let mut spec = SpawnSpec::new(&department.runtime.java, args);
+    spec.current_dir = Some(dir.to_path_buf());
+    spec.output = Output::File(dir.join(LOG_FILE));
+    spec
+}
+
+/// Result of one readiness probe (`GET /health`, KIP-1017).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// 200: the worker has joined its group and serves requests.
+    Ready,
+    /// 503: the worker is still starting.
+    Starting,
+    /// 500: the worker answers but its herder is stuck.
+    Unhealthy(String),
+    /// No answer (not listening yet, or dead).
+    Unreachable(String),
+}
+
+/// Probes a worker's `/health` once.
+pub async fn probe(http: &reqwest::Client, rest_url: &str, timeout: Duration) -> Health {
+    let response = http
+        .get(format!("{rest_url}/health"))
+        .timeout(timeout)
+        .send()
+        .await;
+    match response {
+        Err(e) => Health::Unreachable(e.to_string()),
+        Ok(r) => match r.status().as_u16() {
+            200 => Health::Ready,
+            503 => Health::Starting,
+            status => {
+                let body = r.text().await.unwrap_or_default();
+                Health::Unhealthy(format!(
+                    "HTTP {status}: {}",
+                    body.chars().take(300).collect::<String>()
+                ))
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+
+    fn department() -> Department {
+        let text = r#"
+[department]
+id = "dept1"
+environment_id = "env-1"
+kafka_cluster_id = "lkc-1"
+[kafka]
+bootstrap_servers = "127.0.0.1:9092"
+[kafka.client]
+"security.protocol" = "SASL_SSL"
+[runtime]
+dir = "/opt/rt"
+[supervisor]
+state_dir = "/var/lib/cs"
+[[pools]]
+name = "shared"
+workers = 2
+cpu = 0.5
+memory = "1GiB"
+jvm_options = ["-XX:+UseSerialGC"]
+[pools.worker_config]
+"offset.flush.interval.ms" = "1000"
+"#;
+        config::parse(text, Path::new("/"), &|_| None).expect("valid")
+    }
+
+    #[test]
+    fn a_worker_plan_carries_its_pool_identity_and_rest_identity() {
+        let d = department();
+        let plan = WorkerPlan::new(
+            &d,
+            &d.pools[0],
+            WorkerId::new("shared", 1),
+            18084,
+            &RuntimeLayout::new("/opt/rt"),
+        );
+        let p = &plan.properties;
+        assert_eq!(p["group.id"], "dept1-connect-shared");
+        assert_eq!(p["config.storage.topic"], "dept1-connect-shared-configs");
+        assert_eq!(p["listeners"], "http://127.0.0.1:18084");
+        assert_eq!(p["rest.advertised.port"], "18084");
+        assert_eq!(p["plugin.path"], "/opt/rt/plugins");
+        assert_eq!(
+            p["offset.flush.interval.ms"], "1000",
+            "pool settings override defaults"
+        );
+        assert_eq!(p["producer.security.protocol"], "SASL_SSL");
+        assert_eq!(p["consumer.security.protocol"], "SASL_SSL");
+        assert_eq!(plan.rest_url, "http://127.0.0.1:18084");
+        assert_eq!(plan.dir, PathBuf::from("/var/lib/cs/workers/shared-1"));
+    }
+
+    #[test]
+    fn the_jvm_is_sized_from_the_quota() {
+        let d = department();
+        let plan = WorkerPlan::new(
+            &d,
+            &d.pools[0],
+            WorkerId::new("shared", 0),
+            18083,
+            &RuntimeLayout::new("/opt/rt"),
+        );
+        let line = plan.command.command_line();
+        assert!(line.contains("-Xmx768m"), "{line}");
+        assert!(line.contains("-XX:ActiveProcessorCount=1"), "{line}");
+        assert!(line.contains("-XX:+ExitOnOutOfMemoryError"), "{line}");
+        assert!(line.contains("-XX:+UseSerialGC"), "{line}");
+        assert!(line.ends_with("org.apache.kafka.connect.cli.ConnectDistributed /var/lib/cs/workers/shared-0/worker.properties"), "{line}");
+    }
+
+    #[test]
+    fn properties_are_escaped_for_java() {
+        let mut p = BTreeMap::new();
+        p.insert("a key=x".to_string(), "line1\nline2 \\ é".to_string());
+        p.insert(
+            "sasl.jaas.config".to_string(),
+            "x required password=\"p\";".to_string(),
+        );
+        let text = render_properties(&p);
+        assert!(
+            text.contains("a\\ key\\=x=line1\\nline2 \\\\ \\u00e9\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sasl.jaas.config=x required password=\"p\";\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn properties_files_are_private_to_the_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let mut d = department();
+        let state = tempfile::tempdir().unwrap();
+        d.supervisor.state_dir = state.path().to_path_buf();
+        let plan = WorkerPlan::new(
+            &d,
+            &d.pools[0],
+            WorkerId::new("shared", 0),
+            18083,
+            &RuntimeLayout::new("/opt/rt"),
+        );
+        plan.write_files().unwrap();
+        let mode = std::fs::metadata(plan.properties_path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let text = std::fs::read_to_string(plan.properties_path()).unwrap();
+        assert!(text.contains("group.id=dept1-connect-shared"));
+    }
+}
