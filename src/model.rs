@@ -137,7 +137,12 @@ impl WorkerResources {
     pub fn heap_bytes(&self) -> u64 {
         match self.heap {
             Some(heap) => heap.bytes(),
-            None => self.memory.bytes().saturating_mul(u64::from(self.heap_percent)) / 100,
+            None => {
+                self.memory
+                    .bytes()
+                    .saturating_mul(u64::from(self.heap_percent))
+                    / 100
+            }
         }
     }
 

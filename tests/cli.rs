@@ -1,0 +1,198 @@
+//! The binary as users run it: `check-config` exit codes and the `dev` command's whole life
+//! (runtime, embedded broker, workers answering, SIGINT leaving nothing behind).
+
+mod harness;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use harness::{runtime, scratch};
+
+const BIN: &str = env!("CARGO_BIN_EXE_connect-supervisor");
+
+#[test]
+fn a_bad_department_file_prints_every_problem_with_its_path_and_exits_78() {
+    let dir = scratch("badcfg");
+    let file = dir.join("bad.toml");
+    std::fs::write(
+        &file,
+        "[department]\nid = \"Dept-1\"\nenvironment_id = \"e\"\nkafka_cluster_id = \"k\"\n\
+         [kafka]\nbootstrap_servers = \"b:9092\"\n[[pools]]\nname = \"p\"\ncpu = 0\nmemory = \"12XB\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "3 problems",
+        "department.id",
+        "pools[0].cpu",
+        "pools[0].memory",
+    ] {
+        assert!(err.contains(needle), "missing {needle} in:\n{err}");
+    }
+    let ok = Command::new(BIN)
+        .arg("check-config")
+        .arg(Path::new(harness::PROJECT).join("examples/department.toml"))
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{ok:?}");
+}
+
+#[test]
+fn unknown_arguments_exit_64() {
+    let out = Command::new(BIN).arg("--no-such-flag").output().unwrap();
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z "))
+        .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_brings_up_broker_and_workers_and_sigint_leaves_nothing_behind() {
+    let runtime = runtime();
+    let dir = scratch("dev");
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let config = dir.join("department.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[department]\nid = \"devtest\"\nenvironment_id = \"env-devtest\"\nkafka_cluster_id = \"lkc-devtest\"\n\
+             [kafka]\nbootstrap_servers = \"replaced-by-dev:9092\"\n\
+             [runtime]\ndir = \"{}\"\n\
+             [[pools]]\nname = \"shared\"\nworkers = 2\ncpu = 1\nmemory = \"512MiB\"\n\
+             [pools.worker_config]\n\"plugin.discovery\" = \"service_load\"\n",
+            runtime.root().display()
+        ),
+    )
+    .unwrap();
+    let listen = format!(
+        "127.0.0.1:{}",
+        connect_supervisor::supervisor::free_port("127.0.0.1").unwrap()
+    );
+    let mut child = Command::new(BIN)
+        .args(["dev", "--config"])
+        .arg(&config)
+        .args(["--listen", &listen])
+        .env("TMPDIR", &tmp)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let started = Instant::now();
+    let mut banner = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(180))
+            .expect("dev printed its banner");
+        let done = line.contains("Press Ctrl-C");
+        banner.push(line);
+        if done {
+            break;
+        }
+    }
+    let up_in = started.elapsed();
+    let text = banner.join("\n");
+    assert!(text.contains("Kafka broker"), "{text}");
+    assert!(text.contains(&format!("http://{listen}")), "{text}");
+    let worker_urls: Vec<String> = banner
+        .iter()
+        .filter(|l| l.trim_start().starts_with("worker "))
+        .map(|l| l.split_whitespace().last().unwrap().to_string())
+        .collect();
+    assert_eq!(worker_urls.len(), 2, "{text}");
+
+    let http = reqwest::Client::new();
+    for url in &worker_urls {
+        let info: serde_json::Value = http
+            .get(format!("{url}/"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            info["version"].as_str().unwrap().starts_with("4."),
+            "{info}"
+        );
+    }
+    let status: serde_json::Value = http
+        .get(format!("http://{listen}/"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pids: Vec<u32> = status["pools"][0]["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["pid"].as_u64().unwrap() as u32)
+        .collect();
+    assert_eq!(pids.len(), 2, "{status}");
+    assert!(
+        std::fs::read_dir(&tmp).unwrap().count() >= 1,
+        "dev keeps its state in TMPDIR"
+    );
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dev did not stop within 60 s of SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "dev exits 0 after SIGINT: {status:?}");
+    for pid in pids {
+        assert!(!alive(pid), "worker {pid} outlived dev");
+    }
+    let tmp_text = tmp.display().to_string();
+    let survivors: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&tmp_text) && c.contains("java"))
+        .collect();
+    assert!(
+        survivors.is_empty(),
+        "java processes outlived dev: {survivors:?}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "dev left temporary files: {left:?}");
+    eprintln!("dev was up in {up_in:?}");
+}
