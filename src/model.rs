@@ -39,6 +39,99 @@ pub struct Department {
     pub pools: Vec<Pool>,
     /// Name of the pool new connectors go to unless their config names another one.
     pub default_pool: String,
+    /// Which connector config keys are secrets and what happens to literal secret values.
+    pub secrets: SecretRules,
+}
+
+/// What the supervisor does with a literal secret value in a connector config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretMode {
+    /// Write the value to a per-connector secret file readable only by the workers and replace it
+    /// with a `${file:...}` config-provider reference, so it never reaches Kafka's config topic.
+    Externalize,
+    /// Refuse literal secrets; only `${provider:...}` references are accepted.
+    Reject,
+    /// Pass literal secrets through to Connect (still masked in every output).
+    Allow,
+}
+
+/// Department rules about secrets in connector configs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRules {
+    /// Patterns of sensitive keys, matched case-insensitively: a pattern with `*` is a glob over
+    /// the whole key (`*.jaas.config`), one without is a substring (`password` matches
+    /// `connection.password`). Connect's PASSWORD-typed keys are sensitive whatever these say.
+    pub sensitive_keys: Vec<String>,
+    /// What happens to literal secret values.
+    pub mode: SecretMode,
+    /// Config providers whose `${provider:...}` references are accepted as secret values.
+    pub allowed_providers: Vec<String>,
+}
+
+/// Default sensitive-key patterns.
+pub const DEFAULT_SENSITIVE_KEYS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "credential",
+    "private.key",
+    "api.key",
+    "*.jaas.config",
+];
+
+/// Default config providers accepted in `${provider:...}` references.
+pub const DEFAULT_ALLOWED_PROVIDERS: &[&str] = &["file", "dir", "env"];
+
+impl Default for SecretRules {
+    fn default() -> Self {
+        Self {
+            sensitive_keys: DEFAULT_SENSITIVE_KEYS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            mode: SecretMode::Externalize,
+            allowed_providers: DEFAULT_ALLOWED_PROVIDERS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    }
+}
+
+impl SecretRules {
+    /// Whether `key` matches one of the sensitive-key patterns.
+    pub fn is_sensitive(&self, key: &str) -> bool {
+        let key = key.to_ascii_lowercase();
+        self.sensitive_keys.iter().any(|pattern| {
+            let pattern = pattern.to_ascii_lowercase();
+            if pattern.contains('*') {
+                glob_match(&pattern, &key)
+            } else {
+                key.contains(&pattern)
+            }
+        })
+    }
+}
+
+/// Matches `text` against a glob where `*` stands for any run of characters.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(i) => rest = &rest[i + middle.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 /// Kafka bootstrap and client settings, passed through to every worker.
@@ -443,6 +536,38 @@ mod tests {
         assert_eq!(over.len(), 2, "{over:?}");
         assert!(over[0].contains("3 workers") && over[0].contains("2 workers"));
         assert!(over[1].contains("3.5 CPU") && over[1].contains("3 CPU"));
+    }
+
+    #[test]
+    fn sensitive_keys_match_by_substring_or_glob_ignoring_case() {
+        let rules = SecretRules::default();
+        for key in [
+            "connection.password",
+            "SSL.KEYSTORE.PASSWORD",
+            "aws.secret.access.key",
+            "sasl.jaas.config",
+            "producer.override.sasl.jaas.config",
+            "kafka.api.key",
+        ] {
+            assert!(rules.is_sensitive(key), "{key}");
+        }
+        for key in [
+            "topics",
+            "key.converter",
+            "jaas.config.enabled",
+            "tasks.max",
+        ] {
+            assert!(!rules.is_sensitive(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn globs_match_any_run_of_characters() {
+        assert!(glob_match("*.jaas.config", "sasl.jaas.config"));
+        assert!(glob_match("a*b*c", "aXXbYYc"));
+        assert!(glob_match("a*", "a"));
+        assert!(!glob_match("a*b", "ab.c"));
+        assert!(!glob_match("*.x", "x"));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use regex::Regex;
 
 use crate::model::{
     Budget, ByteSize, Cpu, Department, KafkaSettings, Pool, ResourceUsage, RuntimeSettings,
-    SupervisorSettings, WorkerResources,
+    SecretMode, SecretRules, SupervisorSettings, WorkerResources,
 };
 use reader::TableReader;
 
@@ -287,6 +287,9 @@ fn read_department(
     let supervisor = root
         .with_table("supervisor", |t| read_supervisor(t, base))
         .unwrap_or_else(read_supervisor_defaults);
+    let secrets = root
+        .with_table("secrets", read_secrets)
+        .unwrap_or_else(|| Some(SecretRules::default()));
     let pools = root.with_table_array("pools", read_pool);
     let budget = root.with_table("budget", read_budget);
 
@@ -344,6 +347,39 @@ fn read_department(
         budget: budget?,
         pools,
         default_pool,
+        secrets: secrets?,
+    })
+}
+
+fn read_secrets(t: &mut TableReader<'_>) -> Option<SecretRules> {
+    let defaults = SecretRules::default();
+    let sensitive_keys = t
+        .string_list("sensitive_keys")
+        .unwrap_or(defaults.sensitive_keys);
+    if sensitive_keys.iter().any(|k| k.trim().is_empty()) {
+        t.problem("sensitive_keys", "holds an empty pattern; remove it");
+    }
+    let mode = match t.string("mode").as_deref() {
+        None | Some("externalize") => Some(SecretMode::Externalize),
+        Some("reject") => Some(SecretMode::Reject),
+        Some("allow") => Some(SecretMode::Allow),
+        Some(other) => {
+            t.problem(
+                "mode",
+                format!(
+                    "\"{other}\" is not a secret mode; use \"externalize\", \"reject\" or \"allow\""
+                ),
+            );
+            None
+        }
+    };
+    let allowed_providers = t
+        .string_list("allowed_providers")
+        .unwrap_or(defaults.allowed_providers);
+    Some(SecretRules {
+        sensitive_keys,
+        mode: mode?,
+        allowed_providers,
     })
 }
 
