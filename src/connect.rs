@@ -113,6 +113,9 @@ pub struct InstanceState {
     /// Stack trace of the failure, when failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
+    /// Version of the plugin running it (Connect 4.1+, KIP-891).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// State of one task.

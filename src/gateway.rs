@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::connect::{ConnectClient, ConnectError, ConnectorInfo, ConnectorStatus, PluginInfo};
+use crate::connect::{
+    ConnectClient, ConnectError, ConnectorInfo, ConnectorStatus, PluginInfo, ServerInfo,
+};
 use crate::model::Department;
 use crate::offsets::{self, Book, OffsetRequest, OffsetsError, Phase, RequestKind};
 use crate::supervisor::Supervisor;
@@ -179,6 +181,7 @@ pub struct Gateway {
     locations: RwLock<HashMap<String, String>>,
     recent: Mutex<HashMap<String, Instant>>,
     offsets: Book,
+    server_info: RwLock<Option<ServerInfo>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -217,6 +220,7 @@ impl Gateway {
             locations: RwLock::new(HashMap::new()),
             recent: Mutex::new(HashMap::new()),
             offsets,
+            server_info: RwLock::new(None),
         }))
     }
 
@@ -299,6 +303,21 @@ impl Gateway {
         self.on_pool(pool, call)
             .await
             .map_err(|e| e.into_gateway(secrets))
+    }
+
+    /// Connect's `ServerInfo` from a ready worker (the first answer is kept: version and Kafka
+    /// cluster id do not change while the supervisor runs).
+    pub async fn server_info(&self) -> Option<ServerInfo> {
+        if let Some(info) = self.server_info.read().expect("server info lock").clone() {
+            return Some(info);
+        }
+        for pool in self.pools() {
+            if let Ok(info) = self.on_pool(&pool, |c| async move { c.server_info().await }).await {
+                *self.server_info.write().expect("server info lock") = Some(info.clone());
+                return Some(info);
+            }
+        }
+        None
     }
 
     // ----- placement and lookup -----

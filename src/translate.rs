@@ -667,6 +667,7 @@ mod tests {
                 state: connector.into(),
                 worker_id: "127.0.0.1:8083".into(),
                 trace: None,
+                version: None,
             },
             tasks: tasks
                 .iter()
@@ -678,6 +679,7 @@ mod tests {
                         worker_id: "127.0.0.1:8084".into(),
                         trace: (*s == "FAILED")
                             .then(|| format!("java.lang.RuntimeException: boom {i}\n\tat x.y(Z.java:1)")),
+                        version: None,
                     },
                 })
                 .collect(),
