@@ -121,7 +121,37 @@ async fn dev_brings_up_broker_and_workers_and_sigint_leaves_nothing_behind() {
         .collect();
     assert_eq!(worker_urls.len(), 2, "{text}");
 
+    // The banner hands out a generated admin key; without it the API answers 401.
+    let field = |label: &str| {
+        banner
+            .iter()
+            .find(|l| l.trim_start().starts_with(label))
+            .and_then(|l| l.split_whitespace().last())
+            .unwrap_or_else(|| panic!("no {label} in the banner:\n{text}"))
+            .to_string()
+    };
+    let (key, secret) = (field("admin API key"), field("admin API secret"));
+    assert_eq!(key.len(), 16, "{text}");
+    assert_eq!(secret.len(), 64, "{text}");
+    assert!(text.contains("export CS_URL="), "{text}");
+
     let http = reqwest::Client::new();
+    let anonymous = http
+        .get(format!("http://{listen}/connect/v1/environments/env-devtest/clusters/lkc-devtest/connectors"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let listed: serde_json::Value = http
+        .get(format!("http://{listen}/connect/v1/environments/env-devtest/clusters/lkc-devtest/connectors"))
+        .basic_auth(&key, Some(&secret))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed, serde_json::json!([]));
     for url in &worker_urls {
         let info: serde_json::Value = http
             .get(format!("{url}/"))
@@ -138,6 +168,7 @@ async fn dev_brings_up_broker_and_workers_and_sigint_leaves_nothing_behind() {
     }
     let status: serde_json::Value = http
         .get(format!("http://{listen}/"))
+        .basic_auth(&key, Some(&secret))
         .send()
         .await
         .unwrap()
