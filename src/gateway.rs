@@ -192,8 +192,15 @@ impl std::fmt::Debug for Gateway {
     }
 }
 
+/// Whether Connect refused a request only because its group is rebalancing: a 409 other than
+/// "already exists", or the 500 "a rebalance is expected" some reads answer meanwhile. Nothing
+/// was applied, so the request may be sent again.
 fn is_rebalance_conflict(e: &ConnectError) -> bool {
-    matches!(e, ConnectError::Api { status: 409, message } if !message.contains("already exists"))
+    match e {
+        ConnectError::Api { status: 409, message } => !message.contains("already exists"),
+        ConnectError::Api { status: 500, message } => message.contains("rebalance"),
+        _ => false,
+    }
 }
 
 impl Gateway {

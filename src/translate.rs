@@ -613,6 +613,35 @@ pub fn mask_validation(infos: &mut Value, masker: &Masker<'_>, secrets: &[String
     }
 }
 
+/// Turns a Connect `ConfigInfos` into the managed API's: config types the managed enum does not
+/// have (Connect's `CLASS`) become `STRING` (a class name is a string to a client), and each
+/// definition gets the managed `order` (Connect calls it `order_in_group`).
+pub fn managed_validation(infos: &mut Value) {
+    let Some(configs) = infos.get_mut("configs").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for config in configs {
+        if let Some(Value::Object(def)) = config.get_mut("definition") {
+            let known = def.get("type").and_then(Value::as_str).is_some_and(|t| {
+                MANAGED_CONFIG_TYPES.contains(&t)
+            });
+            if !known && def.contains_key("type") {
+                def.insert("type".into(), Value::String("STRING".into()));
+            }
+            if !def.contains_key("order")
+                && let Some(order) = def.get("order_in_group").cloned()
+            {
+                def.insert("order".into(), order);
+            }
+        }
+    }
+}
+
+/// Config types of the managed API's validate answer.
+pub const MANAGED_CONFIG_TYPES: &[&str] = &[
+    "NONE", "BOOLEAN", "INT", "SHORT", "LONG", "DOUBLE", "STRING", "LIST", "ENUM", "PASSWORD",
+];
+
 /// Masks the configs of a Connect task list (`[{id, config}]`) in place.
 pub fn mask_tasks(tasks: &mut Value, masker: &Masker<'_>) {
     if let Value::Array(items) = tasks {
@@ -911,6 +940,18 @@ mod tests {
         assert!(infos["configs"][0]["definition"].get("default_value").is_none());
         assert!(infos["configs"][1]["value"].get("value").is_none());
         assert!(!infos.to_string().contains("hunter22"));
+    }
+
+    #[test]
+    fn validation_types_are_mapped_to_the_managed_enum() {
+        let mut infos = serde_json::json!({"configs": [
+            {"definition": {"name": "key.converter", "type": "CLASS", "order_in_group": 6}},
+            {"definition": {"name": "topic", "type": "STRING", "order_in_group": -1, "order": 3}}
+        ]});
+        managed_validation(&mut infos);
+        assert_eq!(infos["configs"][0]["definition"]["type"], "STRING");
+        assert_eq!(infos["configs"][0]["definition"]["order"], 6);
+        assert_eq!(infos["configs"][1]["definition"]["order"], 3);
     }
 
     #[test]

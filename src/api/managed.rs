@@ -462,10 +462,11 @@ async fn validate(
 ) -> Result<Response> {
     check_scope(&state, &p.environment_id, &p.kafka_cluster_id)?;
     let config = translate::config_from_json(&body, "config").map_err(|p| ApiError::bad_request(&p))?;
-    let infos = state
+    let mut infos = state
         .gateway
         .validate(&p.plugin_name, &config)
         .await
         .map_err(gateway_error)?;
+    translate::managed_validation(&mut infos);
     Ok(Json(infos).into_response())
 }
