@@ -221,12 +221,24 @@ async fn serve_department(
     };
     match ready {
         Some(Ok(())) => {
-            print_banner(&supervisor, broker, listen, dev_key.as_ref(), started.elapsed());
+            print_banner(
+                &supervisor,
+                broker,
+                listen,
+                dev_key.as_ref(),
+                started.elapsed(),
+            );
             signals.recv().await;
         }
         Some(Err(e)) => {
             tracing::error!(error = %e, "Not every worker became ready; the supervisor keeps trying. Stop with Ctrl-C.");
-            print_banner(&supervisor, broker, listen, dev_key.as_ref(), started.elapsed());
+            print_banner(
+                &supervisor,
+                broker,
+                listen,
+                dev_key.as_ref(),
+                started.elapsed(),
+            );
             signals.recv().await;
         }
         None => {}
@@ -268,7 +280,8 @@ fn print_banner(
     if let Some((id, secret)) = dev_key {
         out += &format!("  admin API key       {id}\n");
         out += &format!("  admin API secret    {secret}\n");
-        out += &format!("  in a shell          export CS_URL={base} CS_KEY={id} CS_SECRET={secret}\n");
+        out +=
+            &format!("  in a shell          export CS_URL={base} CS_KEY={id} CS_SECRET={secret}\n");
         out += &format!(
             "  try                 curl -u \"$CS_KEY:$CS_SECRET\" $CS_URL/connect/v1/environments/{}/clusters/{}/connectors\n",
             department.environment_id, department.kafka_cluster_id

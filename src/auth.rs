@@ -190,7 +190,9 @@ pub enum AuthError {
     )]
     Missing,
     /// An `Authorization` header this server does not understand.
-    #[error("Unauthorized: unsupported Authorization header; use Basic (API key) or Bearer (token)")]
+    #[error(
+        "Unauthorized: unsupported Authorization header; use Basic (API key) or Bearer (token)"
+    )]
     Malformed,
     /// Unknown key, wrong secret or unknown token. Deliberately says which of the two schemes
     /// failed but not whether the key id exists.
@@ -577,28 +579,80 @@ mod tests {
             ("GET", "/metrics".into(), Access::Open),
             ("GET", "/".into(), Access::Role(Role::Viewer)),
             ("GET", "/v1/pools".into(), Access::Role(Role::Admin)),
-            ("POST", "/v1/pools/shared/scale".into(), Access::Role(Role::Admin)),
-            ("POST", "/v1/workers/shared-0/restart".into(), Access::Role(Role::Admin)),
+            (
+                "POST",
+                "/v1/pools/shared/scale".into(),
+                Access::Role(Role::Admin),
+            ),
+            (
+                "POST",
+                "/v1/workers/shared-0/restart".into(),
+                Access::Role(Role::Admin),
+            ),
             ("GET", "/v1/workers/".into(), Access::Role(Role::Admin)),
             ("GET", "/v1/poolsx".into(), Access::Role(Role::Viewer)),
             ("GET", format!("{p}/connectors"), Access::Role(Role::Viewer)),
-            ("POST", format!("{p}/connectors"), Access::Role(Role::Operator)),
-            ("PUT", format!("{p}/connectors/x/config"), Access::Role(Role::Operator)),
-            ("PUT", format!("{p}/connectors/x/pause"), Access::Role(Role::Operator)),
-            ("POST", format!("{p}/connectors/x/offsets/request"), Access::Role(Role::Operator)),
-            ("DELETE", format!("{p}/connectors/x"), Access::Role(Role::Operator)),
-            ("DELETE", format!("/api{p}/connectors/x"), Access::Role(Role::Operator)),
+            (
+                "POST",
+                format!("{p}/connectors"),
+                Access::Role(Role::Operator),
+            ),
+            (
+                "PUT",
+                format!("{p}/connectors/x/config"),
+                Access::Role(Role::Operator),
+            ),
+            (
+                "PUT",
+                format!("{p}/connectors/x/pause"),
+                Access::Role(Role::Operator),
+            ),
+            (
+                "POST",
+                format!("{p}/connectors/x/offsets/request"),
+                Access::Role(Role::Operator),
+            ),
+            (
+                "DELETE",
+                format!("{p}/connectors/x"),
+                Access::Role(Role::Operator),
+            ),
+            (
+                "DELETE",
+                format!("/api{p}/connectors/x"),
+                Access::Role(Role::Operator),
+            ),
             (
                 "PUT",
                 format!("{p}/connector-plugins/FileStreamSource/config/validate"),
                 Access::Role(Role::Viewer),
             ),
-            ("PUT", "/connector-plugins/X/config/validate".into(), Access::Role(Role::Viewer)),
+            (
+                "PUT",
+                "/connector-plugins/X/config/validate".into(),
+                Access::Role(Role::Viewer),
+            ),
             ("POST", "/connectors".into(), Access::Role(Role::Operator)),
-            ("DELETE", "/connectors/x".into(), Access::Role(Role::Operator)),
-            ("DELETE", "/connectors/x/offsets".into(), Access::Role(Role::Operator)),
-            ("PATCH", "/connectors/x/config".into(), Access::Role(Role::Operator)),
-            ("POST", "/something/else".into(), Access::Role(Role::Operator)),
+            (
+                "DELETE",
+                "/connectors/x".into(),
+                Access::Role(Role::Operator),
+            ),
+            (
+                "DELETE",
+                "/connectors/x/offsets".into(),
+                Access::Role(Role::Operator),
+            ),
+            (
+                "PATCH",
+                "/connectors/x/config".into(),
+                Access::Role(Role::Operator),
+            ),
+            (
+                "POST",
+                "/something/else".into(),
+                Access::Role(Role::Operator),
+            ),
         ];
         for (method, path, expected) in cases {
             assert_eq!(
@@ -646,7 +700,10 @@ mod tests {
     fn generated_credentials_have_the_documented_shape_and_differ() {
         let (id, secret) = generate_api_key();
         assert_eq!(id.len(), API_KEY_ID_LEN);
-        assert!(id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        );
         assert_eq!(secret.len(), SECRET_LEN);
         assert!(secret.chars().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(generate_api_key().1, secret);

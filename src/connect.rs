@@ -403,10 +403,19 @@ impl ConnectClient {
         Ok((reply.status == 201, info))
     }
 
-    async fn lifecycle(&self, method: Method, name: &str, action: &str) -> Result<(), ConnectError> {
-        self.send(method, &format!("/connectors/{}/{action}", encode(name)), None)
-            .await
-            .map(|_| ())
+    async fn lifecycle(
+        &self,
+        method: Method,
+        name: &str,
+        action: &str,
+    ) -> Result<(), ConnectError> {
+        self.send(
+            method,
+            &format!("/connectors/{}/{action}", encode(name)),
+            None,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// `PUT /connectors/{name}/pause`.

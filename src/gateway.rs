@@ -197,8 +197,14 @@ impl std::fmt::Debug for Gateway {
 /// was applied, so the request may be sent again.
 fn is_rebalance_conflict(e: &ConnectError) -> bool {
     match e {
-        ConnectError::Api { status: 409, message } => !message.contains("already exists"),
-        ConnectError::Api { status: 500, message } => message.contains("rebalance"),
+        ConnectError::Api {
+            status: 409,
+            message,
+        } => !message.contains("already exists"),
+        ConnectError::Api {
+            status: 500,
+            message,
+        } => message.contains("rebalance"),
         _ => false,
     }
 }
@@ -256,7 +262,11 @@ impl Gateway {
 
     /// Names of the department's pools, in file order.
     pub fn pools(&self) -> Vec<String> {
-        self.department.pools.iter().map(|p| p.name.clone()).collect()
+        self.department
+            .pools
+            .iter()
+            .map(|p| p.name.clone())
+            .collect()
     }
 
     // ----- calls to workers -----
@@ -319,7 +329,10 @@ impl Gateway {
             return Some(info);
         }
         for pool in self.pools() {
-            if let Ok(info) = self.on_pool(&pool, |c| async move { c.server_info().await }).await {
+            if let Ok(info) = self
+                .on_pool(&pool, |c| async move { c.server_info().await })
+                .await
+            {
                 *self.server_info.write().expect("server info lock") = Some(info.clone());
                 return Some(info);
             }
@@ -350,9 +363,11 @@ impl Gateway {
         if let Some(pool) = self.cached_location(name) {
             return Ok(pool);
         }
-        self.find(name).await?.ok_or_else(|| GatewayError::NotFound {
-            name: name.to_string(),
-        })
+        self.find(name)
+            .await?
+            .ok_or_else(|| GatewayError::NotFound {
+                name: name.to_string(),
+            })
     }
 
     fn cached_location(&self, name: &str) -> Option<String> {
@@ -379,7 +394,9 @@ impl Gateway {
     async fn find(&self, name: &str) -> Result<Option<String>, GatewayError> {
         let pools = self.pools();
         let lookups = pools.iter().map(|pool| async move {
-            let r = self.on_pool(pool, |c| async move { c.connector(name).await }).await;
+            let r = self
+                .on_pool(pool, |c| async move { c.connector(name).await })
+                .await;
             (pool.clone(), r)
         });
         let mut error = None;
@@ -446,7 +463,10 @@ impl Gateway {
         }
         let mut error = None;
         for pool in self.pools() {
-            match self.call(&pool, &[], |c| async move { c.connector_plugins().await }).await {
+            match self
+                .call(&pool, &[], |c| async move { c.connector_plugins().await })
+                .await
+            {
                 Ok(list) => {
                     let list = Arc::new(list);
                     *self.plugins.write().expect("plugins lock") =
@@ -468,10 +488,18 @@ impl Gateway {
         let Some(class) = class.filter(|c| !c.is_empty()) else {
             return Arc::default();
         };
-        if let Some(keys) = self.password_keys.read().expect("password keys lock").get(class) {
+        if let Some(keys) = self
+            .password_keys
+            .read()
+            .expect("password keys lock")
+            .get(class)
+        {
             return Arc::clone(keys);
         }
-        match self.on_pool(pool, |c| async move { c.plugin_config(class).await }).await {
+        match self
+            .on_pool(pool, |c| async move { c.plugin_config(class).await })
+            .await
+        {
             Ok(keys) => {
                 let keys: Arc<BTreeSet<String>> = Arc::new(
                     keys.into_iter()
@@ -486,7 +514,11 @@ impl Gateway {
                 keys
             }
             Err(e) => {
-                tracing::debug!(class, code = e.code(), "Plugin config keys unavailable; masking by patterns only.");
+                tracing::debug!(
+                    class,
+                    code = e.code(),
+                    "Plugin config keys unavailable; masking by patterns only."
+                );
                 Arc::default()
             }
         }
@@ -532,7 +564,9 @@ impl Gateway {
     /// Every connector name over all pools, sorted.
     pub async fn names(&self) -> Result<Vec<String>, GatewayError> {
         let per_pool = futures::future::join_all(self.pools().into_iter().map(|pool| async move {
-            let r = self.call(&pool, &[], |c| async move { c.connectors().await }).await;
+            let r = self
+                .call(&pool, &[], |c| async move { c.connectors().await })
+                .await;
             (pool, r)
         }))
         .await;
@@ -558,7 +592,9 @@ impl Gateway {
     ) -> Result<BTreeMap<String, (String, crate::connect::Expanded)>, GatewayError> {
         let per_pool = futures::future::join_all(self.pools().into_iter().map(|pool| async move {
             let r = self
-                .call(&pool, &[], |c| async move { c.connectors_expanded(status, info).await })
+                .call(&pool, &[], |c| async move {
+                    c.connectors_expanded(status, info).await
+                })
                 .await;
             (pool, r)
         }))
@@ -621,7 +657,11 @@ impl Gateway {
         }
         // Info is always fetched with status: traces are scrubbed with the config's secrets.
         for (name, (pool, e)) in self.expanded(expand.status, true).await? {
-            let config = e.info.as_ref().map(|i| i.config.clone()).unwrap_or_default();
+            let config = e
+                .info
+                .as_ref()
+                .map(|i| i.config.clone())
+                .unwrap_or_default();
             let sensitivity = self.sensitivity(&pool, &config).await;
             let masker = sensitivity.masker();
             let class = config.get("connector.class").map(String::as_str);
@@ -646,10 +686,15 @@ impl Gateway {
             }
             if expand.status {
                 let status = match &e.status {
-                    Some(s) => translate::managed_status(s, &connector_type, &masker.secrets(&config)),
+                    Some(s) => {
+                        translate::managed_status(s, &connector_type, &masker.secrets(&config))
+                    }
                     None => translate::provisioning_status(&name, &connector_type),
                 };
-                entry.insert("status".into(), serde_json::to_value(status).expect("serialisable"));
+                entry.insert(
+                    "status".into(),
+                    serde_json::to_value(status).expect("serialisable"),
+                );
             }
             out.insert(name, Value::Object(entry));
         }
@@ -735,7 +780,11 @@ impl Gateway {
             return Ok(translate::managed_status(&status, &t, &[]));
         }
         let config = self
-            .call(&pool, &[], |c| async move { c.connector_config(name).await })
+            .call(
+                &pool,
+                &[],
+                |c| async move { c.connector_config(name).await },
+            )
             .await?;
         let sensitivity = self.sensitivity(&pool, &config).await;
         let t = self
@@ -783,7 +832,11 @@ impl Gateway {
     /// Checks a new connector's name and config before anything is created. `config.name` must
     /// match `name` when given; `connector.class` must be given (Connect's own message for a
     /// missing class echoes the whole config, secrets included).
-    pub fn check_new(&self, name: &str, config: &BTreeMap<String, String>) -> Result<(), GatewayError> {
+    pub fn check_new(
+        &self,
+        name: &str,
+        config: &BTreeMap<String, String>,
+    ) -> Result<(), GatewayError> {
         let mut problems = Vec::new();
         if name.trim().is_empty() {
             problems.push("name: is required; give the connector a name".to_string());
@@ -798,7 +851,10 @@ impl Gateway {
                 "config.name: \"{n}\" differs from the connector name \"{name}\"; make them equal or leave config.name out"
             ));
         }
-        if config.get("connector.class").is_none_or(|c| c.trim().is_empty()) {
+        if config
+            .get("connector.class")
+            .is_none_or(|c| c.trim().is_empty())
+        {
             problems.push(
                 "config.\"connector.class\": is required; name the connector plugin, e.g. \"FileStreamSource\""
                     .to_string(),
@@ -871,12 +927,25 @@ impl Gateway {
             .insert(name.to_string(), Instant::now());
         self.wait_visible(&pool, name).await;
         if !offsets.is_empty() {
-            if let Err(e) = self.patch_when_stopped(&pool, name, RequestKind::Patch, offsets, &secrets).await {
-                let _ = self.call(&pool, &[], |c| async move { c.delete_connector(name).await }).await;
+            if let Err(e) = self
+                .patch_when_stopped(&pool, name, RequestKind::Patch, offsets, &secrets)
+                .await
+            {
+                let _ = self
+                    .call(
+                        &pool,
+                        &[],
+                        |c| async move { c.delete_connector(name).await },
+                    )
+                    .await;
                 self.forget(name);
                 return Err(match e {
-                    GatewayError::Connect { status, message } if status < 500 || message.contains("offset") => {
-                        GatewayError::Invalid(vec![format!("offsets: Connect refused them: {message}")])
+                    GatewayError::Connect { status, message }
+                        if status < 500 || message.contains("offset") =>
+                    {
+                        GatewayError::Invalid(vec![format!(
+                            "offsets: Connect refused them: {message}"
+                        )])
                     }
                     e => e,
                 });
@@ -899,8 +968,14 @@ impl Gateway {
             self.offsets.update(record)?;
             match initial_state.unwrap_or("RUNNING") {
                 "STOPPED" => {}
-                "PAUSED" => self.call(&pool, &[], |c| async move { c.pause(name).await }).await?,
-                _ => self.call(&pool, &[], |c| async move { c.resume(name).await }).await?,
+                "PAUSED" => {
+                    self.call(&pool, &[], |c| async move { c.pause(name).await })
+                        .await?
+                }
+                _ => {
+                    self.call(&pool, &[], |c| async move { c.resume(name).await })
+                        .await?
+                }
             }
             info.tasks.clear();
         }
@@ -922,7 +997,11 @@ impl Gateway {
             }
             tokio::time::sleep(POLL).await;
         }
-        tracing::warn!(connector = name, pool, "New connector not yet visible to reads.");
+        tracing::warn!(
+            connector = name,
+            pool,
+            "New connector not yet visible to reads."
+        );
     }
 
     /// Creates or replaces the config of `name` (`PUT .../config`). Masks sent back stand for
@@ -963,7 +1042,9 @@ impl Gateway {
         secrets.extend(sensitivity.masker().secrets(&current));
         let config_ref = &config;
         let (created, info) = self
-            .call(&pool, &secrets, |c| async move { c.put_connector_config(name, config_ref).await })
+            .call(&pool, &secrets, |c| async move {
+                c.put_connector_config(name, config_ref).await
+            })
             .await?;
         tracing::info!(connector = name, pool = %pool, principal, "Connector config replaced.");
         Ok((created, pool, info))
@@ -995,7 +1076,9 @@ impl Gateway {
                 Value::Bool(b) => {
                     config.insert(k.clone(), b.to_string());
                 }
-                _ => problems.push(format!("\"{k}\": must be a string, or null to remove the key")),
+                _ => problems.push(format!(
+                    "\"{k}\": must be a string, or null to remove the key"
+                )),
             }
         }
         if !problems.is_empty() {
@@ -1007,7 +1090,9 @@ impl Gateway {
         secrets.extend(sensitivity.masker().secrets(&current));
         let config_ref = &config;
         let (_, info) = self
-            .call(&pool, &secrets, |c| async move { c.put_connector_config(name, config_ref).await })
+            .call(&pool, &secrets, |c| async move {
+                c.put_connector_config(name, config_ref).await
+            })
             .await?;
         tracing::info!(connector = name, pool = %pool, principal, "Connector config patched.");
         Ok((pool, info))
@@ -1052,7 +1137,14 @@ impl Gateway {
     pub async fn delete(&self, name: &str, principal: &str) -> Result<(), GatewayError> {
         self.ensure_not_busy(name)?;
         let pool = self.locate(name).await?;
-        match self.call(&pool, &[], |c| async move { c.delete_connector(name).await }).await {
+        match self
+            .call(
+                &pool,
+                &[],
+                |c| async move { c.delete_connector(name).await },
+            )
+            .await
+        {
             Ok(()) => {}
             Err(GatewayError::Connect { status: 404, .. }) => {
                 self.forget(name);
@@ -1069,7 +1161,12 @@ impl Gateway {
     }
 
     /// Pause, resume, stop: `action` is the Connect path segment.
-    pub async fn lifecycle(&self, name: &str, action: Lifecycle, principal: &str) -> Result<(), GatewayError> {
+    pub async fn lifecycle(
+        &self,
+        name: &str,
+        action: Lifecycle,
+        principal: &str,
+    ) -> Result<(), GatewayError> {
         self.ensure_not_busy(name)?;
         self.on_connector(name, &[], |c| async move {
             match action {
@@ -1080,7 +1177,12 @@ impl Gateway {
             }
         })
         .await?;
-        tracing::info!(connector = name, action = action.as_str(), principal, "Connector lifecycle request.");
+        tracing::info!(
+            connector = name,
+            action = action.as_str(),
+            principal,
+            "Connector lifecycle request."
+        );
         Ok(())
     }
 
@@ -1092,22 +1194,35 @@ impl Gateway {
         config: &BTreeMap<String, String>,
     ) -> Result<Value, GatewayError> {
         let plugins = self.plugins().await?;
-        if !plugins.iter().any(|p| translate::plugin_matches(&p.class_name, plugin)) {
+        if !plugins
+            .iter()
+            .any(|p| translate::plugin_matches(&p.class_name, plugin))
+        {
             return Err(GatewayError::PluginNotFound {
                 plugin: plugin.to_string(),
                 installed: plugins
                     .iter()
-                    .map(|p| p.class_name.rsplit('.').next().unwrap_or(&p.class_name).to_string())
+                    .map(|p| {
+                        p.class_name
+                            .rsplit('.')
+                            .next()
+                            .unwrap_or(&p.class_name)
+                            .to_string()
+                    })
                     .collect::<Vec<_>>()
                     .join(", "),
             });
         }
-        let pool = self.placement(config).unwrap_or_else(|_| self.department.default_pool.clone());
+        let pool = self
+            .placement(config)
+            .unwrap_or_else(|_| self.department.default_pool.clone());
         let sensitivity = self.sensitivity(&pool, config).await;
         let masker = sensitivity.masker();
         let secrets = masker.secrets(config);
         let mut infos = self
-            .call(&pool, &secrets, |c| async move { c.validate(plugin, config).await })
+            .call(&pool, &secrets, |c| async move {
+                c.validate(plugin, config).await
+            })
             .await?;
         translate::mask_validation(&mut infos, &masker, &secrets);
         Ok(infos)
@@ -1165,7 +1280,12 @@ impl Gateway {
             requested_by: principal.to_string(),
         };
         self.offsets.begin(record.clone())?;
-        tracing::info!(connector = name, kind = kind.as_str(), principal, "Offsets request accepted.");
+        tracing::info!(
+            connector = name,
+            kind = kind.as_str(),
+            principal,
+            "Offsets request accepted."
+        );
         let gateway = Arc::clone(self);
         let connector = name.to_string();
         tokio::spawn(async move { gateway.apply_offsets(connector, false).await });
@@ -1188,42 +1308,69 @@ impl Gateway {
         };
         if recovering {
             let deadline = Instant::now() + RECOVERY_TIMEOUT;
-            while self.supervisor.ready_worker_urls(&record.pool).is_empty() && Instant::now() < deadline {
+            while self.supervisor.ready_worker_urls(&record.pool).is_empty()
+                && Instant::now() < deadline
+            {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
         let name = connector.as_str();
         let pool = record.pool.clone();
         let result: Result<(), GatewayError> = async {
-            let config = self.call(&pool, &[], |c| async move { c.connector_config(name).await }).await?;
+            let config = self
+                .call(
+                    &pool,
+                    &[],
+                    |c| async move { c.connector_config(name).await },
+                )
+                .await?;
             let sensitivity = self.sensitivity(&pool, &config).await;
             let secrets = sensitivity.masker().secrets(&config);
-            self.call(&pool, &secrets, |c| async move { c.stop(name).await }).await?;
-            self.patch_when_stopped(&pool, name, record.kind, &record.offsets, &secrets).await
+            self.call(&pool, &secrets, |c| async move { c.stop(name).await })
+                .await?;
+            self.patch_when_stopped(&pool, name, record.kind, &record.offsets, &secrets)
+                .await
         }
         .await;
         // Back to the previous state whatever happened: a failed request must not leave the
         // connector stopped behind the user's back.
         let restore = match record.restore_state.as_str() {
             "STOPPED" => Ok(()),
-            "PAUSED" => self.call(&pool, &[], |c| async move { c.pause(name).await }).await,
-            _ => self.call(&pool, &[], |c| async move { c.resume(name).await }).await,
+            "PAUSED" => {
+                self.call(&pool, &[], |c| async move { c.pause(name).await })
+                    .await
+            }
+            _ => {
+                self.call(&pool, &[], |c| async move { c.resume(name).await })
+                    .await
+            }
         };
         match (result, restore) {
             (Ok(()), Ok(())) => {
                 record.phase = Phase::Applied;
                 record.message = record.applied_message().to_string();
                 record.applied_at = Some(translate::rfc3339(time::OffsetDateTime::now_utc()));
-                tracing::info!(connector = name, kind = record.kind.as_str(), "Offsets request applied.");
+                tracing::info!(
+                    connector = name,
+                    kind = record.kind.as_str(),
+                    "Offsets request applied."
+                );
             }
             (Err(e), restore) => {
                 record.phase = Phase::Failed;
                 record.message = format!(
                     "the offsets could not be {}: {e}{}",
-                    if record.kind == RequestKind::Patch { "altered" } else { "reset" },
+                    if record.kind == RequestKind::Patch {
+                        "altered"
+                    } else {
+                        "reset"
+                    },
                     match restore {
                         Ok(()) => String::new(),
-                        Err(r) => format!("; returning the connector to {} also failed: {r}", record.restore_state),
+                        Err(r) => format!(
+                            "; returning the connector to {} also failed: {r}",
+                            record.restore_state
+                        ),
                     }
                 );
                 tracing::warn!(connector = name, code = e.code(), "Offsets request failed.");
@@ -1234,7 +1381,11 @@ impl Gateway {
                     "the offsets were changed, but returning the connector to {} failed: {r}; resume or pause it yourself",
                     record.restore_state
                 );
-                tracing::warn!(connector = name, code = r.code(), "Connector not returned to its state after an offsets change.");
+                tracing::warn!(
+                    connector = name,
+                    code = r.code(),
+                    "Connector not returned to its state after an offsets change."
+                );
             }
         }
         if let Err(e) = self.offsets.update(record) {
@@ -1255,34 +1406,51 @@ impl Gateway {
         let deadline = Instant::now() + STOP_TIMEOUT;
         loop {
             let status = self
-                .call(pool, secrets, |c| async move { c.connector_status(name).await })
+                .call(
+                    pool,
+                    secrets,
+                    |c| async move { c.connector_status(name).await },
+                )
                 .await;
-            let stopped = matches!(&status, Ok(s) if s.connector.state == "STOPPED" && s.tasks.is_empty());
+            let stopped =
+                matches!(&status, Ok(s) if s.connector.state == "STOPPED" && s.tasks.is_empty());
             if stopped {
                 break;
             }
             if Instant::now() >= deadline {
                 return Err(GatewayError::Connect {
                     status: 500,
-                    message: format!("connector {name} did not stop within {}s", STOP_TIMEOUT.as_secs()),
+                    message: format!(
+                        "connector {name} did not stop within {}s",
+                        STOP_TIMEOUT.as_secs()
+                    ),
                 });
             }
             tokio::time::sleep(POLL).await;
         }
         loop {
             let result = match kind {
-                RequestKind::Patch => self
-                    .call(pool, secrets, |c| async move { c.alter_offsets(name, offsets).await })
-                    .await,
-                RequestKind::Delete => self
-                    .call(pool, secrets, |c| async move { c.reset_offsets(name).await })
-                    .await,
+                RequestKind::Patch => {
+                    self.call(pool, secrets, |c| async move {
+                        c.alter_offsets(name, offsets).await
+                    })
+                    .await
+                }
+                RequestKind::Delete => {
+                    self.call(
+                        pool,
+                        secrets,
+                        |c| async move { c.reset_offsets(name).await },
+                    )
+                    .await
+                }
             };
             match result {
                 Ok(_) => return Ok(()),
-                Err(GatewayError::Connect { status: 400, message })
-                    if message.contains("STOPPED") && Instant::now() < deadline =>
-                {
+                Err(GatewayError::Connect {
+                    status: 400,
+                    message,
+                }) if message.contains("STOPPED") && Instant::now() < deadline => {
                     tokio::time::sleep(POLL).await;
                 }
                 Err(e) => return Err(e),

@@ -200,15 +200,25 @@ fn new_key(role: &str, token: Option<&str>) -> Result<(), anyhow::Error> {
     match token {
         Some(name) => {
             let token = auth::generate_token();
-            println!("# Bearer token \"{name}\" ({role}). Give the token to its user; it is not stored.");
+            println!(
+                "# Bearer token \"{name}\" ({role}). Give the token to its user; it is not stored."
+            );
             println!("#   token: {token}");
-            println!("[[auth.tokens]]\nname = \"{name}\"\ntoken_sha256 = \"{}\"\nrole = \"{role}\"", auth::hash_secret(&token));
+            println!(
+                "[[auth.tokens]]\nname = \"{name}\"\ntoken_sha256 = \"{}\"\nrole = \"{role}\"",
+                auth::hash_secret(&token)
+            );
         }
         None => {
             let (id, secret) = auth::generate_api_key();
-            println!("# API key {id} ({role}). Give the id and secret to its user; the secret is not stored.");
+            println!(
+                "# API key {id} ({role}). Give the id and secret to its user; the secret is not stored."
+            );
             println!("#   id:     {id}\n#   secret: {secret}");
-            println!("[[auth.keys]]\nid = \"{id}\"\nsecret_sha256 = \"{}\"\nrole = \"{role}\"", auth::hash_secret(&secret));
+            println!(
+                "[[auth.keys]]\nid = \"{id}\"\nsecret_sha256 = \"{}\"\nrole = \"{role}\"",
+                auth::hash_secret(&secret)
+            );
         }
     }
     Ok(())

@@ -213,8 +213,9 @@ impl Book {
             }
             match std::fs::read(&path)
                 .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice::<OffsetRequest>(&b).map_err(|e| e.to_string()))
-            {
+                .and_then(|b| {
+                    serde_json::from_slice::<OffsetRequest>(&b).map_err(|e| e.to_string())
+                }) {
                 Ok(record) => {
                     records.insert(record.connector.clone(), record);
                 }
@@ -374,7 +375,11 @@ mod tests {
 
         let reopened = Book::open(dir.path()).unwrap();
         assert_eq!(reopened.get("a/b c").unwrap().phase, Phase::Pending);
-        let mut pending: Vec<String> = reopened.pending().into_iter().map(|r| r.connector).collect();
+        let mut pending: Vec<String> = reopened
+            .pending()
+            .into_iter()
+            .map(|r| r.connector)
+            .collect();
         pending.sort();
         assert_eq!(pending, ["a/b c", "other"]);
         reopened.remove("a/b c").unwrap();

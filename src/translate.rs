@@ -170,7 +170,10 @@ impl<'a> Masker<'a> {
     }
 
     /// The sensitive values of `config`, for scrubbing messages.
-    pub fn secrets<'c>(&self, config: impl IntoIterator<Item = (&'c String, &'c String)>) -> Vec<String> {
+    pub fn secrets<'c>(
+        &self,
+        config: impl IntoIterator<Item = (&'c String, &'c String)>,
+    ) -> Vec<String> {
         config
             .into_iter()
             .filter(|(k, v)| self.is_sensitive(k) && !v.is_empty() && v.as_str() != MASK)
@@ -249,9 +252,7 @@ impl ManagedExtras {
     /// `config` with the extras added where the user did not set them (user values win).
     pub fn add(&self, mut config: BTreeMap<String, String>) -> BTreeMap<String, String> {
         for (k, v) in &self.entries {
-            config
-                .entry((*k).to_string())
-                .or_insert_with(|| v.clone());
+            config.entry((*k).to_string()).or_insert_with(|| v.clone());
         }
         config
     }
@@ -399,7 +400,9 @@ pub fn connector_type(
         return t.to_string();
     }
     if let Some(class) = class
-        && let Some(p) = plugins.iter().find(|p| plugin_matches(&p.class_name, class))
+        && let Some(p) = plugins
+            .iter()
+            .find(|p| plugin_matches(&p.class_name, class))
     {
         return p.plugin_type.clone();
     }
@@ -540,13 +543,19 @@ pub fn normalize_offsets(offsets: Option<&Value>) -> Result<Vec<Value>, Vec<Stri
     let items = match offsets {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(items)) => items,
-        Some(_) => return Err(vec!["offsets: must be an array of {partition, offset}".into()]),
+        Some(_) => {
+            return Err(vec![
+                "offsets: must be an array of {partition, offset}".into(),
+            ]);
+        }
     };
     let mut problems = Vec::new();
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let Value::Object(map) = item else {
-            problems.push(format!("offsets[{i}]: must be an object with partition and offset"));
+            problems.push(format!(
+                "offsets[{i}]: must be an object with partition and offset"
+            ));
             continue;
         };
         match map.get("partition") {
@@ -606,7 +615,9 @@ pub fn mask_validation(infos: &mut Value, masker: &Masker<'_>, secrets: &[String
                     }
                 }
             }
-            if sensitive && let Some(Value::Array(recommended)) = value.get_mut("recommended_values") {
+            if sensitive
+                && let Some(Value::Array(recommended)) = value.get_mut("recommended_values")
+            {
                 recommended.clear();
             }
         }
@@ -622,9 +633,10 @@ pub fn managed_validation(infos: &mut Value) {
     };
     for config in configs {
         if let Some(Value::Object(def)) = config.get_mut("definition") {
-            let known = def.get("type").and_then(Value::as_str).is_some_and(|t| {
-                MANAGED_CONFIG_TYPES.contains(&t)
-            });
+            let known = def
+                .get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| MANAGED_CONFIG_TYPES.contains(&t));
             if !known && def.contains_key("type") {
                 def.insert("type".into(), Value::String("STRING".into()));
             }
@@ -657,7 +669,9 @@ pub fn mask_tasks(tasks: &mut Value, masker: &Masker<'_>) {
 /// into their text, as Connect does). Errors name each bad key without echoing its value.
 pub fn config_from_json(value: &Value, at: &str) -> Result<BTreeMap<String, String>, Vec<String>> {
     let Value::Object(map) = value else {
-        return Err(vec![format!("{at}: must be a JSON object of string values")]);
+        return Err(vec![format!(
+            "{at}: must be a JSON object of string values"
+        )]);
     };
     let mut out = BTreeMap::new();
     let mut problems = Vec::new();
@@ -672,8 +686,12 @@ pub fn config_from_json(value: &Value, at: &str) -> Result<BTreeMap<String, Stri
             Value::Bool(b) => {
                 out.insert(k.clone(), b.to_string());
             }
-            Value::Null => problems.push(format!("{at}.\"{k}\": is null; give a string value or leave the key out")),
-            _ => problems.push(format!("{at}.\"{k}\": must be a string (all config values are strings)")),
+            Value::Null => problems.push(format!(
+                "{at}.\"{k}\": is null; give a string value or leave the key out"
+            )),
+            _ => problems.push(format!(
+                "{at}.\"{k}\": must be a string (all config values are strings)"
+            )),
         }
     }
     if problems.is_empty() {
@@ -706,8 +724,9 @@ mod tests {
                     state: InstanceState {
                         state: (*s).into(),
                         worker_id: "127.0.0.1:8084".into(),
-                        trace: (*s == "FAILED")
-                            .then(|| format!("java.lang.RuntimeException: boom {i}\n\tat x.y(Z.java:1)")),
+                        trace: (*s == "FAILED").then(|| {
+                            format!("java.lang.RuntimeException: boom {i}\n\tat x.y(Z.java:1)")
+                        }),
                         version: None,
                     },
                 })
@@ -744,7 +763,10 @@ mod tests {
     fn managed_status_carries_task_messages_and_a_connector_trace_for_task_failures() {
         let s = managed_status(&status("RUNNING", &["RUNNING", "FAILED"]), "source", &[]);
         assert_eq!(s.connector.state, "DEGRADED");
-        assert_eq!(s.connector.trace, "task 1 failed: java.lang.RuntimeException: boom 1");
+        assert_eq!(
+            s.connector.trace,
+            "task 1 failed: java.lang.RuntimeException: boom 1"
+        );
         assert_eq!(s.tasks[0].msg, "");
         assert_eq!(s.tasks[0].trace, None);
         assert_eq!(s.tasks[1].msg, "java.lang.RuntimeException: boom 1");
@@ -759,7 +781,10 @@ mod tests {
         let mut st = status("FAILED", &[]);
         st.connector.trace = Some("login failed for password hunter22 at db".into());
         let s = managed_status(&st, "source", &["hunter22".into()]);
-        assert_eq!(s.connector.trace, format!("login failed for password {MASK} at db"));
+        assert_eq!(
+            s.connector.trace,
+            format!("login failed for password {MASK} at db")
+        );
     }
 
     #[test]
@@ -773,7 +798,10 @@ mod tests {
         // The separator keeps ("ab","c") and ("a","bc") apart.
         assert_ne!(connector_id("ab", "c"), connector_id("a", "bc"));
         // Pinned: ids must never change between releases (the CLI and scripts store them).
-        assert_eq!(connector_id("dept1", "dept1-files-source-dev-001"), PINNED_ID);
+        assert_eq!(
+            connector_id("dept1", "dept1-files-source-dev-001"),
+            PINNED_ID
+        );
     }
 
     const PINNED_ID: &str = "lcc-99mqedfh";
@@ -839,7 +867,10 @@ mod tests {
             "FileStreamSourceConnector",
             "org.apache.kafka.connect.file.FileStreamSourceConnector",
         ] {
-            assert_eq!(connector_type(Some("unknown"), Some(alias), &plugins), "source");
+            assert_eq!(
+                connector_type(Some("unknown"), Some(alias), &plugins),
+                "source"
+            );
         }
         assert_eq!(connector_type(None, Some("Nope"), &plugins), "unknown");
     }
@@ -887,7 +918,10 @@ mod tests {
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz"), "%zz");
         assert_eq!(percent_decode("%e2%82%ac"), "€");
-        assert_eq!(query_param(Some("a=1&onlyFailed=true"), "onlyFailed").as_deref(), Some("true"));
+        assert_eq!(
+            query_param(Some("a=1&onlyFailed=true"), "onlyFailed").as_deref(),
+            Some("true")
+        );
         assert_eq!(query_param(Some("a=1"), "b"), None);
     }
 
@@ -911,7 +945,10 @@ mod tests {
         assert_eq!(out[1]["offset"]["name"], "007", "not canonical: stays text");
         assert!(out[2]["offset"].is_null());
         assert_eq!(normalize_offsets(None).unwrap(), Vec::<Value>::new());
-        assert_eq!(normalize_offsets(Some(&Value::Null)).unwrap(), Vec::<Value>::new());
+        assert_eq!(
+            normalize_offsets(Some(&Value::Null)).unwrap(),
+            Vec::<Value>::new()
+        );
     }
 
     #[test]
@@ -936,8 +973,15 @@ mod tests {
         ]});
         mask_validation(&mut infos, &m, &["hunter22".to_string()]);
         assert_eq!(infos["configs"][0]["value"]["value"], MASK);
-        assert_eq!(infos["configs"][0]["value"]["errors"][0], format!("bad {MASK}"));
-        assert!(infos["configs"][0]["definition"].get("default_value").is_none());
+        assert_eq!(
+            infos["configs"][0]["value"]["errors"][0],
+            format!("bad {MASK}")
+        );
+        assert!(
+            infos["configs"][0]["definition"]
+                .get("default_value")
+                .is_none()
+        );
         assert!(infos["configs"][1]["value"].get("value").is_none());
         assert!(!infos.to_string().contains("hunter22"));
     }

@@ -137,13 +137,17 @@ async fn dev_brings_up_broker_and_workers_and_sigint_leaves_nothing_behind() {
 
     let http = reqwest::Client::new();
     let anonymous = http
-        .get(format!("http://{listen}/connect/v1/environments/env-devtest/clusters/lkc-devtest/connectors"))
+        .get(format!(
+            "http://{listen}/connect/v1/environments/env-devtest/clusters/lkc-devtest/connectors"
+        ))
         .send()
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
     let listed: serde_json::Value = http
-        .get(format!("http://{listen}/connect/v1/environments/env-devtest/clusters/lkc-devtest/connectors"))
+        .get(format!(
+            "http://{listen}/connect/v1/environments/env-devtest/clusters/lkc-devtest/connectors"
+        ))
         .basic_auth(&key, Some(&secret))
         .send()
         .await

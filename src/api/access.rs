@@ -16,7 +16,11 @@ use crate::auth::{Access, Principal, Scheme, required_access};
 
 /// Authenticates the caller, checks its role against what the route needs, and attaches the
 /// principal (key id or token name, never a secret) for handlers and the audit log.
-pub async fn authorize(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn authorize(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let settings = state.auth.settings();

@@ -39,7 +39,10 @@ pub fn router() -> Router<AppState> {
         .route("/connectors/{name}/stop", put(stop))
         .route("/connectors/{name}/tasks", get(tasks).post(internal))
         .route("/connectors/{name}/tasks/{task}/status", get(task_status))
-        .route("/connectors/{name}/tasks/{task}/restart", post(task_restart))
+        .route(
+            "/connectors/{name}/tasks/{task}/restart",
+            post(task_restart),
+        )
         .route(
             "/connectors/{name}/offsets",
             get(offsets).patch(alter_offsets).delete(reset_offsets),
@@ -168,8 +171,17 @@ async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> Resul
         }
         return Ok(Json(out).into_response());
     }
-    for (name, (pool, e)) in state.gateway.expanded(expand.status, true).await.map_err(err)? {
-        let config = e.info.as_ref().map(|i| i.config.clone()).unwrap_or_default();
+    for (name, (pool, e)) in state
+        .gateway
+        .expanded(expand.status, true)
+        .await
+        .map_err(err)?
+    {
+        let config = e
+            .info
+            .as_ref()
+            .map(|i| i.config.clone())
+            .unwrap_or_default();
         let sensitivity = state.gateway.sensitivity(&pool, &config).await;
         let masker = sensitivity.masker();
         let mut entry = serde_json::Map::new();
@@ -223,7 +235,9 @@ async fn create(
     };
     let initial_state = match body.get("initial_state") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) if matches!(s.as_str(), "RUNNING" | "PAUSED" | "STOPPED") => Some(s.clone()),
+        Some(Value::String(s)) if matches!(s.as_str(), "RUNNING" | "PAUSED" | "STOPPED") => {
+            Some(s.clone())
+        }
         Some(_) => {
             problems.push("initial_state: use RUNNING, PAUSED or STOPPED".to_string());
             None
@@ -234,7 +248,13 @@ async fn create(
     };
     let created = state
         .gateway
-        .create(&name, config, initial_state.as_deref(), &[], &principal.name)
+        .create(
+            &name,
+            config,
+            initial_state.as_deref(),
+            &[],
+            &principal.name,
+        )
         .await
         .map_err(err)?;
     let mut info = serde_json::to_value(&created.info).expect("serialisable");
@@ -260,7 +280,11 @@ async fn delete(
     Path(name): Path<String>,
     Extension(principal): Extension<Principal>,
 ) -> Result<Response> {
-    state.gateway.delete(&name, &principal.name).await.map_err(err)?;
+    state
+        .gateway
+        .delete(&name, &principal.name)
+        .await
+        .map_err(err)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -271,11 +295,7 @@ async fn read_config(State(state): State<AppState>, Path(name): Path<String>) ->
     Ok(Json(sensitivity.masker().mask(&config)).into_response())
 }
 
-async fn shown_info(
-    state: &AppState,
-    pool: &str,
-    info: &crate::connect::ConnectorInfo,
-) -> Value {
+async fn shown_info(state: &AppState, pool: &str, info: &crate::connect::ConnectorInfo) -> Value {
     let mut value = serde_json::to_value(info).expect("serialisable");
     mask_info(state, pool, &mut value).await;
     value
@@ -295,7 +315,11 @@ async fn put_config(
         .await
         .map_err(err)?;
     let body = shown_info(&state, &pool, &info).await;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(body)).into_response())
 }
 
@@ -307,7 +331,9 @@ async fn patch_config(
     JsonBody(body): JsonBody,
 ) -> Result<Response> {
     let Value::Object(patch) = &body else {
-        return Err(bad(&["the body must be a JSON object of config values".into()]));
+        return Err(bad(&[
+            "the body must be a JSON object of config values".into()
+        ]));
     };
     let (pool, info) = state
         .gateway
@@ -319,7 +345,14 @@ async fn patch_config(
 
 /// `GET /connectors/{name}/status`: Connect's own states, traces scrubbed.
 async fn status(State(state): State<AppState>, Path(name): Path<String>) -> Result<Response> {
-    let (pool, reply) = forward(&state, &name, Method::GET, format!("/connectors/{}/status", encode(&name)), None).await?;
+    let (pool, reply) = forward(
+        &state,
+        &name,
+        Method::GET,
+        format!("/connectors/{}/status", encode(&name)),
+        None,
+    )
+    .await?;
     let mut body = reply.body.unwrap_or(Value::Null);
     if body.to_string().contains("\"trace\"") {
         let secrets = secrets_of(&state, &pool, &name).await;
@@ -335,7 +368,8 @@ async fn restart(
     RawQuery(query): RawQuery,
 ) -> Result<Response> {
     state.gateway.ensure_not_busy(&name).map_err(err)?;
-    let flag = |k: &str| query_param(query.as_deref(), k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let flag =
+        |k: &str| query_param(query.as_deref(), k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let path = format!(
         "/connectors/{}/restart?includeTasks={}&onlyFailed={}",
         encode(&name),
@@ -350,7 +384,13 @@ fn reply_of(answer: crate::connect::Reply) -> Response {
     reply(answer.status, answer.body)
 }
 
-async fn lifecycle(state: &AppState, name: &str, action: Lifecycle, principal: &Principal, status: StatusCode) -> Result<Response> {
+async fn lifecycle(
+    state: &AppState,
+    name: &str,
+    action: Lifecycle,
+    principal: &Principal,
+    status: StatusCode,
+) -> Result<Response> {
     state
         .gateway
         .lifecycle(name, action, &principal.name)
@@ -360,18 +400,51 @@ async fn lifecycle(state: &AppState, name: &str, action: Lifecycle, principal: &
 }
 
 /// `PUT /connectors/{name}/pause`: 202.
-async fn pause(State(state): State<AppState>, Path(name): Path<String>, Extension(principal): Extension<Principal>) -> Result<Response> {
-    lifecycle(&state, &name, Lifecycle::Pause, &principal, StatusCode::ACCEPTED).await
+async fn pause(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Extension(principal): Extension<Principal>,
+) -> Result<Response> {
+    lifecycle(
+        &state,
+        &name,
+        Lifecycle::Pause,
+        &principal,
+        StatusCode::ACCEPTED,
+    )
+    .await
 }
 
 /// `PUT /connectors/{name}/resume`: 202.
-async fn resume(State(state): State<AppState>, Path(name): Path<String>, Extension(principal): Extension<Principal>) -> Result<Response> {
-    lifecycle(&state, &name, Lifecycle::Resume, &principal, StatusCode::ACCEPTED).await
+async fn resume(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Extension(principal): Extension<Principal>,
+) -> Result<Response> {
+    lifecycle(
+        &state,
+        &name,
+        Lifecycle::Resume,
+        &principal,
+        StatusCode::ACCEPTED,
+    )
+    .await
 }
 
 /// `PUT /connectors/{name}/stop` (KIP-875): 204.
-async fn stop(State(state): State<AppState>, Path(name): Path<String>, Extension(principal): Extension<Principal>) -> Result<Response> {
-    lifecycle(&state, &name, Lifecycle::Stop, &principal, StatusCode::NO_CONTENT).await
+async fn stop(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Extension(principal): Extension<Principal>,
+) -> Result<Response> {
+    lifecycle(
+        &state,
+        &name,
+        Lifecycle::Stop,
+        &principal,
+        StatusCode::NO_CONTENT,
+    )
+    .await
 }
 
 /// `GET /connectors/{name}/tasks`: configs masked.
@@ -380,8 +453,18 @@ async fn tasks(State(state): State<AppState>, Path(name): Path<String>) -> Resul
 }
 
 /// `GET /connectors/{name}/tasks/{task}/status`, trace scrubbed.
-async fn task_status(State(state): State<AppState>, Path((name, task)): Path<(String, u32)>) -> Result<Response> {
-    let (pool, reply) = forward(&state, &name, Method::GET, format!("/connectors/{}/tasks/{task}/status", encode(&name)), None).await?;
+async fn task_status(
+    State(state): State<AppState>,
+    Path((name, task)): Path<(String, u32)>,
+) -> Result<Response> {
+    let (pool, reply) = forward(
+        &state,
+        &name,
+        Method::GET,
+        format!("/connectors/{}/tasks/{task}/status", encode(&name)),
+        None,
+    )
+    .await?;
     let mut body = reply.body.unwrap_or(Value::Null);
     if body.get("trace").is_some() {
         let secrets = secrets_of(&state, &pool, &name).await;
@@ -391,41 +474,93 @@ async fn task_status(State(state): State<AppState>, Path((name, task)): Path<(St
 }
 
 /// `POST /connectors/{name}/tasks/{task}/restart`.
-async fn task_restart(State(state): State<AppState>, Path((name, task)): Path<(String, u32)>) -> Result<Response> {
+async fn task_restart(
+    State(state): State<AppState>,
+    Path((name, task)): Path<(String, u32)>,
+) -> Result<Response> {
     state.gateway.ensure_not_busy(&name).map_err(err)?;
-    let (_, reply) = forward(&state, &name, Method::POST, format!("/connectors/{}/tasks/{task}/restart", encode(&name)), None).await?;
+    let (_, reply) = forward(
+        &state,
+        &name,
+        Method::POST,
+        format!("/connectors/{}/tasks/{task}/restart", encode(&name)),
+        None,
+    )
+    .await?;
     Ok(reply_of(reply))
 }
 
 /// `GET /connectors/{name}/offsets`.
 async fn offsets(State(state): State<AppState>, Path(name): Path<String>) -> Result<Response> {
-    let (_, reply) = forward(&state, &name, Method::GET, format!("/connectors/{}/offsets", encode(&name)), None).await?;
+    let (_, reply) = forward(
+        &state,
+        &name,
+        Method::GET,
+        format!("/connectors/{}/offsets", encode(&name)),
+        None,
+    )
+    .await?;
     Ok(reply_of(reply))
 }
 
 /// `PATCH /connectors/{name}/offsets` (the connector must be stopped, as in Connect).
-async fn alter_offsets(State(state): State<AppState>, Path(name): Path<String>, JsonBody(body): JsonBody) -> Result<Response> {
+async fn alter_offsets(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Response> {
     state.gateway.ensure_not_busy(&name).map_err(err)?;
-    let (_, reply) = forward(&state, &name, Method::PATCH, format!("/connectors/{}/offsets", encode(&name)), Some(body)).await?;
+    let (_, reply) = forward(
+        &state,
+        &name,
+        Method::PATCH,
+        format!("/connectors/{}/offsets", encode(&name)),
+        Some(body),
+    )
+    .await?;
     Ok(reply_of(reply))
 }
 
 /// `DELETE /connectors/{name}/offsets` (the connector must be stopped, as in Connect).
-async fn reset_offsets(State(state): State<AppState>, Path(name): Path<String>) -> Result<Response> {
+async fn reset_offsets(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response> {
     state.gateway.ensure_not_busy(&name).map_err(err)?;
-    let (_, reply) = forward(&state, &name, Method::DELETE, format!("/connectors/{}/offsets", encode(&name)), None).await?;
+    let (_, reply) = forward(
+        &state,
+        &name,
+        Method::DELETE,
+        format!("/connectors/{}/offsets", encode(&name)),
+        None,
+    )
+    .await?;
     Ok(reply_of(reply))
 }
 
 /// `GET /connectors/{name}/topics`.
 async fn topics(State(state): State<AppState>, Path(name): Path<String>) -> Result<Response> {
-    let (_, reply) = forward(&state, &name, Method::GET, format!("/connectors/{}/topics", encode(&name)), None).await?;
+    let (_, reply) = forward(
+        &state,
+        &name,
+        Method::GET,
+        format!("/connectors/{}/topics", encode(&name)),
+        None,
+    )
+    .await?;
     Ok(reply_of(reply))
 }
 
 /// `PUT /connectors/{name}/topics/reset`.
 async fn topics_reset(State(state): State<AppState>, Path(name): Path<String>) -> Result<Response> {
-    let (_, reply) = forward(&state, &name, Method::PUT, format!("/connectors/{}/topics/reset", encode(&name)), None).await?;
+    let (_, reply) = forward(
+        &state,
+        &name,
+        Method::PUT,
+        format!("/connectors/{}/topics/reset", encode(&name)),
+        None,
+    )
+    .await?;
     Ok(reply_of(reply))
 }
 
@@ -448,7 +583,11 @@ async fn plugins(State(state): State<AppState>, RawQuery(query): RawQuery) -> Re
 }
 
 /// `GET /connector-plugins/{plugin}/config`.
-async fn plugin_config(State(state): State<AppState>, Path(plugin): Path<String>, RawQuery(query): RawQuery) -> Result<Response> {
+async fn plugin_config(
+    State(state): State<AppState>,
+    Path(plugin): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
     let pool = state.gateway.department().default_pool.clone();
     let mut path = format!("/connector-plugins/{}/config", encode(&plugin));
     if let Some(version) = query_param(query.as_deref(), "version") {
@@ -466,7 +605,18 @@ async fn plugin_config(State(state): State<AppState>, Path(plugin): Path<String>
 }
 
 /// `PUT /connector-plugins/{plugin}/config/validate`, masked.
-async fn validate(State(state): State<AppState>, Path(plugin): Path<String>, JsonBody(body): JsonBody) -> Result<Response> {
+async fn validate(
+    State(state): State<AppState>,
+    Path(plugin): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Response> {
     let config = translate::config_from_json(&body, "config").map_err(|p| bad(&p))?;
-    Ok(Json(state.gateway.validate(&plugin, &config).await.map_err(err)?).into_response())
+    Ok(Json(
+        state
+            .gateway
+            .validate(&plugin, &config)
+            .await
+            .map_err(err)?,
+    )
+    .into_response())
 }

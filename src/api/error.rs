@@ -82,7 +82,11 @@ impl ApiError {
 
     /// 400 listing every problem.
     pub fn bad_request(problems: &[String]) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", problems.join("; "))
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            problems.join("; "),
+        )
     }
 
     /// 404.
@@ -133,7 +137,11 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::warn!(status = self.status.as_u16(), code = self.code, message = %self.message, "API request failed.");
         } else {
-            tracing::debug!(status = self.status.as_u16(), code = self.code, "API request refused.");
+            tracing::debug!(
+                status = self.status.as_u16(),
+                code = self.code,
+                "API request refused."
+            );
         }
         let mut response = (self.status, axum::Json(self.body())).into_response();
         if self.challenge {
@@ -166,7 +174,10 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                     MAX_BODY_BYTES / 1024
                 )
             } else {
-                format!("the request body could not be read: {}", rejection.body_text())
+                format!(
+                    "the request body could not be read: {}",
+                    rejection.body_text()
+                )
             };
             ApiError::new(status, "bad_body", message).shaped(shape)
         })?;
@@ -237,8 +248,12 @@ mod tests {
         assert!(is_apache_path("/connectors/x/status"));
         assert!(is_apache_path("/connector-plugins"));
         assert!(!is_apache_path("/connectorsx"));
-        assert!(!is_apache_path("/connect/v1/environments/e/clusters/c/connectors"));
-        assert!(!is_apache_path("/api/connect/v1/environments/e/clusters/c/connectors"));
+        assert!(!is_apache_path(
+            "/connect/v1/environments/e/clusters/c/connectors"
+        ));
+        assert!(!is_apache_path(
+            "/api/connect/v1/environments/e/clusters/c/connectors"
+        ));
         assert_eq!(shape_for_path("/v1/pools"), Shape::Managed);
     }
 }

@@ -9,12 +9,12 @@
 
 use std::collections::BTreeMap;
 
+use axum::Json;
 use axum::Router;
 use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post, put};
-use axum::Json;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -57,20 +57,29 @@ pub fn router() -> Router<AppState> {
     let routes: Vec<(&str, MethodRouter<AppState>)> = vec![
         ("/connectors", get(list).post(create)),
         ("/connectors/{connector_name}", get(read).delete(delete)),
-        ("/connectors/{connector_name}/config", get(read_config).put(put_config)),
+        (
+            "/connectors/{connector_name}/config",
+            get(read_config).put(put_config),
+        ),
         ("/connectors/{connector_name}/pause", put(pause)),
         ("/connectors/{connector_name}/resume", put(resume)),
         ("/connectors/{connector_name}/restart", post(restart)),
         ("/connectors/{connector_name}/status", get(status)),
         ("/connectors/{connector_name}/tasks", get(tasks)),
         ("/connectors/{connector_name}/offsets", get(offsets)),
-        ("/connectors/{connector_name}/offsets/request", post(offsets_request)),
+        (
+            "/connectors/{connector_name}/offsets/request",
+            post(offsets_request),
+        ),
         (
             "/connectors/{connector_name}/offsets/request/status",
             get(offsets_request_status),
         ),
         ("/connector-plugins", get(plugins)),
-        ("/connector-plugins/{plugin_name}/config/validate", put(validate)),
+        (
+            "/connector-plugins/{plugin_name}/config/validate",
+            put(validate),
+        ),
     ];
     let mut router = Router::new();
     for (path, method_router) in routes {
@@ -83,7 +92,9 @@ pub fn router() -> Router<AppState> {
 
 fn check_scope(state: &AppState, environment_id: &str, kafka_cluster_id: &str) -> Result<()> {
     let department = state.gateway.department();
-    if environment_id == department.environment_id && kafka_cluster_id == department.kafka_cluster_id {
+    if environment_id == department.environment_id
+        && kafka_cluster_id == department.kafka_cluster_id
+    {
         return Ok(());
     }
     Err(ApiError::not_found(format!(
@@ -133,7 +144,9 @@ async fn create(
     let mut problems = Vec::new();
     let config = match fields.get("config") {
         None => {
-            problems.push("config: is required; give the connector's config as an object of strings".into());
+            problems.push(
+                "config: is required; give the connector's config as an object of strings".into(),
+            );
             None
         }
         Some(v) => match translate::config_from_json(v, "config") {
@@ -165,7 +178,9 @@ async fn create(
     };
     for key in fields.keys() {
         if !matches!(key.as_str(), "name" | "config" | "offsets") {
-            problems.push(format!("{key}: unknown field; use name, config and offsets"));
+            problems.push(format!(
+                "{key}: unknown field; use name, config and offsets"
+            ));
         }
     }
     let (Some(name), Some(config), true) = (name, config, problems.is_empty()) else {
@@ -189,12 +204,17 @@ async fn create(
         .gateway
         .connector_type(
             created.info.connector_type.as_deref(),
-            created.info.config.get("connector.class").map(String::as_str),
+            created
+                .info
+                .config
+                .get("connector.class")
+                .map(String::as_str),
         )
         .await;
-    let connector = state
-        .gateway
-        .managed_connector(&created.info, &sensitivity.masker(), &connector_type);
+    let connector =
+        state
+            .gateway
+            .managed_connector(&created.info, &sensitivity.masker(), &connector_type);
     let mut body = serde_json::to_value(connector).expect("serialisable");
     body["offsets"] = Value::Array(offsets);
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -243,8 +263,10 @@ async fn read_config(
         .await
         .map_err(gateway_error)?;
     let sensitivity = state.gateway.sensitivity(&pool, &config).await;
-    let shown: BTreeMap<String, String> =
-        state.gateway.extras().add(sensitivity.masker().mask(&config));
+    let shown: BTreeMap<String, String> = state
+        .gateway
+        .extras()
+        .add(sensitivity.masker().mask(&config));
     Ok(Json(shown).into_response())
 }
 
@@ -256,7 +278,8 @@ async fn put_config(
     JsonBody(body): JsonBody,
 ) -> Result<Response> {
     check_scope(&state, &p.environment_id, &p.kafka_cluster_id)?;
-    let config = translate::config_from_json(&body, "config").map_err(|p| ApiError::bad_request(&p))?;
+    let config =
+        translate::config_from_json(&body, "config").map_err(|p| ApiError::bad_request(&p))?;
     let (_, pool, info) = state
         .gateway
         .put_config(&p.connector_name, config, true, &principal.name)
@@ -279,7 +302,12 @@ async fn put_config(
     Ok((StatusCode::OK, Json(connector)).into_response())
 }
 
-async fn lifecycle(state: &AppState, p: &ConnectorPath, action: Lifecycle, principal: &Principal) -> Result<Response> {
+async fn lifecycle(
+    state: &AppState,
+    p: &ConnectorPath,
+    action: Lifecycle,
+    principal: &Principal,
+) -> Result<Response> {
     check_scope(state, &p.environment_id, &p.kafka_cluster_id)?;
     state
         .gateway
@@ -346,10 +374,20 @@ async fn tasks(State(state): State<AppState>, Path(p): Path<ConnectorPath>) -> R
             if let Some(Value::Object(config)) = item.get_mut("config") {
                 let as_strings: BTreeMap<String, String> = config
                     .iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            v.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| v.to_string()),
+                        )
+                    })
                     .collect();
                 let added = state.gateway.extras().add(as_strings);
-                *config = added.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+                *config = added
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect();
             }
         }
     }
@@ -387,7 +425,9 @@ async fn offsets_request(
         Some(Value::String(t)) => match RequestKind::parse(t) {
             Some(kind) => Some(kind),
             None => {
-                problems.push(format!("type: \"{t}\" is not a request type; use PATCH or DELETE"));
+                problems.push(format!(
+                    "type: \"{t}\" is not a request type; use PATCH or DELETE"
+                ));
                 None
             }
         },
@@ -413,7 +453,11 @@ async fn offsets_request(
     let (Some(kind), true) = (kind, problems.is_empty()) else {
         return Err(ApiError::bad_request(&problems));
     };
-    let offsets = if kind == RequestKind::Delete { Vec::new() } else { offsets };
+    let offsets = if kind == RequestKind::Delete {
+        Vec::new()
+    } else {
+        offsets
+    };
     let record = state
         .gateway
         .submit_offsets(&p.connector_name, kind, offsets, &principal.name)
@@ -461,7 +505,8 @@ async fn validate(
     JsonBody(body): JsonBody,
 ) -> Result<Response> {
     check_scope(&state, &p.environment_id, &p.kafka_cluster_id)?;
-    let config = translate::config_from_json(&body, "config").map_err(|p| ApiError::bad_request(&p))?;
+    let config =
+        translate::config_from_json(&body, "config").map_err(|p| ApiError::bad_request(&p))?;
     let mut infos = state
         .gateway
         .validate(&p.plugin_name, &config)

@@ -91,7 +91,10 @@ pub(crate) fn read_auth(t: &mut TableReader<'_>) -> Option<AuthSettings> {
         {
             t.problem_at(
                 format!("{}[{i}].id", t.path_of("keys")),
-                format!("API key id \"{}\" is defined twice; ids must be unique", key.id),
+                format!(
+                    "API key id \"{}\" is defined twice; ids must be unique",
+                    key.id
+                ),
             );
         }
     }
@@ -102,7 +105,10 @@ pub(crate) fn read_auth(t: &mut TableReader<'_>) -> Option<AuthSettings> {
         {
             t.problem_at(
                 format!("{}[{i}].name", t.path_of("tokens")),
-                format!("token name \"{}\" is defined twice; names must be unique", token.name),
+                format!(
+                    "token name \"{}\" is defined twice; names must be unique",
+                    token.name
+                ),
             );
         }
     }

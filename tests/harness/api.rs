@@ -97,7 +97,12 @@ impl TestApi {
         capture_logs();
         let id = unique("t");
         let state_dir = scratch(&format!("{id}-state"));
-        let text = department_toml(&id, pools, &state_dir, &format!("{}{extra}", auth_toml(auth_extra)));
+        let text = department_toml(
+            &id,
+            pools,
+            &state_dir,
+            &format!("{}{extra}", auth_toml(auth_extra)),
+        );
         let department = config::parse(&text, Path::new(PROJECT), &|_| None)
             .unwrap_or_else(|e| panic!("test department is invalid: {e:?}\n{text}"));
         let dept = TestDepartment::start(department).await;
@@ -174,8 +179,9 @@ impl TestApi {
         let body = if text.is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("{method} {url} answered {status} with non-JSON {text:?}: {e}"))
+            serde_json::from_str(&text).unwrap_or_else(|e| {
+                panic!("{method} {url} answered {status} with non-JSON {text:?}: {e}")
+            })
         };
         if !text.is_empty() {
             let ct = content_type.clone().unwrap_or_default();
