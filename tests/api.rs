@@ -378,6 +378,79 @@ async fn the_managed_lifecycle_returns_contract_bodies_and_matches_connect() {
     .await;
     wait_state(&api, &name, &["PAUSED", "PROVISIONING"], "RUNNING").await;
 
+    // Create with initial offsets: created stopped, offsets patched, then started; refused
+    // offsets leave nothing behind.
+    let seeded = format!("{id}-files-source-dev-002");
+    let seeded_config = file_source(&input, &unique(&format!("{id}-seeded-")));
+    let refused = api
+        .checked(
+            "createConnectv1Connector",
+            400,
+            As::Operator,
+            Method::POST,
+            &api.managed("/connectors"),
+            Some(
+                &json!({"name": seeded, "config": config_json(&seeded_config),
+                "offsets": [{"partition": partition, "offset": {"position": "not-a-number"}}]}),
+            ),
+        )
+        .await;
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("offsets"),
+        "{}",
+        refused.text
+    );
+    assert!(
+        api.dept
+            .worker("shared")
+            .connector(&seeded)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    let created = api
+        .checked(
+            "createConnectv1Connector",
+            201,
+            As::Operator,
+            Method::POST,
+            &api.managed("/connectors"),
+            Some(
+                &json!({"name": seeded, "config": config_json(&seeded_config),
+                "offsets": [{"partition": partition, "offset": {"position": 4}}]}),
+            ),
+        )
+        .await;
+    assert_eq!(created.body["offsets"][0]["offset"]["position"], 4);
+    assert_eq!(
+        api.dept.worker("shared").offsets(&seeded).await.unwrap(),
+        vec![json!({"partition": partition, "offset": {"position": 4}})]
+    );
+    wait_state(&api, &seeded, &["PROVISIONING", "PAUSED"], "RUNNING").await;
+    let seeded_status = api
+        .checked(
+            "getConnectv1ConnectorOffsetsRequestStatus",
+            200,
+            As::Viewer,
+            Method::GET,
+            &api.managed(&format!("/connectors/{seeded}/offsets/request/status")),
+            None,
+        )
+        .await;
+    assert_eq!(seeded_status.body["status"]["phase"], "APPLIED");
+    api.checked(
+        "deleteConnectv1Connector",
+        200,
+        As::Operator,
+        Method::DELETE,
+        &api.managed(&format!("/connectors/{seeded}")),
+        None,
+    )
+    .await;
+
     // Delete: 200 with {"error": null}; Connect no longer has it.
     let deleted = api
         .checked(
