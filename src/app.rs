@@ -41,6 +41,9 @@ pub enum AppError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The API's state (offsets requests) could not be opened.
+    #[error("cannot open the API state: {0}")]
+    State(crate::gateway::GatewayError),
     /// A local file operation failed.
     #[error("{action} {path}: {source}")]
     Io {
@@ -137,11 +140,20 @@ pub async fn dev(options: DevOptions) -> Result<(), AppError> {
     tracing::info!(bootstrap = %broker.bootstrap_servers(), seconds = started.elapsed().as_secs_f32(), "Embedded Kafka broker ready.");
     department.kafka.bootstrap_servers = broker.bootstrap_servers();
     department.supervisor.state_dir = tmp.path().join("state");
+    // A fresh admin key for this run only, printed in the banner; keys of the file still work.
+    let (key_id, key_secret) = crate::auth::generate_api_key();
+    department.auth.configured = true;
+    department.auth.keys.push(crate::auth::ApiKey {
+        id: key_id.clone(),
+        secret_sha256: crate::auth::digest(&key_secret),
+        role: crate::auth::Role::Admin,
+    });
+    let dev_key = Some((key_id, key_secret));
     if let Some(listen) = options.listen {
         department.supervisor.listen = listen;
     }
 
-    let result = serve_department(department, layout, Some(&broker), started).await;
+    let result = serve_department(department, layout, Some(&broker), dev_key, started).await;
     broker.stop().await;
     drop(tmp);
     result
@@ -150,15 +162,31 @@ pub async fn dev(options: DevOptions) -> Result<(), AppError> {
 /// `connect-supervisor run`: the department against its configured Kafka.
 pub async fn run(config_path: &Path) -> Result<(), AppError> {
     let department = config::load(config_path)?;
+    if !department.auth.configured {
+        return Err(AppError::Config(ConfigError::Invalid {
+            path: config_path.to_path_buf(),
+            problems: vec![config::Problem {
+                path: "auth".into(),
+                message: NO_AUTH_MESSAGE.into(),
+            }],
+        }));
+    }
     let layout = RuntimeLayout::new(&department.runtime.dir);
     layout.check()?;
-    serve_department(department, layout, None, Instant::now()).await
+    serve_department(department, layout, None, None, Instant::now()).await
 }
+
+/// Why `run` refuses a department file without `[auth]`: a forgotten table must not mean "open
+/// to everyone".
+pub const NO_AUTH_MESSAGE: &str = "is missing; `run` needs an [auth] table so the API is not open \
+     to everyone: add [[auth.keys]] entries (`connect-supervisor new-key --role admin` prints one), \
+     or set auth.allow_anonymous = true if an authenticating proxy stands in front";
 
 async fn serve_department(
     department: crate::model::Department,
     layout: RuntimeLayout,
     broker: Option<&EmbeddedKafka>,
+    dev_key: Option<(String, String)>,
     started: Instant,
 ) -> Result<(), AppError> {
     let listen = department.supervisor.listen;
@@ -169,9 +197,14 @@ async fn serve_department(
             source,
         })?;
     let supervisor = Supervisor::start(department, layout).await?;
-    let app = router(AppState {
-        supervisor: supervisor.clone(),
-    });
+    let state = match AppState::new(supervisor.clone()) {
+        Ok(state) => state,
+        Err(e) => {
+            supervisor.shutdown().await;
+            return Err(AppError::State(e));
+        }
+    };
+    let app = router(state);
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -188,12 +221,24 @@ async fn serve_department(
     };
     match ready {
         Some(Ok(())) => {
-            print_banner(&supervisor, broker, listen, started.elapsed());
+            print_banner(
+                &supervisor,
+                broker,
+                listen,
+                dev_key.as_ref(),
+                started.elapsed(),
+            );
             signals.recv().await;
         }
         Some(Err(e)) => {
             tracing::error!(error = %e, "Not every worker became ready; the supervisor keeps trying. Stop with Ctrl-C.");
-            print_banner(&supervisor, broker, listen, started.elapsed());
+            print_banner(
+                &supervisor,
+                broker,
+                listen,
+                dev_key.as_ref(),
+                started.elapsed(),
+            );
             signals.recv().await;
         }
         None => {}
@@ -209,6 +254,7 @@ fn print_banner(
     supervisor: &Supervisor,
     broker: Option<&EmbeddedKafka>,
     listen: SocketAddr,
+    dev_key: Option<&(String, String)>,
     elapsed: Duration,
 ) {
     let department = supervisor.department();
@@ -231,6 +277,16 @@ fn print_banner(
         "  managed API         {base}/connect/v1/environments/{}/clusters/{}/connectors\n",
         department.environment_id, department.kafka_cluster_id
     );
+    if let Some((id, secret)) = dev_key {
+        out += &format!("  admin API key       {id}\n");
+        out += &format!("  admin API secret    {secret}\n");
+        out +=
+            &format!("  in a shell          export CS_URL={base} CS_KEY={id} CS_SECRET={secret}\n");
+        out += &format!(
+            "  try                 curl -u \"$CS_KEY:$CS_SECRET\" $CS_URL/connect/v1/environments/{}/clusters/{}/connectors\n",
+            department.environment_id, department.kafka_cluster_id
+        );
+    }
     out += "Press Ctrl-C to stop.\n";
     println!("{out}");
 }

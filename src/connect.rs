@@ -113,6 +113,9 @@ pub struct InstanceState {
     /// Stack trace of the failure, when failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
+    /// Version of the plugin running it (Connect 4.1+, KIP-891).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// State of one task.
@@ -152,6 +155,37 @@ pub struct PluginInfo {
     /// Plugin version, when defined.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+}
+
+/// One entry of `GET /connector-plugins/{class}/config` (`ConfigKeyInfo`); only the fields the
+/// supervisor reads.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct ConfigKeyInfo {
+    /// Config key.
+    pub name: String,
+    /// `STRING`, `PASSWORD`, `INT`, ...
+    #[serde(rename = "type")]
+    pub key_type: String,
+}
+
+/// One entry of `GET /connectors?expand=status&expand=info`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+pub struct Expanded {
+    /// Status, when asked for.
+    #[serde(default)]
+    pub status: Option<ConnectorStatus>,
+    /// Info, when asked for.
+    #[serde(default)]
+    pub info: Option<ConnectorInfo>,
+}
+
+/// A successful answer of any call, untyped, for the Apache-compatible pass-through.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body, when there is one.
+    pub body: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -247,6 +281,248 @@ impl ConnectClient {
             })
     }
 
+    /// Any call: `path_and_query` is appended to the worker's base URL. Error statuses become
+    /// [`ConnectError::Api`] with Connect's message.
+    pub async fn send(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Reply, ConnectError> {
+        let url = format!("{}{}", self.base, path_and_query);
+        let mut request = self.http.request(method, &url);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ConnectError::Unreachable {
+                url: url.clone(),
+                message: e.to_string(),
+            })?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ConnectError::Unreachable {
+                url: url.clone(),
+                message: e.to_string(),
+            })?;
+        if !status.is_success() {
+            let message = serde_json::from_slice::<ErrorBody>(&bytes)
+                .ok()
+                .and_then(|b| b.message)
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(500).collect());
+            return Err(ConnectError::Api {
+                status: status.as_u16(),
+                message,
+            });
+        }
+        let body = if bytes.is_empty() {
+            None
+        } else {
+            Some(
+                serde_json::from_slice(&bytes).map_err(|e| ConnectError::Decode {
+                    url,
+                    message: e.to_string(),
+                })?,
+            )
+        };
+        Ok(Reply {
+            status: status.as_u16(),
+            body,
+        })
+    }
+
+    /// `GET /connectors?expand=...`: every connector with its status and/or info, in one call.
+    pub async fn connectors_expanded(
+        &self,
+        status: bool,
+        info: bool,
+    ) -> Result<BTreeMap<String, Expanded>, ConnectError> {
+        let mut query = String::from("/connectors?");
+        if status {
+            query.push_str("expand=status&");
+        }
+        if info {
+            query.push_str("expand=info");
+        }
+        self.get(query.trim_end_matches('&')).await
+    }
+
+    /// `POST /connectors` with an initial state (`RUNNING`, `PAUSED`, `STOPPED`; KIP-980).
+    pub async fn create_connector_in_state(
+        &self,
+        name: &str,
+        config: &BTreeMap<String, String>,
+        initial_state: Option<&str>,
+    ) -> Result<ConnectorInfo, ConnectError> {
+        let mut body = serde_json::json!({ "name": name, "config": config });
+        if let Some(state) = initial_state {
+            body["initial_state"] = serde_json::Value::String(state.to_string());
+        }
+        self.call(Method::POST, "/connectors", Some(&body))
+            .await?
+            .ok_or_else(|| ConnectError::Decode {
+                url: format!("{}/connectors", self.base),
+                message: "empty body".into(),
+            })
+    }
+
+    /// `GET /connectors/{name}/config`.
+    pub async fn connector_config(
+        &self,
+        name: &str,
+    ) -> Result<BTreeMap<String, String>, ConnectError> {
+        self.get(&format!("/connectors/{}/config", encode(name)))
+            .await
+    }
+
+    /// `PUT /connectors/{name}/config`: whether it was created, and the connector.
+    pub async fn put_connector_config(
+        &self,
+        name: &str,
+        config: &BTreeMap<String, String>,
+    ) -> Result<(bool, ConnectorInfo), ConnectError> {
+        let path = format!("/connectors/{}/config", encode(name));
+        let body = serde_json::to_value(config).expect("a string map serialises");
+        let reply = self.send(Method::PUT, &path, Some(&body)).await?;
+        let info = reply
+            .body
+            .ok_or_else(|| ConnectError::Decode {
+                url: format!("{}{path}", self.base),
+                message: "empty body".into(),
+            })
+            .and_then(|b| {
+                serde_json::from_value(b).map_err(|e| ConnectError::Decode {
+                    url: format!("{}{path}", self.base),
+                    message: e.to_string(),
+                })
+            })?;
+        Ok((reply.status == 201, info))
+    }
+
+    async fn lifecycle(
+        &self,
+        method: Method,
+        name: &str,
+        action: &str,
+    ) -> Result<(), ConnectError> {
+        self.send(
+            method,
+            &format!("/connectors/{}/{action}", encode(name)),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `PUT /connectors/{name}/pause`.
+    pub async fn pause(&self, name: &str) -> Result<(), ConnectError> {
+        self.lifecycle(Method::PUT, name, "pause").await
+    }
+
+    /// `PUT /connectors/{name}/resume`.
+    pub async fn resume(&self, name: &str) -> Result<(), ConnectError> {
+        self.lifecycle(Method::PUT, name, "resume").await
+    }
+
+    /// `PUT /connectors/{name}/stop` (KIP-875).
+    pub async fn stop(&self, name: &str) -> Result<(), ConnectError> {
+        self.lifecycle(Method::PUT, name, "stop").await
+    }
+
+    /// `POST /connectors/{name}/restart?includeTasks=..&onlyFailed=..` (KIP-745).
+    pub async fn restart(
+        &self,
+        name: &str,
+        include_tasks: bool,
+        only_failed: bool,
+    ) -> Result<(), ConnectError> {
+        self.send(
+            Method::POST,
+            &format!(
+                "/connectors/{}/restart?includeTasks={include_tasks}&onlyFailed={only_failed}",
+                encode(name)
+            ),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `GET /connectors/{name}/tasks`: task ids and configs (not masked: callers mask).
+    pub async fn task_configs(&self, name: &str) -> Result<serde_json::Value, ConnectError> {
+        self.get(&format!("/connectors/{}/tasks", encode(name)))
+            .await
+    }
+
+    /// `GET /connectors/{name}/offsets`: the `offsets` array.
+    pub async fn offsets(&self, name: &str) -> Result<Vec<serde_json::Value>, ConnectError> {
+        #[derive(Deserialize)]
+        struct Offsets {
+            #[serde(default)]
+            offsets: Vec<serde_json::Value>,
+        }
+        let o: Offsets = self
+            .get(&format!("/connectors/{}/offsets", encode(name)))
+            .await?;
+        Ok(o.offsets)
+    }
+
+    /// `PATCH /connectors/{name}/offsets` (the connector must be STOPPED): Connect's message.
+    pub async fn alter_offsets(
+        &self,
+        name: &str,
+        offsets: &[serde_json::Value],
+    ) -> Result<String, ConnectError> {
+        let body = serde_json::json!({ "offsets": offsets });
+        let reply = self
+            .send(
+                Method::PATCH,
+                &format!("/connectors/{}/offsets", encode(name)),
+                Some(&body),
+            )
+            .await?;
+        Ok(reply_message(reply))
+    }
+
+    /// `DELETE /connectors/{name}/offsets` (the connector must be STOPPED): Connect's message.
+    pub async fn reset_offsets(&self, name: &str) -> Result<String, ConnectError> {
+        let reply = self
+            .send(
+                Method::DELETE,
+                &format!("/connectors/{}/offsets", encode(name)),
+                None,
+            )
+            .await?;
+        Ok(reply_message(reply))
+    }
+
+    /// `GET /connector-plugins/{class}/config`: the plugin's config keys and their types.
+    pub async fn plugin_config(&self, class: &str) -> Result<Vec<ConfigKeyInfo>, ConnectError> {
+        self.get(&format!("/connector-plugins/{}/config", encode(class)))
+            .await
+    }
+
+    /// `PUT /connector-plugins/{plugin}/config/validate`: Connect's `ConfigInfos`, unmasked.
+    pub async fn validate(
+        &self,
+        plugin: &str,
+        config: &BTreeMap<String, String>,
+    ) -> Result<serde_json::Value, ConnectError> {
+        let body = serde_json::to_value(config).expect("a string map serialises");
+        let path = format!("/connector-plugins/{}/config/validate", encode(plugin));
+        self.send(Method::PUT, &path, Some(&body))
+            .await?
+            .body
+            .ok_or_else(|| ConnectError::Decode {
+                url: format!("{}{path}", self.base),
+                message: "empty body".into(),
+            })
+    }
+
     /// `GET /`: version and Kafka cluster id.
     pub async fn server_info(&self) -> Result<ServerInfo, ConnectError> {
         self.get("/").await
@@ -298,6 +574,16 @@ impl ConnectClient {
     pub async fn connector_plugins(&self) -> Result<Vec<PluginInfo>, ConnectError> {
         self.get("/connector-plugins").await
     }
+}
+
+fn reply_message(reply: Reply) -> String {
+    reply
+        .body
+        .as_ref()
+        .and_then(|b| b.get("message"))
+        .and_then(|m| m.as_str())
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Percent-encodes a path segment (connector names may hold characters URLs reserve).

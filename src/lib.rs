@@ -11,7 +11,11 @@
 //! * [`worker`] plans one worker (properties, JVM command line) and probes its readiness.
 //! * [`supervisor`] runs the department's pools of workers.
 //! * [`connect`] is a typed client of a worker's Connect REST API.
+//! * [`translate`] turns Connect's shapes into the managed API's, masking secrets.
+//! * [`gateway`] reaches the department's connectors across pools (placement, lookup, masking).
+//! * [`offsets`] records managed-style offsets requests.
 //! * [`api`] is the supervisor's HTTP server.
+//! * [`auth`] holds the API's credentials and roles.
 //! * [`dev`] is the embedded single-node KRaft broker for `dev` and the tests.
 //! * [`app`] wires them together for the `run` and `dev` commands.
 #![deny(unsafe_code)]
@@ -19,11 +23,15 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod connect;
 pub mod dev;
+pub mod gateway;
 pub mod model;
+pub mod offsets;
 pub mod process;
 pub mod runtime;
 pub mod supervisor;
+pub mod translate;
 pub mod worker;

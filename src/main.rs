@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use connect_supervisor::app::{self, DevOptions};
+use connect_supervisor::auth::{self, Role};
 use connect_supervisor::config::{self, EXIT_USAGE};
 
 /// Folder of the runtime declaration in a source checkout.
@@ -67,6 +68,19 @@ enum Command {
         /// The department file.
         config: PathBuf,
     },
+    /// Generate an API key (or with --token, a bearer token) and print the entry for the
+    /// department file's [auth] table. The secret is shown once and stored only hashed.
+    NewKey {
+        /// Role of the key: viewer, operator or admin.
+        #[arg(long, default_value = "operator")]
+        role: String,
+        /// Generate a bearer token with this name instead of an API key.
+        #[arg(long, value_name = "NAME")]
+        token: Option<String>,
+    },
+    /// Print the hex SHA-256 of a secret read from standard input (for secrets you generate
+    /// yourself; they must be long random strings).
+    HashSecret,
     /// Manage the Connect runtime.
     Runtime {
         #[command(subcommand)]
@@ -139,10 +153,15 @@ fn main() -> ExitCode {
                         d.id,
                         d.pools.len()
                     );
+                    if !d.auth.configured {
+                        eprintln!("warning: auth {}", app::NO_AUTH_MESSAGE);
+                    }
                     Ok(())
                 }
                 Err(e) => Err(exit_with(app::AppError::from(e))),
             },
+            Command::NewKey { role, token } => new_key(&role, token.as_deref()),
+            Command::HashSecret => hash_secret(),
             Command::Runtime {
                 command: RuntimeCommand::Fetch { source, dir },
             } => app::ensure_runtime(&source, &dir)
@@ -165,6 +184,61 @@ fn main() -> ExitCode {
             ExitCode::from(code as u8)
         }
     }
+}
+
+fn usage_error(message: String) -> anyhow::Error {
+    anyhow::Error::new(Exit(EXIT_USAGE, message))
+}
+
+/// `new-key`: a generated key or token and its `[auth]` entry.
+fn new_key(role: &str, token: Option<&str>) -> Result<(), anyhow::Error> {
+    let role = Role::parse(role).ok_or_else(|| {
+        usage_error(format!(
+            "\"{role}\" is not a role; use viewer, operator or admin"
+        ))
+    })?;
+    match token {
+        Some(name) => {
+            let token = auth::generate_token();
+            println!(
+                "# Bearer token \"{name}\" ({role}). Give the token to its user; it is not stored."
+            );
+            println!("#   token: {token}");
+            println!(
+                "[[auth.tokens]]\nname = \"{name}\"\ntoken_sha256 = \"{}\"\nrole = \"{role}\"",
+                auth::hash_secret(&token)
+            );
+        }
+        None => {
+            let (id, secret) = auth::generate_api_key();
+            println!(
+                "# API key {id} ({role}). Give the id and secret to its user; the secret is not stored."
+            );
+            println!("#   id:     {id}\n#   secret: {secret}");
+            println!(
+                "[[auth.keys]]\nid = \"{id}\"\nsecret_sha256 = \"{}\"\nrole = \"{role}\"",
+                auth::hash_secret(&secret)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `hash-secret`: SHA-256 of standard input's first line.
+fn hash_secret() -> Result<(), anyhow::Error> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| anyhow::anyhow!("cannot read the secret from standard input: {e}"))?;
+    let secret = line.trim_end_matches(['\r', '\n']);
+    if secret.chars().count() < auth::MIN_SECRET_LEN {
+        return Err(usage_error(format!(
+            "the secret is shorter than {} characters; secrets are stored as a plain SHA-256, which is safe only for long random secrets (use `new-key`)",
+            auth::MIN_SECRET_LEN
+        )));
+    }
+    println!("{}", auth::hash_secret(secret));
+    Ok(())
 }
 
 /// Carries the exit code of an application error through `anyhow`.

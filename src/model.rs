@@ -41,6 +41,8 @@ pub struct Department {
     pub default_pool: String,
     /// Which connector config keys are secrets and what happens to literal secret values.
     pub secrets: SecretRules,
+    /// Who may call the API (`[auth]`): keys, tokens, roles.
+    pub auth: crate::auth::AuthSettings,
 }
 
 /// What the supervisor does with a literal secret value in a connector config.

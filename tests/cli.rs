@@ -3,7 +3,7 @@
 
 mod harness;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -43,6 +43,102 @@ fn a_bad_department_file_prints_every_problem_with_its_path_and_exits_78() {
         .output()
         .unwrap();
     assert!(ok.status.success(), "{ok:?}");
+}
+
+#[test]
+fn run_refuses_a_department_without_auth_and_new_key_entries_are_accepted() {
+    let dir = scratch("auth");
+    let base = "[department]\nid = \"d1\"\nenvironment_id = \"e\"\nkafka_cluster_id = \"k\"\n\
+        [kafka]\nbootstrap_servers = \"b:9092\"\n[[pools]]\nname = \"p\"\ncpu = 1\nmemory = \"512MiB\"\n";
+    let open = dir.join("open.toml");
+    std::fs::write(&open, base).unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&open)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("[auth]") && err.contains("allow_anonymous"),
+        "{err}"
+    );
+    let check = Command::new(BIN)
+        .arg("check-config")
+        .arg(&open)
+        .output()
+        .unwrap();
+    assert!(check.status.success());
+    assert!(String::from_utf8_lossy(&check.stderr).contains("warning: auth"));
+
+    let key = Command::new(BIN)
+        .args(["new-key", "--role", "admin"])
+        .output()
+        .unwrap();
+    assert!(key.status.success(), "{key:?}");
+    let token = Command::new(BIN)
+        .args(["new-key", "--role", "viewer", "--token", "ci"])
+        .output()
+        .unwrap();
+    assert!(token.status.success(), "{token:?}");
+    let (key, token) = (
+        String::from_utf8_lossy(&key.stdout).into_owned(),
+        String::from_utf8_lossy(&token.stdout).into_owned(),
+    );
+    let secret = key
+        .lines()
+        .find_map(|l| l.strip_prefix("#   secret: "))
+        .expect("the secret is printed once");
+    let entries: String = [&key, &token]
+        .iter()
+        .flat_map(|t| t.lines().filter(|l| !l.starts_with('#')))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(
+        !entries.contains(secret),
+        "the entry holds the digest, not the secret"
+    );
+    let with_auth = dir.join("auth.toml");
+    std::fs::write(&with_auth, format!("{base}\n{entries}")).unwrap();
+    let check = Command::new(BIN)
+        .arg("check-config")
+        .arg(&with_auth)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}\n{entries}");
+    assert!(!String::from_utf8_lossy(&check.stderr).contains("warning"));
+
+    let bad = Command::new(BIN)
+        .args(["new-key", "--role", "root"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(64));
+    let mut short = Command::new(BIN)
+        .arg("hash-secret")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    short.stdin.take().unwrap().write_all(b"short\n").unwrap();
+    assert_eq!(short.wait_with_output().unwrap().status.code(), Some(64));
+    let mut long = Command::new(BIN)
+        .arg("hash-secret")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    long.stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{secret}\n").as_bytes())
+        .unwrap();
+    let out = long.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        connect_supervisor::auth::hash_secret(secret)
+    );
 }
 
 #[test]
@@ -121,7 +217,41 @@ async fn dev_brings_up_broker_and_workers_and_sigint_leaves_nothing_behind() {
         .collect();
     assert_eq!(worker_urls.len(), 2, "{text}");
 
+    // The banner hands out a generated admin key; without it the API answers 401.
+    let field = |label: &str| {
+        banner
+            .iter()
+            .find(|l| l.trim_start().starts_with(label))
+            .and_then(|l| l.split_whitespace().last())
+            .unwrap_or_else(|| panic!("no {label} in the banner:\n{text}"))
+            .to_string()
+    };
+    let (key, secret) = (field("admin API key"), field("admin API secret"));
+    assert_eq!(key.len(), 16, "{text}");
+    assert_eq!(secret.len(), 64, "{text}");
+    assert!(text.contains("export CS_URL="), "{text}");
+
     let http = reqwest::Client::new();
+    let anonymous = http
+        .get(format!(
+            "http://{listen}/connect/v1/environments/env-devtest/clusters/lkc-devtest/connectors"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let listed: serde_json::Value = http
+        .get(format!(
+            "http://{listen}/connect/v1/environments/env-devtest/clusters/lkc-devtest/connectors"
+        ))
+        .basic_auth(&key, Some(&secret))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed, serde_json::json!([]));
     for url in &worker_urls {
         let info: serde_json::Value = http
             .get(format!("{url}/"))
@@ -138,6 +268,7 @@ async fn dev_brings_up_broker_and_workers_and_sigint_leaves_nothing_behind() {
     }
     let status: serde_json::Value = http
         .get(format!("http://{listen}/"))
+        .basic_auth(&key, Some(&secret))
         .send()
         .await
         .unwrap()

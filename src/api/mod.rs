@@ -3,6 +3,11 @@
 //! Handlers stay thin: they parse the request, call the supervisor or a pure module, and shape the
 //! answer. Nothing here spawns processes or holds locks across a call to a worker.
 
+pub mod access;
+pub mod apache;
+pub mod error;
+pub mod managed;
+
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -10,6 +15,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::auth::Authenticator;
+use crate::gateway::{Gateway, GatewayError};
 use crate::supervisor::Supervisor;
 
 /// State shared by every handler.
@@ -17,6 +24,25 @@ use crate::supervisor::Supervisor;
 pub struct AppState {
     /// The running department.
     pub supervisor: Arc<Supervisor>,
+    /// The department's connectors across pools.
+    pub gateway: Arc<Gateway>,
+    /// Credentials and roles of the department.
+    pub auth: Arc<Authenticator>,
+}
+
+impl AppState {
+    /// The state for `supervisor`'s department: its gateway (offsets requests left pending by an
+    /// earlier run are taken up again) and its credentials. Needs a tokio runtime.
+    pub fn new(supervisor: Arc<Supervisor>) -> Result<Self, GatewayError> {
+        let gateway = Gateway::new(Arc::clone(&supervisor))?;
+        gateway.resume_pending_offsets();
+        let auth = Arc::new(Authenticator::new(supervisor.department().auth.clone()));
+        Ok(Self {
+            supervisor,
+            gateway,
+            auth,
+        })
+    }
 }
 
 /// The full router of the supervisor.
@@ -25,7 +51,40 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(root))
         .route("/healthz", get(healthz))
         .route("/v1/pools", get(pools))
+        .merge(managed::router())
+        .merge(apache::router())
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::authorize,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(error::MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// Any path no route serves: 404 in the path's error shape.
+async fn unknown_route(uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::not_found(format!(
+        "no route {}; the managed API is under /connect/v1/environments/{{environment_id}}/clusters/{{kafka_cluster_id}}, \
+         Connect's under /connectors and /connector-plugins",
+        uri.path()
+    ))
+    .shaped(error::shape_for_path(uri.path()))
+}
+
+/// A known path with a method it does not serve: 405 in the path's error shape (axum adds the
+/// `Allow` header).
+async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{method} is not allowed on {}; see the Allow header for the methods it serves",
+            uri.path()
+        ),
+    )
+    .shaped(error::shape_for_path(uri.path()))
 }
 
 /// `GET /healthz`: the event loop answers.
@@ -33,15 +92,21 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /`: what this supervisor is and runs.
+/// `GET /`: what this supervisor is and runs. Starts with Kafka Connect's `ServerInfo` fields
+/// (`version`, `commit`, `kafka_cluster_id` of the real Kafka cluster, from a worker) so Connect
+/// tools such as kcctl accept the supervisor as a Connect cluster.
 async fn root(State(state): State<AppState>) -> Json<serde_json::Value> {
     let department = state.supervisor.department();
+    let info = state.gateway.server_info().await;
     Json(json!({
+        "version": info.as_ref().map(|i| i.version.as_str()).unwrap_or("unknown"),
+        "commit": info.as_ref().map(|i| i.commit.as_str()).unwrap_or("unknown"),
+        "kafka_cluster_id": info.as_ref().map(|i| i.kafka_cluster_id.as_str()).unwrap_or("unknown"),
         "service": "connect-supervisor",
-        "version": env!("CARGO_PKG_VERSION"),
+        "supervisor_version": env!("CARGO_PKG_VERSION"),
         "department": department.id,
         "environment_id": department.environment_id,
-        "kafka_cluster_id": department.kafka_cluster_id,
+        "managed_kafka_cluster_id": department.kafka_cluster_id,
         "managed_api": format!(
             "/connect/v1/environments/{}/clusters/{}",
             department.environment_id, department.kafka_cluster_id

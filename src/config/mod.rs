@@ -5,6 +5,7 @@
 //! anything and does not touch the network. Relative paths in the file are resolved against the
 //! file's own folder, so a department file means the same thing from any working directory.
 
+mod auth;
 mod reader;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -292,6 +293,9 @@ fn read_department(
         .unwrap_or_else(|| Some(SecretRules::default()));
     let pools = root.with_table_array("pools", read_pool);
     let budget = root.with_table("budget", read_budget);
+    let auth = root
+        .with_table(auth::AUTH_TABLE, auth::read_auth)
+        .unwrap_or_else(|| Some(crate::auth::AuthSettings::default()));
 
     let pools: Vec<Pool> = match pools {
         None => {
@@ -348,6 +352,7 @@ fn read_department(
         pools,
         default_pool,
         secrets: secrets?,
+        auth: auth?,
     })
 }
 

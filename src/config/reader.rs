@@ -82,6 +82,17 @@ impl<'a> TableReader<'a> {
         self.string(key)
     }
 
+    /// An optional boolean.
+    pub(crate) fn boolean(&mut self, key: &'a str) -> Option<bool> {
+        match self.get(key)? {
+            Value::Boolean(b) => Some(*b),
+            other => {
+                self.wrong_type(key, "true or false", other);
+                None
+            }
+        }
+    }
+
     /// An optional integer.
     pub(crate) fn integer(&mut self, key: &'a str) -> Option<i64> {
         match self.get(key)? {

@@ -393,3 +393,4 @@ pub fn read_lines(path: &Path) -> Vec<String> {
         .map(|t| t.lines().map(str::to_string).collect())
         .unwrap_or_default()
 }
+pub mod api;

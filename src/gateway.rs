@@ -1,0 +1,1520 @@
+//! The department's connectors across its pools: placement, lookup, the plugin caches masking
+//! needs, offsets requests, and every call to Connect the API makes.
+//!
+//! Both API flavours (managed and Apache-compatible) go through here, so placement, masking,
+//! scrubbing and the offsets guard are the same for both. This module calls workers over HTTP
+//! and keeps caches; it holds no lock across a call to a worker. Shapes and rules are in
+//! [`crate::translate`]; HTTP status codes and error bodies are the API's business.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::connect::{
+    ConnectClient, ConnectError, ConnectorInfo, ConnectorStatus, PluginInfo, ServerInfo,
+};
+use crate::model::Department;
+use crate::offsets::{self, Book, OffsetRequest, OffsetsError, Phase, RequestKind};
+use crate::supervisor::Supervisor;
+use crate::translate::{
+    self, Expand, ManagedConnector, ManagedExtras, ManagedStatus, Masker, POOL_CONFIG_KEY,
+};
+
+/// How often a call that Connect refused with a rebalance 409 is retried.
+pub const REBALANCE_RETRIES: u32 = 6;
+/// How long a create waits for the new connector to be visible to reads.
+pub const VISIBLE_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a connector created through the supervisor is listed even before Connect has its
+/// status (Connect leaves connectors without a status out of expanded lists).
+pub const RECENT_WINDOW: Duration = Duration::from_secs(120);
+/// How long the plugin list is cached.
+pub const PLUGIN_LIST_TTL: Duration = Duration::from_secs(300);
+/// How long an offsets request waits for the connector to stop.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long an offsets request waits for a worker after a supervisor restart.
+pub const RECOVERY_TIMEOUT: Duration = Duration::from_secs(300);
+
+const POLL: Duration = Duration::from_millis(200);
+
+/// Why a gateway operation failed. Messages are already scrubbed of the secrets involved.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// No such connector in any pool.
+    #[error("connector {name} not found")]
+    NotFound {
+        /// The name.
+        name: String,
+    },
+    /// No such connector plugin.
+    #[error("connector plugin {plugin} is not installed; installed plugins: {installed}")]
+    PluginNotFound {
+        /// The plugin asked for.
+        plugin: String,
+        /// What is installed.
+        installed: String,
+    },
+    /// The request is invalid; every problem is listed.
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
+    /// The connector exists already (in some pool).
+    #[error("connector {name} already exists (on pool {pool})")]
+    Exists {
+        /// The name.
+        name: String,
+        /// Where.
+        pool: String,
+    },
+    /// An offsets request is being applied to the connector.
+    #[error("{0}")]
+    Busy(String),
+    /// The pool has no ready worker.
+    #[error("pool {pool} has no ready Connect worker right now; retry in a few seconds")]
+    NoWorker {
+        /// The pool.
+        pool: String,
+    },
+    /// Connect answered with an error (message scrubbed).
+    #[error("{message}")]
+    Connect {
+        /// Connect's status.
+        status: u16,
+        /// Connect's message, scrubbed.
+        message: String,
+    },
+    /// No worker of the pool could be reached.
+    #[error("the Connect workers of pool {pool} cannot be reached: {message}")]
+    Unreachable {
+        /// The pool.
+        pool: String,
+        /// What failed.
+        message: String,
+    },
+    /// Connect answered something this supervisor cannot read.
+    #[error("unexpected answer from Connect: {0}")]
+    BadAnswer(String),
+    /// The supervisor's own state could not be written.
+    #[error(transparent)]
+    State(#[from] OffsetsError),
+}
+
+impl GatewayError {
+    /// Short, bounded code for metrics and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound { .. } => "connector_not_found",
+            Self::PluginNotFound { .. } => "plugin_not_found",
+            Self::Invalid(_) => "invalid_request",
+            Self::Exists { .. } => "connector_exists",
+            Self::Busy(_) => "offsets_request_in_flight",
+            Self::NoWorker { .. } => "no_ready_worker",
+            Self::Connect { .. } => "connect_error",
+            Self::Unreachable { .. } => "connect_unreachable",
+            Self::BadAnswer(_) => "connect_bad_answer",
+            Self::State(e) => e.code(),
+        }
+    }
+
+    /// The HTTP status this error stands for.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::NotFound { .. } | Self::PluginNotFound { .. } => 404,
+            Self::Invalid(_) => 400,
+            Self::Exists { .. } | Self::Busy(_) => 409,
+            Self::NoWorker { .. } | Self::Unreachable { .. } => 503,
+            Self::Connect { status, .. } => *status,
+            Self::BadAnswer(_) | Self::State(OffsetsError::Io { .. }) => 500,
+            Self::State(OffsetsError::InFlight { .. }) => 409,
+        }
+    }
+
+    fn from_connect(e: ConnectError, pool: &str, secrets: &[String]) -> Self {
+        match e {
+            ConnectError::Api { status, message } => Self::Connect {
+                status,
+                message: translate::scrub(&message, secrets),
+            },
+            ConnectError::Unreachable { message, .. } => Self::Unreachable {
+                pool: pool.to_string(),
+                message,
+            },
+            ConnectError::Decode { message, .. } => Self::BadAnswer(message),
+        }
+    }
+}
+
+/// The sensitive keys of one connector's config: the department's patterns and its plugin's
+/// PASSWORD-typed keys.
+#[derive(Debug, Clone)]
+pub struct Sensitivity {
+    department: Arc<Department>,
+    password_keys: Arc<BTreeSet<String>>,
+}
+
+impl Sensitivity {
+    /// A masker over these keys.
+    pub fn masker(&self) -> Masker<'_> {
+        Masker::new(&self.department.secrets, &self.password_keys)
+    }
+}
+
+/// A connector created through the gateway.
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// Connect's answer (config unmasked: mask before showing).
+    pub info: ConnectorInfo,
+    /// The pool it runs on.
+    pub pool: String,
+}
+
+/// The department's connectors across pools.
+pub struct Gateway {
+    supervisor: Arc<Supervisor>,
+    department: Arc<Department>,
+    http: reqwest::Client,
+    extras: ManagedExtras,
+    plugins: RwLock<Option<(Instant, Arc<Vec<PluginInfo>>)>>,
+    password_keys: RwLock<HashMap<String, Arc<BTreeSet<String>>>>,
+    locations: RwLock<HashMap<String, String>>,
+    recent: Mutex<HashMap<String, Instant>>,
+    offsets: Book,
+    server_info: RwLock<Option<ServerInfo>>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("department", &self.department.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether Connect refused a request only because its group is rebalancing: a 409 other than
+/// "already exists", or the 500 "a rebalance is expected" some reads answer meanwhile. Nothing
+/// was applied, so the request may be sent again.
+fn is_rebalance_conflict(e: &ConnectError) -> bool {
+    match e {
+        ConnectError::Api {
+            status: 409,
+            message,
+        } => !message.contains("already exists"),
+        ConnectError::Api {
+            status: 500,
+            message,
+        } => message.contains("rebalance"),
+        _ => false,
+    }
+}
+
+impl Gateway {
+    /// A gateway over `supervisor`'s pools, keeping offsets requests in the state folder.
+    pub fn new(supervisor: Arc<Supervisor>) -> Result<Arc<Self>, GatewayError> {
+        let department = Arc::clone(supervisor.department());
+        let extras = ManagedExtras::new(
+            &department.environment_id,
+            &department.kafka.bootstrap_servers,
+            department
+                .kafka
+                .client
+                .get("security.protocol")
+                .map(String::as_str),
+        );
+        let offsets = Book::open(&Self::offsets_dir(&department))?;
+        Ok(Arc::new(Self {
+            supervisor,
+            department,
+            http: ConnectClient::default_http(),
+            extras,
+            plugins: RwLock::new(None),
+            password_keys: RwLock::new(HashMap::new()),
+            locations: RwLock::new(HashMap::new()),
+            recent: Mutex::new(HashMap::new()),
+            offsets,
+            server_info: RwLock::new(None),
+        }))
+    }
+
+    /// Folder of the offsets request records.
+    pub fn offsets_dir(department: &Department) -> PathBuf {
+        department
+            .supervisor
+            .state_dir
+            .join(offsets::OFFSET_REQUESTS_DIR)
+    }
+
+    /// The department.
+    pub fn department(&self) -> &Arc<Department> {
+        &self.department
+    }
+
+    /// The supervisor.
+    pub fn supervisor(&self) -> &Arc<Supervisor> {
+        &self.supervisor
+    }
+
+    /// The keys the managed API adds to configs.
+    pub fn extras(&self) -> &ManagedExtras {
+        &self.extras
+    }
+
+    /// Names of the department's pools, in file order.
+    pub fn pools(&self) -> Vec<String> {
+        self.department
+            .pools
+            .iter()
+            .map(|p| p.name.clone())
+            .collect()
+    }
+
+    // ----- calls to workers -----
+
+    /// Runs `call` against the pool's ready workers: the next worker is tried when one cannot be
+    /// reached, and Connect's rebalance conflicts (409, "momentarily") are retried with a short
+    /// backoff, since the request was not applied.
+    pub async fn on_pool<T, F, Fut>(&self, pool: &str, call: F) -> Result<T, ConnectErrorIn>
+    where
+        F: Fn(ConnectClient) -> Fut,
+        Fut: Future<Output = Result<T, ConnectError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            let urls = self.supervisor.ready_worker_urls(pool);
+            if urls.is_empty() {
+                return Err(ConnectErrorIn::NoWorker(pool.to_string()));
+            }
+            let mut last = None;
+            for url in urls {
+                match call(ConnectClient::new(self.http.clone(), url)).await {
+                    Err(e @ ConnectError::Unreachable { .. }) => last = Some(e),
+                    Err(e) if is_rebalance_conflict(&e) && attempt < REBALANCE_RETRIES => {
+                        last = Some(e);
+                        break;
+                    }
+                    Err(e) => return Err(ConnectErrorIn::Connect(pool.to_string(), e)),
+                    Ok(v) => return Ok(v),
+                }
+            }
+            let last = last.expect("at least one worker was tried");
+            if !is_rebalance_conflict(&last) {
+                return Err(ConnectErrorIn::Connect(pool.to_string(), last));
+            }
+            attempt += 1;
+            tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
+        }
+    }
+
+    /// Like [`Gateway::on_pool`], with errors turned into [`GatewayError`] scrubbed of `secrets`.
+    pub async fn call<T, F, Fut>(
+        &self,
+        pool: &str,
+        secrets: &[String],
+        call: F,
+    ) -> Result<T, GatewayError>
+    where
+        F: Fn(ConnectClient) -> Fut,
+        Fut: Future<Output = Result<T, ConnectError>>,
+    {
+        self.on_pool(pool, call)
+            .await
+            .map_err(|e| e.into_gateway(secrets))
+    }
+
+    /// Connect's `ServerInfo` from a ready worker (the first answer is kept: version and Kafka
+    /// cluster id do not change while the supervisor runs).
+    pub async fn server_info(&self) -> Option<ServerInfo> {
+        if let Some(info) = self.server_info.read().expect("server info lock").clone() {
+            return Some(info);
+        }
+        for pool in self.pools() {
+            if let Ok(info) = self
+                .on_pool(&pool, |c| async move { c.server_info().await })
+                .await
+            {
+                *self.server_info.write().expect("server info lock") = Some(info.clone());
+                return Some(info);
+            }
+        }
+        None
+    }
+
+    // ----- placement and lookup -----
+
+    /// The pool a new connector with `config` goes to: the one named by `supervisor.pool`, or
+    /// the department's default pool.
+    pub fn placement(&self, config: &BTreeMap<String, String>) -> Result<String, GatewayError> {
+        match config.get(POOL_CONFIG_KEY) {
+            None => Ok(self.department.default_pool.clone()),
+            Some(pool) if self.department.pool(pool).is_some() => Ok(pool.clone()),
+            Some(pool) => Err(GatewayError::Invalid(vec![format!(
+                "config.\"{POOL_CONFIG_KEY}\": no pool is named \"{pool}\"; use one of: {}",
+                self.pools().join(", ")
+            )])),
+        }
+    }
+
+    /// The pool holding connector `name`, from the cache or by asking every pool.
+    pub async fn locate(&self, name: &str) -> Result<String, GatewayError> {
+        if self.department.pools.len() == 1 {
+            return Ok(self.department.pools[0].name.clone());
+        }
+        if let Some(pool) = self.cached_location(name) {
+            return Ok(pool);
+        }
+        self.find(name)
+            .await?
+            .ok_or_else(|| GatewayError::NotFound {
+                name: name.to_string(),
+            })
+    }
+
+    fn cached_location(&self, name: &str) -> Option<String> {
+        self.locations
+            .read()
+            .expect("locations lock")
+            .get(name)
+            .cloned()
+    }
+
+    fn remember(&self, name: &str, pool: &str) {
+        self.locations
+            .write()
+            .expect("locations lock")
+            .insert(name.to_string(), pool.to_string());
+    }
+
+    fn forget(&self, name: &str) {
+        self.locations.write().expect("locations lock").remove(name);
+        self.recent.lock().expect("recent lock").remove(name);
+    }
+
+    /// Asks every pool (concurrently) whether it holds `name`.
+    async fn find(&self, name: &str) -> Result<Option<String>, GatewayError> {
+        let pools = self.pools();
+        let lookups = pools.iter().map(|pool| async move {
+            let r = self
+                .on_pool(pool, |c| async move { c.connector(name).await })
+                .await;
+            (pool.clone(), r)
+        });
+        let mut error = None;
+        for (pool, result) in futures::future::join_all(lookups).await {
+            match result {
+                Ok(_) => {
+                    self.remember(name, &pool);
+                    return Ok(Some(pool));
+                }
+                Err(e) if e.is_not_found() => {}
+                Err(e) => error = Some(e.into_gateway(&[])),
+            }
+        }
+        match error {
+            Some(e) => Err(e),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs `call` on the pool holding `name`. When a cached location answers 404 (the
+    /// connector moved or was deleted behind the supervisor's back), the pools are asked again
+    /// once.
+    pub async fn on_connector<T, F, Fut>(
+        &self,
+        name: &str,
+        secrets: &[String],
+        call: F,
+    ) -> Result<(String, T), GatewayError>
+    where
+        F: Fn(ConnectClient) -> Fut,
+        Fut: Future<Output = Result<T, ConnectError>>,
+    {
+        let cached = self.department.pools.len() > 1 && self.cached_location(name).is_some();
+        let pool = self.locate(name).await?;
+        match self.on_pool(&pool, &call).await {
+            Ok(v) => Ok((pool, v)),
+            Err(e) if e.is_not_found() && cached => {
+                self.forget(name);
+                match self.find(name).await? {
+                    Some(p) if p != pool => {
+                        let v = self.call(&p, secrets, &call).await?;
+                        Ok((p, v))
+                    }
+                    _ => Err(GatewayError::NotFound {
+                        name: name.to_string(),
+                    }),
+                }
+            }
+            Err(e) if e.is_not_found() => Err(GatewayError::NotFound {
+                name: name.to_string(),
+            }),
+            Err(e) => Err(e.into_gateway(secrets)),
+        }
+    }
+
+    // ----- plugin metadata -----
+
+    /// The installed connector plugins (all pools share one runtime), cached.
+    pub async fn plugins(&self) -> Result<Arc<Vec<PluginInfo>>, GatewayError> {
+        if let Some((at, list)) = self.plugins.read().expect("plugins lock").as_ref()
+            && at.elapsed() < PLUGIN_LIST_TTL
+        {
+            return Ok(Arc::clone(list));
+        }
+        let mut error = None;
+        for pool in self.pools() {
+            match self
+                .call(&pool, &[], |c| async move { c.connector_plugins().await })
+                .await
+            {
+                Ok(list) => {
+                    let list = Arc::new(list);
+                    *self.plugins.write().expect("plugins lock") =
+                        Some((Instant::now(), Arc::clone(&list)));
+                    return Ok(list);
+                }
+                Err(e) => error = Some(e),
+            }
+        }
+        Err(error.unwrap_or(GatewayError::NoWorker {
+            pool: self.department.default_pool.clone(),
+        }))
+    }
+
+    /// The PASSWORD-typed keys of connector class `class` (as written in the config: alias or
+    /// full name), cached per class. When Connect cannot tell (unknown class, no worker), the
+    /// department's patterns alone apply and nothing is cached.
+    pub async fn password_keys(&self, pool: &str, class: Option<&str>) -> Arc<BTreeSet<String>> {
+        let Some(class) = class.filter(|c| !c.is_empty()) else {
+            return Arc::default();
+        };
+        if let Some(keys) = self
+            .password_keys
+            .read()
+            .expect("password keys lock")
+            .get(class)
+        {
+            return Arc::clone(keys);
+        }
+        match self
+            .on_pool(pool, |c| async move { c.plugin_config(class).await })
+            .await
+        {
+            Ok(keys) => {
+                let keys: Arc<BTreeSet<String>> = Arc::new(
+                    keys.into_iter()
+                        .filter(|k| k.key_type == "PASSWORD")
+                        .map(|k| k.name)
+                        .collect(),
+                );
+                self.password_keys
+                    .write()
+                    .expect("password keys lock")
+                    .insert(class.to_string(), Arc::clone(&keys));
+                keys
+            }
+            Err(e) => {
+                tracing::debug!(
+                    class,
+                    code = e.code(),
+                    "Plugin config keys unavailable; masking by patterns only."
+                );
+                Arc::default()
+            }
+        }
+    }
+
+    /// The sensitivity of a connector config running on `pool`.
+    pub async fn sensitivity(&self, pool: &str, config: &BTreeMap<String, String>) -> Sensitivity {
+        let keys = self
+            .password_keys(pool, config.get("connector.class").map(String::as_str))
+            .await;
+        Sensitivity {
+            department: Arc::clone(&self.department),
+            password_keys: keys,
+        }
+    }
+
+    /// `sink`/`source` of a connector, resolving Connect's `unknown` through the plugin list.
+    pub async fn connector_type(&self, reported: Option<&str>, class: Option<&str>) -> String {
+        if matches!(reported, Some("sink" | "source")) {
+            return reported.unwrap_or_default().to_string();
+        }
+        let plugins = self.plugins().await.unwrap_or_default();
+        translate::connector_type(reported, class, &plugins)
+    }
+
+    // ----- guards -----
+
+    /// Refuses a change to `name` while an offsets request is applied to it.
+    pub fn ensure_not_busy(&self, name: &str) -> Result<(), GatewayError> {
+        match self.offsets.in_flight(name) {
+            Some(r) => Err(GatewayError::Busy(format!(
+                "connector {name} is being stopped for an offsets {} request (requested at {}); \
+                 wait until .../offsets/request/status is APPLIED or FAILED, then retry",
+                r.kind.as_str(),
+                r.requested_at
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    // ----- reads -----
+
+    /// Every connector name over all pools, sorted.
+    pub async fn names(&self) -> Result<Vec<String>, GatewayError> {
+        let per_pool = futures::future::join_all(self.pools().into_iter().map(|pool| async move {
+            let r = self
+                .call(&pool, &[], |c| async move { c.connectors().await })
+                .await;
+            (pool, r)
+        }))
+        .await;
+        let mut names = Vec::new();
+        for (pool, result) in per_pool {
+            for name in result? {
+                self.remember(&name, &pool);
+                names.push(name);
+            }
+        }
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// Every connector with Connect's status and info, over all pools, with the pool of each:
+    /// one call per pool (Connect's `?expand=status&expand=info`). Connectors created lately
+    /// whose status Connect does not have yet are added with their info only.
+    pub async fn expanded(
+        &self,
+        status: bool,
+        info: bool,
+    ) -> Result<BTreeMap<String, (String, crate::connect::Expanded)>, GatewayError> {
+        let per_pool = futures::future::join_all(self.pools().into_iter().map(|pool| async move {
+            let r = self
+                .call(&pool, &[], |c| async move {
+                    c.connectors_expanded(status, info).await
+                })
+                .await;
+            (pool, r)
+        }))
+        .await;
+        let mut out = BTreeMap::new();
+        for (pool, result) in per_pool {
+            for (name, e) in result? {
+                self.remember(&name, &pool);
+                out.insert(name, (pool.clone(), e));
+            }
+        }
+        let recent: Vec<String> = {
+            let mut recent = self.recent.lock().expect("recent lock");
+            recent.retain(|_, at| at.elapsed() < RECENT_WINDOW);
+            recent
+                .keys()
+                .filter(|n| !out.contains_key(*n))
+                .cloned()
+                .collect()
+        };
+        for name in recent {
+            match self
+                .on_connector(&name, &[], |c| {
+                    let name = name.clone();
+                    async move { c.connector(&name).await }
+                })
+                .await
+            {
+                Ok((pool, info_found)) => {
+                    out.insert(
+                        name,
+                        (
+                            pool,
+                            crate::connect::Expanded {
+                                status: None,
+                                info: Some(info_found),
+                            },
+                        ),
+                    );
+                }
+                Err(GatewayError::NotFound { .. }) => self.forget(&name),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The managed expansion map (`?expand=...`) over all pools.
+    pub async fn managed_expansions(&self, expand: Expand) -> Result<Value, GatewayError> {
+        let mut out = serde_json::Map::new();
+        if !expand.info && !expand.status {
+            for name in self.names().await? {
+                let mut entry = serde_json::Map::new();
+                if expand.id {
+                    entry.insert("id".into(), self.id_json(&name));
+                }
+                out.insert(name, Value::Object(entry));
+            }
+            return Ok(Value::Object(out));
+        }
+        // Info is always fetched with status: traces are scrubbed with the config's secrets.
+        for (name, (pool, e)) in self.expanded(expand.status, true).await? {
+            let config = e
+                .info
+                .as_ref()
+                .map(|i| i.config.clone())
+                .unwrap_or_default();
+            let sensitivity = self.sensitivity(&pool, &config).await;
+            let masker = sensitivity.masker();
+            let class = config.get("connector.class").map(String::as_str);
+            let reported = e
+                .status
+                .as_ref()
+                .and_then(|s| s.connector_type.as_deref())
+                .or(e.info.as_ref().and_then(|i| i.connector_type.as_deref()));
+            let connector_type = self.connector_type(reported, class).await;
+            let mut entry = serde_json::Map::new();
+            if expand.id {
+                entry.insert("id".into(), self.id_json(&name));
+            }
+            if expand.info
+                && let Some(info) = &e.info
+            {
+                entry.insert(
+                    "info".into(),
+                    serde_json::to_value(self.managed_connector(info, &masker, &connector_type))
+                        .expect("serialisable"),
+                );
+            }
+            if expand.status {
+                let status = match &e.status {
+                    Some(s) => {
+                        translate::managed_status(s, &connector_type, &masker.secrets(&config))
+                    }
+                    None => translate::provisioning_status(&name, &connector_type),
+                };
+                entry.insert(
+                    "status".into(),
+                    serde_json::to_value(status).expect("serialisable"),
+                );
+            }
+            out.insert(name, Value::Object(entry));
+        }
+        Ok(Value::Object(out))
+    }
+
+    fn id_json(&self, name: &str) -> Value {
+        json!({ "id": translate::connector_id(&self.department.id, name), "id_type": "ID" })
+    }
+
+    /// A connector in the managed shape: config masked, extras added.
+    pub fn managed_connector(
+        &self,
+        info: &ConnectorInfo,
+        masker: &Masker<'_>,
+        connector_type: &str,
+    ) -> ManagedConnector {
+        ManagedConnector {
+            name: info.name.clone(),
+            config: self.extras.add(masker.mask(&info.config)),
+            tasks: info.tasks.clone(),
+            connector_type: connector_type.to_string(),
+        }
+    }
+
+    /// Connect's info of `name` and the pool holding it.
+    pub async fn info(&self, name: &str) -> Result<(String, ConnectorInfo), GatewayError> {
+        self.on_connector(name, &[], |c| async move { c.connector(name).await })
+            .await
+    }
+
+    /// `GET .../connectors/{name}` in the managed shape.
+    pub async fn managed_info(&self, name: &str) -> Result<ManagedConnector, GatewayError> {
+        let (pool, info) = self.info(name).await?;
+        let sensitivity = self.sensitivity(&pool, &info.config).await;
+        let connector_type = self
+            .connector_type(
+                info.connector_type.as_deref(),
+                info.config.get("connector.class").map(String::as_str),
+            )
+            .await;
+        Ok(self.managed_connector(&info, &sensitivity.masker(), &connector_type))
+    }
+
+    /// Connect's status of `name`, or `None` when the connector exists but has no status yet.
+    pub async fn status(
+        &self,
+        name: &str,
+    ) -> Result<(String, Option<ConnectorStatus>), GatewayError> {
+        match self
+            .on_connector(name, &[], |c| async move { c.connector_status(name).await })
+            .await
+        {
+            Ok((pool, s)) => Ok((pool, Some(s))),
+            // "No status found": either gone, or so new that Connect has not written its status.
+            Err(GatewayError::NotFound { .. }) => {
+                let (pool, _) = self.info(name).await?;
+                Ok((pool, None))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET .../status` in the managed shape. One call to Connect unless the status holds a trace
+    /// (then the config is read to scrub it) or Connect does not know the type.
+    pub async fn managed_status(&self, name: &str) -> Result<ManagedStatus, GatewayError> {
+        let (pool, status) = self.status(name).await?;
+        let Some(status) = status else {
+            let (_, info) = self.info(name).await?;
+            let t = self
+                .connector_type(
+                    info.connector_type.as_deref(),
+                    info.config.get("connector.class").map(String::as_str),
+                )
+                .await;
+            return Ok(translate::provisioning_status(name, &t));
+        };
+        let has_trace = status.connector.trace.is_some()
+            || status.tasks.iter().any(|t| t.state.trace.is_some());
+        let known_type = matches!(status.connector_type.as_deref(), Some("sink" | "source"));
+        if !has_trace && known_type {
+            let t = status.connector_type.clone().unwrap_or_default();
+            return Ok(translate::managed_status(&status, &t, &[]));
+        }
+        let config = self
+            .call(
+                &pool,
+                &[],
+                |c| async move { c.connector_config(name).await },
+            )
+            .await?;
+        let sensitivity = self.sensitivity(&pool, &config).await;
+        let t = self
+            .connector_type(
+                status.connector_type.as_deref(),
+                config.get("connector.class").map(String::as_str),
+            )
+            .await;
+        Ok(translate::managed_status(
+            &status,
+            &t,
+            &sensitivity.masker().secrets(&config),
+        ))
+    }
+
+    /// Connect's config of `name` (unmasked) and its pool.
+    pub async fn config(
+        &self,
+        name: &str,
+    ) -> Result<(String, BTreeMap<String, String>), GatewayError> {
+        self.on_connector(name, &[], |c| async move { c.connector_config(name).await })
+            .await
+    }
+
+    /// `GET .../tasks`, configs masked.
+    pub async fn tasks(&self, name: &str) -> Result<Value, GatewayError> {
+        let (pool, config) = self.config(name).await?;
+        let mut tasks = self
+            .call(&pool, &[], |c| async move { c.task_configs(name).await })
+            .await?;
+        let sensitivity = self.sensitivity(&pool, &config).await;
+        translate::mask_tasks(&mut tasks, &sensitivity.masker());
+        Ok(tasks)
+    }
+
+    /// Connect's current offsets of `name`.
+    pub async fn offsets(&self, name: &str) -> Result<Vec<Value>, GatewayError> {
+        self.on_connector(name, &[], |c| async move { c.offsets(name).await })
+            .await
+            .map(|(_, o)| o)
+    }
+
+    // ----- writes -----
+
+    /// Checks a new connector's name and config before anything is created. `config.name` must
+    /// match `name` when given; `connector.class` must be given (Connect's own message for a
+    /// missing class echoes the whole config, secrets included).
+    pub fn check_new(
+        &self,
+        name: &str,
+        config: &BTreeMap<String, String>,
+    ) -> Result<(), GatewayError> {
+        let mut problems = Vec::new();
+        if name.trim().is_empty() {
+            problems.push("name: is required; give the connector a name".to_string());
+        }
+        if name.trim() != name {
+            problems.push("name: must not start or end with spaces".to_string());
+        }
+        if let Some(n) = config.get("name")
+            && n != name
+        {
+            problems.push(format!(
+                "config.name: \"{n}\" differs from the connector name \"{name}\"; make them equal or leave config.name out"
+            ));
+        }
+        if config
+            .get("connector.class")
+            .is_none_or(|c| c.trim().is_empty())
+        {
+            problems.push(
+                "config.\"connector.class\": is required; name the connector plugin, e.g. \"FileStreamSource\""
+                    .to_string(),
+            );
+        }
+        let masked: Vec<&String> = config
+            .iter()
+            .filter(|(_, v)| v.as_str() == translate::MASK)
+            .map(|(k, _)| k)
+            .collect();
+        for key in masked {
+            problems.push(format!(
+                "config.\"{key}\": holds the mask {}; send the real value (masks only stand for an existing value on update)",
+                translate::MASK
+            ));
+        }
+        if let Err(e) = self.placement(config) {
+            problems.push(e.to_string());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(GatewayError::Invalid(problems))
+        }
+    }
+
+    /// Creates a connector on its pool, optionally with initial offsets (created STOPPED, offsets
+    /// patched, then started; if the offsets are refused the connector is removed again, so a
+    /// refused create changes nothing). Returns once reads see the connector.
+    pub async fn create(
+        &self,
+        name: &str,
+        config: BTreeMap<String, String>,
+        initial_state: Option<&str>,
+        offsets: &[Value],
+        principal: &str,
+    ) -> Result<Created, GatewayError> {
+        self.check_new(name, &config)?;
+        let pool = self.placement(&config)?;
+        if let Some(existing) = self.find(name).await? {
+            return Err(GatewayError::Exists {
+                name: name.to_string(),
+                pool: existing,
+            });
+        }
+        let sensitivity = self.sensitivity(&pool, &config).await;
+        let secrets = sensitivity.masker().secrets(&config);
+        let state = if offsets.is_empty() {
+            initial_state
+        } else {
+            Some("STOPPED")
+        };
+        let config_ref = &config;
+        let mut info = self
+            .call(&pool, &secrets, |c| async move {
+                c.create_connector_in_state(name, config_ref, state).await
+            })
+            .await
+            .map_err(|e| match e {
+                GatewayError::Connect { status: 409, .. } => GatewayError::Exists {
+                    name: name.to_string(),
+                    pool: pool.clone(),
+                },
+                e => e,
+            })?;
+        self.remember(name, &pool);
+        self.recent
+            .lock()
+            .expect("recent lock")
+            .insert(name.to_string(), Instant::now());
+        self.wait_visible(&pool, name).await;
+        if !offsets.is_empty() {
+            if let Err(e) = self
+                .patch_when_stopped(&pool, name, RequestKind::Patch, offsets, &secrets)
+                .await
+            {
+                let _ = self
+                    .call(
+                        &pool,
+                        &[],
+                        |c| async move { c.delete_connector(name).await },
+                    )
+                    .await;
+                self.forget(name);
+                return Err(match e {
+                    GatewayError::Connect { status, message }
+                        if status < 500 || message.contains("offset") =>
+                    {
+                        GatewayError::Invalid(vec![format!(
+                            "offsets: Connect refused them: {message}"
+                        )])
+                    }
+                    e => e,
+                });
+            }
+            let now = translate::rfc3339(time::OffsetDateTime::now_utc());
+            let record = OffsetRequest {
+                connector: name.to_string(),
+                id: translate::connector_id(&self.department.id, name),
+                pool: pool.clone(),
+                kind: RequestKind::Patch,
+                offsets: offsets.to_vec(),
+                requested_at: now.clone(),
+                phase: Phase::Applied,
+                message: offsets::PATCH_APPLIED.to_string(),
+                previous_offsets: Vec::new(),
+                applied_at: Some(now),
+                restore_state: initial_state.unwrap_or("RUNNING").to_string(),
+                requested_by: principal.to_string(),
+            };
+            self.offsets.update(record)?;
+            match initial_state.unwrap_or("RUNNING") {
+                "STOPPED" => {}
+                "PAUSED" => {
+                    self.call(&pool, &[], |c| async move { c.pause(name).await })
+                        .await?
+                }
+                _ => {
+                    self.call(&pool, &[], |c| async move { c.resume(name).await })
+                        .await?
+                }
+            }
+            info.tasks.clear();
+        }
+        tracing::info!(connector = name, pool = %pool, principal, "Connector created.");
+        Ok(Created { info, pool })
+    }
+
+    /// Waits (bounded) until the worker reads go to lists `name`: Connect answers a create from
+    /// the leader, and a follower may not have read the config topic yet.
+    async fn wait_visible(&self, pool: &str, name: &str) {
+        let deadline = Instant::now() + VISIBLE_TIMEOUT;
+        while Instant::now() < deadline {
+            if self
+                .on_pool(pool, |c| async move { c.connector(name).await })
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        tracing::warn!(
+            connector = name,
+            pool,
+            "New connector not yet visible to reads."
+        );
+    }
+
+    /// Creates or replaces the config of `name` (`PUT .../config`). Masks sent back stand for
+    /// the current values, the managed extras echoed back are dropped, and a connector cannot
+    /// change pools this way. Returns whether it was created.
+    pub async fn put_config(
+        &self,
+        name: &str,
+        config: BTreeMap<String, String>,
+        strip_extras: bool,
+        principal: &str,
+    ) -> Result<(bool, String, ConnectorInfo), GatewayError> {
+        self.ensure_not_busy(name)?;
+        let config = if strip_extras {
+            self.extras.strip(config)
+        } else {
+            config
+        };
+        let current = match self.config(name).await {
+            Ok(found) => Some(found),
+            Err(GatewayError::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let Some((pool, current)) = current else {
+            let created = self.create(name, config, None, &[], principal).await?;
+            return Ok((true, created.pool, created.info));
+        };
+        let config = translate::unmask(&config, Some(&current)).map_err(|keys| {
+            GatewayError::Invalid(
+                keys.into_iter()
+                    .map(|k| format!("config.\"{k}\": holds the mask but the connector has no value for it; send the real value"))
+                    .collect(),
+            )
+        })?;
+        self.check_update(name, &pool, &config)?;
+        let sensitivity = self.sensitivity(&pool, &config).await;
+        let mut secrets = sensitivity.masker().secrets(&config);
+        secrets.extend(sensitivity.masker().secrets(&current));
+        let config_ref = &config;
+        let (created, info) = self
+            .call(&pool, &secrets, |c| async move {
+                c.put_connector_config(name, config_ref).await
+            })
+            .await?;
+        tracing::info!(connector = name, pool = %pool, principal, "Connector config replaced.");
+        Ok((created, pool, info))
+    }
+
+    /// `PATCH /connectors/{name}/config` (Apache, KIP-477): `null` removes a key.
+    pub async fn patch_config(
+        &self,
+        name: &str,
+        patch: &serde_json::Map<String, Value>,
+        principal: &str,
+    ) -> Result<(String, ConnectorInfo), GatewayError> {
+        self.ensure_not_busy(name)?;
+        let (pool, mut config) = self.config(name).await?;
+        let current = config.clone();
+        let mut problems = Vec::new();
+        for (k, v) in patch {
+            match v {
+                Value::Null => {
+                    config.remove(k);
+                }
+                Value::String(s) if s == translate::MASK => {}
+                Value::String(s) => {
+                    config.insert(k.clone(), s.clone());
+                }
+                Value::Number(n) => {
+                    config.insert(k.clone(), n.to_string());
+                }
+                Value::Bool(b) => {
+                    config.insert(k.clone(), b.to_string());
+                }
+                _ => problems.push(format!(
+                    "\"{k}\": must be a string, or null to remove the key"
+                )),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(GatewayError::Invalid(problems));
+        }
+        self.check_update(name, &pool, &config)?;
+        let sensitivity = self.sensitivity(&pool, &config).await;
+        let mut secrets = sensitivity.masker().secrets(&config);
+        secrets.extend(sensitivity.masker().secrets(&current));
+        let config_ref = &config;
+        let (_, info) = self
+            .call(&pool, &secrets, |c| async move {
+                c.put_connector_config(name, config_ref).await
+            })
+            .await?;
+        tracing::info!(connector = name, pool = %pool, principal, "Connector config patched.");
+        Ok((pool, info))
+    }
+
+    fn check_update(
+        &self,
+        name: &str,
+        pool: &str,
+        config: &BTreeMap<String, String>,
+    ) -> Result<(), GatewayError> {
+        let mut problems = Vec::new();
+        if let Some(n) = config.get("name")
+            && n != name
+        {
+            problems.push(format!(
+                "config.name: \"{n}\" differs from the connector name \"{name}\"; a rename is a delete and a create (offsets are lost)"
+            ));
+        }
+        if let Some(wanted) = config.get(POOL_CONFIG_KEY)
+            && wanted != pool
+        {
+            if self.department.pool(wanted).is_none() {
+                problems.push(format!(
+                    "config.\"{POOL_CONFIG_KEY}\": no pool is named \"{wanted}\"; use one of: {}",
+                    self.pools().join(", ")
+                ));
+            } else {
+                problems.push(format!(
+                    "config.\"{POOL_CONFIG_KEY}\": connector {name} runs on pool {pool}; moving it to pool {wanted} is not done by an update: delete it and create it on {wanted} (carry its offsets over with the create's offsets)"
+                ));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(GatewayError::Invalid(problems))
+        }
+    }
+
+    /// Deletes `name` and forgets its offsets request.
+    pub async fn delete(&self, name: &str, principal: &str) -> Result<(), GatewayError> {
+        self.ensure_not_busy(name)?;
+        let pool = self.locate(name).await?;
+        match self
+            .call(
+                &pool,
+                &[],
+                |c| async move { c.delete_connector(name).await },
+            )
+            .await
+        {
+            Ok(()) => {}
+            Err(GatewayError::Connect { status: 404, .. }) => {
+                self.forget(name);
+                return Err(GatewayError::NotFound {
+                    name: name.to_string(),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+        self.forget(name);
+        self.offsets.remove(name)?;
+        tracing::info!(connector = name, pool = %pool, principal, "Connector deleted.");
+        Ok(())
+    }
+
+    /// Pause, resume, stop: `action` is the Connect path segment.
+    pub async fn lifecycle(
+        &self,
+        name: &str,
+        action: Lifecycle,
+        principal: &str,
+    ) -> Result<(), GatewayError> {
+        self.ensure_not_busy(name)?;
+        self.on_connector(name, &[], |c| async move {
+            match action {
+                Lifecycle::Pause => c.pause(name).await,
+                Lifecycle::Resume => c.resume(name).await,
+                Lifecycle::Stop => c.stop(name).await,
+                Lifecycle::Restart { only_failed } => c.restart(name, true, only_failed).await,
+            }
+        })
+        .await?;
+        tracing::info!(
+            connector = name,
+            action = action.as_str(),
+            principal,
+            "Connector lifecycle request."
+        );
+        Ok(())
+    }
+
+    /// Connect's validation of `config` for `plugin`, masked; guardrail violations will be added
+    /// here too. Unknown plugins are a 404 naming the installed ones.
+    pub async fn validate(
+        &self,
+        plugin: &str,
+        config: &BTreeMap<String, String>,
+    ) -> Result<Value, GatewayError> {
+        let plugins = self.plugins().await?;
+        if !plugins
+            .iter()
+            .any(|p| translate::plugin_matches(&p.class_name, plugin))
+        {
+            return Err(GatewayError::PluginNotFound {
+                plugin: plugin.to_string(),
+                installed: plugins
+                    .iter()
+                    .map(|p| {
+                        p.class_name
+                            .rsplit('.')
+                            .next()
+                            .unwrap_or(&p.class_name)
+                            .to_string()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        let pool = self
+            .placement(config)
+            .unwrap_or_else(|_| self.department.default_pool.clone());
+        let sensitivity = self.sensitivity(&pool, config).await;
+        let masker = sensitivity.masker();
+        let secrets = masker.secrets(config);
+        let mut infos = self
+            .call(&pool, &secrets, |c| async move {
+                c.validate(plugin, config).await
+            })
+            .await?;
+        translate::mask_validation(&mut infos, &masker, &secrets);
+        Ok(infos)
+    }
+
+    // ----- offsets requests -----
+
+    /// The last offsets request of `name`.
+    pub async fn offsets_request(&self, name: &str) -> Result<Option<OffsetRequest>, GatewayError> {
+        self.locate(name).await?;
+        // A connector deleted behind the supervisor's back has no request to show.
+        if self.department.pools.len() == 1 {
+            self.info(name).await?;
+        }
+        Ok(self.offsets.get(name))
+    }
+
+    /// Records an offsets request and starts applying it in the background. The connector's
+    /// state and offsets before the change are captured first, so the connector goes back to
+    /// that state and the request status shows the previous offsets.
+    pub async fn submit_offsets(
+        self: &Arc<Self>,
+        name: &str,
+        kind: RequestKind,
+        requested: Vec<Value>,
+        principal: &str,
+    ) -> Result<OffsetRequest, GatewayError> {
+        if kind == RequestKind::Patch && requested.is_empty() {
+            return Err(GatewayError::Invalid(vec![
+                "offsets: a PATCH request needs at least one {partition, offset}; use type DELETE to reset all offsets".into(),
+            ]));
+        }
+        self.ensure_not_busy(name)?;
+        let (pool, status) = self.status(name).await?;
+        let restore_state = match status.as_ref().map(|s| s.connector.state.as_str()) {
+            Some("PAUSED") => "PAUSED",
+            Some("STOPPED") => "STOPPED",
+            _ => "RUNNING",
+        };
+        let previous = self
+            .call(&pool, &[], |c| async move { c.offsets(name).await })
+            .await?;
+        let record = OffsetRequest {
+            connector: name.to_string(),
+            id: translate::connector_id(&self.department.id, name),
+            pool,
+            kind,
+            offsets: requested,
+            requested_at: translate::rfc3339(time::OffsetDateTime::now_utc()),
+            phase: Phase::Pending,
+            message: String::new(),
+            previous_offsets: previous,
+            applied_at: None,
+            restore_state: restore_state.to_string(),
+            requested_by: principal.to_string(),
+        };
+        self.offsets.begin(record.clone())?;
+        tracing::info!(
+            connector = name,
+            kind = kind.as_str(),
+            principal,
+            "Offsets request accepted."
+        );
+        let gateway = Arc::clone(self);
+        let connector = name.to_string();
+        tokio::spawn(async move { gateway.apply_offsets(connector, false).await });
+        Ok(record)
+    }
+
+    /// Takes up the requests that were pending when the supervisor stopped.
+    pub fn resume_pending_offsets(self: &Arc<Self>) {
+        for record in self.offsets.pending() {
+            tracing::warn!(connector = %record.connector, kind = record.kind.as_str(),
+                "Taking up an offsets request left pending by the previous supervisor run.");
+            let gateway = Arc::clone(self);
+            tokio::spawn(async move { gateway.apply_offsets(record.connector, true).await });
+        }
+    }
+
+    async fn apply_offsets(self: Arc<Self>, connector: String, recovering: bool) {
+        let Some(mut record) = self.offsets.in_flight(&connector) else {
+            return;
+        };
+        if recovering {
+            let deadline = Instant::now() + RECOVERY_TIMEOUT;
+            while self.supervisor.ready_worker_urls(&record.pool).is_empty()
+                && Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        let name = connector.as_str();
+        let pool = record.pool.clone();
+        let result: Result<(), GatewayError> = async {
+            let config = self
+                .call(
+                    &pool,
+                    &[],
+                    |c| async move { c.connector_config(name).await },
+                )
+                .await?;
+            let sensitivity = self.sensitivity(&pool, &config).await;
+            let secrets = sensitivity.masker().secrets(&config);
+            self.call(&pool, &secrets, |c| async move { c.stop(name).await })
+                .await?;
+            self.patch_when_stopped(&pool, name, record.kind, &record.offsets, &secrets)
+                .await
+        }
+        .await;
+        // Back to the previous state whatever happened: a failed request must not leave the
+        // connector stopped behind the user's back.
+        let restore = match record.restore_state.as_str() {
+            "STOPPED" => Ok(()),
+            "PAUSED" => {
+                self.call(&pool, &[], |c| async move { c.pause(name).await })
+                    .await
+            }
+            _ => {
+                self.call(&pool, &[], |c| async move { c.resume(name).await })
+                    .await
+            }
+        };
+        match (result, restore) {
+            (Ok(()), Ok(())) => {
+                record.phase = Phase::Applied;
+                record.message = record.applied_message().to_string();
+                record.applied_at = Some(translate::rfc3339(time::OffsetDateTime::now_utc()));
+                tracing::info!(
+                    connector = name,
+                    kind = record.kind.as_str(),
+                    "Offsets request applied."
+                );
+            }
+            (Err(e), restore) => {
+                record.phase = Phase::Failed;
+                record.message = format!(
+                    "the offsets could not be {}: {e}{}",
+                    if record.kind == RequestKind::Patch {
+                        "altered"
+                    } else {
+                        "reset"
+                    },
+                    match restore {
+                        Ok(()) => String::new(),
+                        Err(r) => format!(
+                            "; returning the connector to {} also failed: {r}",
+                            record.restore_state
+                        ),
+                    }
+                );
+                tracing::warn!(connector = name, code = e.code(), "Offsets request failed.");
+            }
+            (Ok(()), Err(r)) => {
+                record.phase = Phase::Failed;
+                record.message = format!(
+                    "the offsets were changed, but returning the connector to {} failed: {r}; resume or pause it yourself",
+                    record.restore_state
+                );
+                tracing::warn!(
+                    connector = name,
+                    code = r.code(),
+                    "Connector not returned to its state after an offsets change."
+                );
+            }
+        }
+        if let Err(e) = self.offsets.update(record) {
+            tracing::error!(connector = name, error = %e, code = e.code(), "Offsets request outcome could not be recorded.");
+        }
+    }
+
+    /// Waits until `name` is STOPPED with no tasks, then alters or resets its offsets, retrying
+    /// while Connect still says the connector is not stopped.
+    async fn patch_when_stopped(
+        &self,
+        pool: &str,
+        name: &str,
+        kind: RequestKind,
+        offsets: &[Value],
+        secrets: &[String],
+    ) -> Result<(), GatewayError> {
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            let status = self
+                .call(
+                    pool,
+                    secrets,
+                    |c| async move { c.connector_status(name).await },
+                )
+                .await;
+            let stopped =
+                matches!(&status, Ok(s) if s.connector.state == "STOPPED" && s.tasks.is_empty());
+            if stopped {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(GatewayError::Connect {
+                    status: 500,
+                    message: format!(
+                        "connector {name} did not stop within {}s",
+                        STOP_TIMEOUT.as_secs()
+                    ),
+                });
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        loop {
+            let result = match kind {
+                RequestKind::Patch => {
+                    self.call(pool, secrets, |c| async move {
+                        c.alter_offsets(name, offsets).await
+                    })
+                    .await
+                }
+                RequestKind::Delete => {
+                    self.call(
+                        pool,
+                        secrets,
+                        |c| async move { c.reset_offsets(name).await },
+                    )
+                    .await
+                }
+            };
+            match result {
+                Ok(_) => return Ok(()),
+                Err(GatewayError::Connect {
+                    status: 400,
+                    message,
+                }) if message.contains("STOPPED") && Instant::now() < deadline => {
+                    tokio::time::sleep(POLL).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// A lifecycle action on a connector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// `PUT .../pause`.
+    Pause,
+    /// `PUT .../resume`.
+    Resume,
+    /// `PUT .../stop` (KIP-875).
+    Stop,
+    /// Connector and tasks (or only the failed ones).
+    Restart {
+        /// Only failed instances.
+        only_failed: bool,
+    },
+}
+
+impl Lifecycle {
+    /// For logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Stop => "stop",
+            Self::Restart { .. } => "restart",
+        }
+    }
+}
+
+/// A failed call to a pool, before secrets are known.
+#[derive(Debug)]
+pub enum ConnectErrorIn {
+    /// The pool has no ready worker.
+    NoWorker(String),
+    /// Connect's error, from this pool.
+    Connect(String, ConnectError),
+}
+
+impl ConnectErrorIn {
+    /// Whether Connect said 404.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Connect(_, e) if e.is_not_found())
+    }
+
+    /// Short, bounded code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NoWorker(_) => "no_ready_worker",
+            Self::Connect(_, e) => e.code(),
+        }
+    }
+
+    /// As a [`GatewayError`], Connect's message scrubbed of `secrets`.
+    pub fn into_gateway(self, secrets: &[String]) -> GatewayError {
+        match self {
+            Self::NoWorker(pool) => GatewayError::NoWorker { pool },
+            Self::Connect(pool, e) => GatewayError::from_connect(e, &pool, secrets),
+        }
+    }
+}
