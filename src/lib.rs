@@ -14,6 +14,8 @@
 //! * [`api`] is the supervisor's HTTP server.
 //! * [`dev`] is the embedded single-node KRaft broker for `dev` and the tests.
 //! * [`app`] wires them together for the `run` and `dev` commands.
+//! * [`policy`] reviews connectors against the department's guardrails (pure).
+//! * [`gitops`] loads connector files and runs `connect-supervisor validate`.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -22,7 +24,9 @@ pub mod app;
 pub mod config;
 pub mod connect;
 pub mod dev;
+
 pub mod model;
+pub mod policy;
 pub mod process;
 pub mod runtime;
 pub mod supervisor;

@@ -41,6 +41,8 @@ pub struct Department {
     pub default_pool: String,
     /// Which connector config keys are secrets and what happens to literal secret values.
     pub secrets: SecretRules,
+    /// Guardrails for connectors: naming, quotas, plugins, topics, defaults, Rego policies.
+    pub policy: crate::policy::PolicyRules,
 }
 
 /// What the supervisor does with a literal secret value in a connector config.

@@ -5,6 +5,7 @@
 //! anything and does not touch the network. Relative paths in the file are resolved against the
 //! file's own folder, so a department file means the same thing from any working directory.
 
+mod policy;
 mod reader;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,6 +21,8 @@ use crate::model::{
     SecretMode, SecretRules, SupervisorSettings, WorkerResources,
 };
 use reader::TableReader;
+
+pub use policy::load_rego_dir;
 
 /// Exit code for a bad configuration (sysexits `EX_CONFIG`).
 pub const EXIT_CONFIG: i32 = 78;
@@ -324,6 +327,13 @@ fn read_department(
         }
     }
 
+    let department_id = section.as_ref().and_then(|s| s.id.clone());
+    let policy = root
+        .with_table("policy", |t| {
+            policy::read_policy(t, base, department_id.as_deref(), &pools)
+        })
+        .unwrap_or_else(|| Some(crate::policy::PolicyRules::default()));
+
     let section = section?;
     let default_pool = match section.default_pool {
         Some(name) => {
@@ -348,6 +358,7 @@ fn read_department(
         pools,
         default_pool,
         secrets: secrets?,
+        policy: policy?,
     })
 }
 

@@ -82,6 +82,22 @@ impl<'a> TableReader<'a> {
         self.string(key)
     }
 
+    /// An optional boolean.
+    pub(crate) fn boolean(&mut self, key: &'a str) -> Option<bool> {
+        match self.get(key)? {
+            Value::Boolean(b) => Some(*b),
+            other => {
+                self.wrong_type(key, "true or false", other);
+                None
+            }
+        }
+    }
+
+    /// The keys of this table, in file order (for tables whose keys are names, not settings).
+    pub(crate) fn keys(&self) -> Vec<&'a str> {
+        self.table.keys().map(String::as_str).collect()
+    }
+
     /// An optional integer.
     pub(crate) fn integer(&mut self, key: &'a str) -> Option<i64> {
         match self.get(key)? {
