@@ -24,7 +24,7 @@ pub mod app;
 pub mod config;
 pub mod connect;
 pub mod dev;
-
+pub mod gitops;
 pub mod model;
 pub mod policy;
 pub mod process;
