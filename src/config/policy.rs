@@ -62,9 +62,7 @@ pub(super) fn read_policy(
             extra_keys: t.string_list("extra_keys").unwrap_or_default(),
         })
         .unwrap_or_default();
-    let required = t
-        .with_table("required", read_required)
-        .unwrap_or_default();
+    let required = t.with_table("required", read_required).unwrap_or_default();
     let defaults = t
         .with_table("defaults", read_defaults)
         .unwrap_or_else(|| Some(PlatformDefaults::default()));
@@ -113,8 +111,12 @@ pub(super) fn read_policy(
 /// Reads and compiles the `.rego` files directly in `dir` (sorted by name; `*_test.rego` files
 /// are OPA tests, not policies). Every problem is returned, each naming its file.
 pub fn load_rego_dir(dir: &Path) -> Result<RegoPolicies, Vec<String>> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| vec![format!("cannot read the policy folder {}: {e}", dir.display())])?;
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        vec![format!(
+            "cannot read the policy folder {}: {e}",
+            dir.display()
+        )]
+    })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
@@ -309,8 +311,6 @@ fn read_defaults(t: &mut TableReader<'_>) -> Option<PlatformDefaults> {
     topic_ok.then_some(PlatformDefaults {
         dead_letter_queue,
         dead_letter_queue_topic: topic,
-        dead_letter_queue_replication_factor: replication
-            .filter(|r| *r != 0)
-            .map(|r| r as i16),
+        dead_letter_queue_replication_factor: replication.filter(|r| *r != 0).map(|r| r as i16),
     })
 }

@@ -92,9 +92,9 @@ impl LoadedFile {
             if let Some(p) = self.positions.get(path) {
                 return (Some(p.line), Some(p.column));
             }
-            match path.rfind(['.', '[']) {
-                Some(i) if i > 0 => path = &path[..i],
-                _ => return (None, None),
+            match super::lines::parent(path) {
+                Some(up) => path = up,
+                None => return (None, None),
             }
         }
     }
@@ -198,14 +198,12 @@ pub fn check(
         for v in &review.violations {
             let json_path = match v.key.as_deref() {
                 Some(policy::NAME_KEY) => doc.name_path.clone(),
-                Some(key) => doc.origin.get(key).cloned().unwrap_or_else(|| {
-                    // A key the user did not write (a platform default): point at the config.
-                    doc.origin
-                        .values()
-                        .next()
-                        .and_then(|p| p.rfind(['.', '[']).map(|i| p[..i].to_string()))
-                        .unwrap_or_else(|| "$".into())
-                }),
+                // A key the user did not write (a platform default, the pool): the config.
+                Some(key) => doc
+                    .origin
+                    .get(key)
+                    .cloned()
+                    .unwrap_or_else(|| doc.config_path.clone()),
                 None => "$".into(),
             };
             findings.push(file.finding(
@@ -223,20 +221,22 @@ pub fn check(
                 .iter()
                 .map(|a| format!("{}={}", a.key, a.value))
                 .collect();
-            findings.push(file.finding(
-                Severity::Notice,
-                "$",
-                NOTE_DEFAULTS,
-                None,
-                format!(
-                    "the platform will add {} ({})",
-                    list.join(", "),
-                    review.applied_defaults[0].reason
-                ),
-                "set the keys yourself to choose other values; reads through the managed API \
+            findings.push(
+                file.finding(
+                    Severity::Notice,
+                    "$",
+                    NOTE_DEFAULTS,
+                    None,
+                    format!(
+                        "the platform will add {} ({})",
+                        list.join(", "),
+                        review.applied_defaults[0].reason
+                    ),
+                    "set the keys yourself to choose other values; reads through the managed API \
                  show the config as you sent it"
-                    .into(),
-            ));
+                        .into(),
+                ),
+            );
         }
         if department.secrets.mode == SecretMode::Externalize {
             for key in &review.literal_secrets {
@@ -319,13 +319,26 @@ max_tasks_total = 5
             file("b.json", Some("prod"), &source("dept1-b", 3)),
             file("dev-a.json", Some("dev"), &source("dept1-a", 2)),
         ];
-        let findings = check(&department(), &PluginCatalog::default(), &files, &Baseline::default());
+        let findings = check(
+            &department(),
+            &PluginCatalog::default(),
+            &files,
+            &Baseline::default(),
+        );
         // a (2) + b (3) = 5 tasks, the limit; c is the third connector and the sixth task.
         assert_eq!(
             errors(&findings),
             [
-                ("c.json".to_string(), "quota.connectors".to_string(), Some(1)),
-                ("c.json".to_string(), "quota.tasks-total".to_string(), Some(5)),
+                (
+                    "c.json".to_string(),
+                    "quota.connectors".to_string(),
+                    Some(1)
+                ),
+                (
+                    "c.json".to_string(),
+                    "quota.tasks-total".to_string(),
+                    Some(5)
+                ),
             ]
         );
     }
@@ -335,12 +348,22 @@ max_tasks_total = 5
         let baseline = Baseline {
             connectors: [("dept1-a".to_string(), 4)].into(),
         };
-        let files = [file("a.json", None, &source("dept1-a", 4)), file("b.json", None, &source("dept1-b", 1))];
+        let files = [
+            file("a.json", None, &source("dept1-a", 4)),
+            file("b.json", None, &source("dept1-b", 1)),
+        ];
         let findings = check(&department(), &PluginCatalog::default(), &files, &baseline);
         assert!(errors(&findings).is_empty(), "{findings:?}");
         let files = [file("b.json", None, &source("dept1-b", 2))];
         let findings = check(&department(), &PluginCatalog::default(), &files, &baseline);
-        assert_eq!(errors(&findings), [("b.json".to_string(), "quota.tasks-total".to_string(), Some(5))]);
+        assert_eq!(
+            errors(&findings),
+            [(
+                "b.json".to_string(),
+                "quota.tasks-total".to_string(),
+                Some(5)
+            )]
+        );
     }
 
     #[test]
@@ -349,8 +372,16 @@ max_tasks_total = 5
             file("a.json", None, &source("dept1-a", 1)),
             file("b.json", None, &source("dept1-a", 1)),
         ];
-        let findings = check(&department(), &PluginCatalog::default(), &files, &Baseline::default());
-        assert_eq!(errors(&findings), [("b.json".to_string(), "file.duplicate".to_string(), Some(2))]);
+        let findings = check(
+            &department(),
+            &PluginCatalog::default(),
+            &files,
+            &Baseline::default(),
+        );
+        assert_eq!(
+            errors(&findings),
+            [("b.json".to_string(), "file.duplicate".to_string(), Some(2))]
+        );
     }
 
     #[test]
@@ -362,13 +393,20 @@ max_tasks_total = 5
             &[file("s.json", None, text)],
             &Baseline::default(),
         );
-        assert_eq!(errors(&findings), [("s.json".to_string(), "topics.prefix".to_string(), Some(5))]);
+        assert_eq!(
+            errors(&findings),
+            [("s.json".to_string(), "topics.prefix".to_string(), Some(5))]
+        );
         let notes: Vec<&str> = findings
             .iter()
             .filter(|f| f.severity == Severity::Notice)
             .map(|f| f.rule.as_str())
             .collect();
         assert_eq!(notes, [NOTE_DEFAULTS, NOTE_SECRETS]);
-        assert!(findings.iter().all(|f| !f.message.contains("hunter2") && !f.hint.contains("hunter2")));
+        assert!(
+            findings
+                .iter()
+                .all(|f| !f.message.contains("hunter2") && !f.hint.contains("hunter2"))
+        );
     }
 }

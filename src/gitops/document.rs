@@ -43,9 +43,8 @@ pub const RULE_VAR_VALUE: &str = "vars.value";
 /// The built-in variable holding the environment's name.
 pub const ENV_VARIABLE: &str = "env";
 
-static PLACEHOLDER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}").expect("valid regex")
-});
+static PLACEHOLDER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}").expect("valid regex"));
 
 /// A problem inside one file, located by JSON path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +101,8 @@ pub struct ConnectorDocument {
     pub config: BTreeMap<String, String>,
     /// JSON path each config key came from.
     pub origin: BTreeMap<String, String>,
+    /// JSON path of the (main) config object.
+    pub config_path: String,
     /// The format.
     pub format: Format,
 }
@@ -293,7 +294,14 @@ fn config_map(
     }
 }
 
-const APACHE_FIELDS: &[&str] = &["name", "config", "offsets", "tasks", "type", "initial_state"];
+const APACHE_FIELDS: &[&str] = &[
+    "name",
+    "config",
+    "offsets",
+    "tasks",
+    "type",
+    "initial_state",
+];
 const TERRAFORM_FIELDS: &[&str] = &["name", "config_nonsensitive", "config_sensitive", "offsets"];
 
 /// Parses a connector file. `default_name` is used for a bare config map without `name`;
@@ -324,28 +332,27 @@ pub fn parse(
     let mut problems = Vec::new();
     let mut config = BTreeMap::new();
     let mut origin = BTreeMap::new();
-    let format = if object.contains_key("config_nonsensitive")
-        || object.contains_key("config_sensitive")
-    {
-        Format::ManagedTerraform
-    } else if object.contains_key("config") {
-        if object.contains_key("offsets") {
-            Format::Managed
+    let format =
+        if object.contains_key("config_nonsensitive") || object.contains_key("config_sensitive") {
+            Format::ManagedTerraform
+        } else if object.contains_key("config") {
+            if object.contains_key("offsets") {
+                Format::Managed
+            } else {
+                Format::Apache
+            }
+        } else if object.contains_key("connector.class") {
+            Format::ConfigMap
         } else {
-            Format::Apache
-        }
-    } else if object.contains_key("connector.class") {
-        Format::ConfigMap
-    } else {
-        return Err(vec![DocProblem::at(
-            RULE_FORMAT,
-            "$",
-            "the file is not a connector definition: it has no config, config_nonsensitive or \
+            return Err(vec![DocProblem::at(
+                RULE_FORMAT,
+                "$",
+                "the file is not a connector definition: it has no config, config_nonsensitive or \
              connector.class"
-                .into(),
-            "write {\"name\": ..., \"config\": {\"connector.class\": ..., ...}}",
-        )]);
-    };
+                    .into(),
+                "write {\"name\": ..., \"config\": {\"connector.class\": ..., ...}}",
+            )]);
+        };
 
     let maps: Vec<&str> = match format {
         Format::ManagedTerraform => {
@@ -419,7 +426,10 @@ pub fn parse(
 
     let (name, name_path) = match (format, object.get("name")) {
         (Format::ConfigMap, _) => match origin.get("name") {
-            Some(path) => (config.get("name").cloned().unwrap_or_default(), path.clone()),
+            Some(path) => (
+                config.get("name").cloned().unwrap_or_default(),
+                path.clone(),
+            ),
             None => (default_name.to_string(), "$".to_string()),
         },
         (_, Some(Value::String(n))) => (
@@ -435,10 +445,9 @@ pub fn parse(
             ));
             (String::new(), "$.name".to_string())
         }
-        (Format::ManagedTerraform, None) if config.contains_key("name") => (
-            config["name"].clone(),
-            origin["name"].clone(),
-        ),
+        (Format::ManagedTerraform, None) if config.contains_key("name") => {
+            (config["name"].clone(), origin["name"].clone())
+        }
         (_, None) => {
             problems.push(DocProblem::at(
                 RULE_REQUIRED,
@@ -469,11 +478,17 @@ pub fn parse(
         ));
     }
     if problems.is_empty() {
+        let config_path = match format {
+            Format::Apache | Format::Managed => "$.config",
+            Format::ManagedTerraform => "$.config_nonsensitive",
+            Format::ConfigMap => "$",
+        };
         Ok(ConnectorDocument {
             name,
             name_path,
             config,
             origin,
+            config_path: config_path.to_string(),
             format,
         })
     } else {
@@ -506,14 +521,18 @@ mod tests {
         let t = parse(terraform, "x", None).unwrap();
         assert_eq!(t.format, Format::ManagedTerraform);
         assert_eq!(t.origin["p"], "$.config_sensitive.p");
-        assert_eq!(t.origin["tasks.max"], "$.config_nonsensitive[\"tasks.max\"]");
+        assert_eq!(
+            t.origin["tasks.max"],
+            "$.config_nonsensitive[\"tasks.max\"]"
+        );
         let b = parse(bare, "dept1-a", None).unwrap();
         assert_eq!((b.name.as_str(), b.format), ("dept1-a", Format::ConfigMap));
     }
 
     #[test]
     fn structural_problems_are_all_reported_with_json_paths() {
-        let text = r#"{"confg": {}, "config": {"a": null, "b": [1], "name": "other"}, "name": "dept1-a"}"#;
+        let text =
+            r#"{"confg": {}, "config": {"a": null, "b": [1], "name": "other"}, "name": "dept1-a"}"#;
         assert_eq!(
             rules(parse(text, "x", None)),
             [
@@ -523,7 +542,10 @@ mod tests {
                 ("file.name-mismatch", "$.config.name".to_string()),
             ]
         );
-        assert_eq!(rules(parse("[1]", "x", None)), [("file.format", "$".to_string())]);
+        assert_eq!(
+            rules(parse("[1]", "x", None)),
+            [("file.format", "$".to_string())]
+        );
         assert_eq!(
             rules(parse(r#"{"config": {}}"#, "x", None)),
             [("file.required", "$".to_string())]
@@ -548,7 +570,10 @@ mod tests {
         let text = r#"{"name": "dept1-pg-source-{{env}}-001", "config": {"connection.url": "jdbc:postgresql://{{ db.host }}:{{db.port}}/x", "tasks.max": "{{tasks}}"}}"#;
         let doc = parse(text, "x", Some(&vars)).unwrap();
         assert_eq!(doc.name, "dept1-pg-source-prod-001");
-        assert_eq!(doc.config["connection.url"], "jdbc:postgresql://pg.prod:5432/x");
+        assert_eq!(
+            doc.config["connection.url"],
+            "jdbc:postgresql://pg.prod:5432/x"
+        );
         assert_eq!(doc.config["tasks.max"], "4");
     }
 

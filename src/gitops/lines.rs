@@ -19,13 +19,29 @@ pub struct Position {
 /// The JSON path of member `key` of the object at `parent`.
 pub fn member(parent: &str, key: &str) -> String {
     let plain = !key.is_empty()
-        && key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && key
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if plain {
         format!("{parent}.{key}")
     } else {
         format!("{parent}[{}]", serde_json::Value::String(key.to_string()))
     }
+}
+
+/// The JSON path of the member or item containing `path` (`None` for the root).
+pub fn parent(path: &str) -> Option<&str> {
+    let cut = if path.ends_with("\"]") {
+        // A quoted key: inside it every '"' is escaped, so the last `["` starts the segment.
+        path.rfind("[\"")?
+    } else if path.ends_with(']') {
+        path.rfind('[')?
+    } else {
+        path.rfind('.')?
+    };
+    (cut > 0).then(|| &path[..cut])
 }
 
 struct Scanner<'a> {
@@ -170,7 +186,10 @@ mod tests {
         assert_eq!(p["$"], Position { line: 1, column: 1 });
         assert_eq!(p["$.name"], Position { line: 2, column: 3 });
         assert_eq!(p["$.config"].line, 3);
-        assert_eq!(p["$.config[\"tasks.max\"]"], Position { line: 4, column: 5 });
+        assert_eq!(
+            p["$.config[\"tasks.max\"]"],
+            Position { line: 4, column: 5 }
+        );
         assert_eq!(p["$.config[\"x\\\"y\"]"].line, 5);
         assert_eq!(p["$.config[\"x\\\"y\"][1].k"].line, 5);
     }
@@ -180,6 +199,15 @@ mod tests {
         assert_eq!(member("$", "config"), "$.config");
         assert_eq!(member("$.config", "tasks.max"), "$.config[\"tasks.max\"]");
         assert_eq!(member("$", "1a"), "$[\"1a\"]");
+    }
+
+    #[test]
+    fn parents_respect_quoted_keys() {
+        assert_eq!(parent("$.config[\"a.b[c\"]"), Some("$.config"));
+        assert_eq!(parent("$.config.x"), Some("$.config"));
+        assert_eq!(parent("$.offsets[0]"), Some("$.offsets"));
+        assert_eq!(parent("$.name"), Some("$"));
+        assert_eq!(parent("$"), None);
     }
 
     #[test]

@@ -121,7 +121,10 @@ pub fn validate(options: &ValidateOptions) -> Result<ValidateOutcome, GitopsErro
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) => {
-                unreadable.push(unreadable_finding(&path, format!("cannot read the file: {e}")));
+                unreadable.push(unreadable_finding(
+                    &path,
+                    format!("cannot read the file: {e}"),
+                ));
                 continue;
             }
         };
@@ -235,7 +238,10 @@ fn discover(paths: &[PathBuf], unreadable: &mut Vec<Finding>) -> Vec<PathBuf> {
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) => {
-                unreadable.push(unreadable_finding(&dir, format!("cannot read the folder: {e}")));
+                unreadable.push(unreadable_finding(
+                    &dir,
+                    format!("cannot read the folder: {e}"),
+                ));
                 continue;
             }
         };
@@ -246,10 +252,7 @@ fn discover(paths: &[PathBuf], unreadable: &mut Vec<Finding>) -> Vec<PathBuf> {
             }
             if path.is_dir() {
                 stack.push(path);
-            } else if path
-                .extension()
-                .is_some_and(|x| x == CONNECTOR_EXTENSION)
-            {
+            } else if path.extension().is_some_and(|x| x == CONNECTOR_EXTENSION) {
                 out.insert(path);
             }
         }

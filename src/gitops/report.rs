@@ -101,7 +101,10 @@ pub fn render(findings: &[Finding], summary: &Summary, format: OutputFormat) -> 
                     Severity::Error => "error",
                     Severity::Notice => "notice",
                 };
-                let mut properties = vec![format!("file={}", escape_property(&f.file.display().to_string()))];
+                let mut properties = vec![format!(
+                    "file={}",
+                    escape_property(&f.file.display().to_string())
+                )];
                 if let Some(line) = f.line {
                     properties.push(format!("line={line}"));
                 }
@@ -159,10 +162,22 @@ mod tests {
 
     #[test]
     fn text_output_names_file_line_path_and_rule() {
-        let out = render(&[finding()], &Summary { files: 1, connectors: 1, errors: 1, ..Summary::default() }, OutputFormat::Text);
+        let out = render(
+            &[finding()],
+            &Summary {
+                files: 1,
+                connectors: 1,
+                errors: 1,
+                ..Summary::default()
+            },
+            OutputFormat::Text,
+        );
         assert!(out.starts_with("conn/prod-a,b.json:7:5: error[quota.tasks-per-connector] $.config[\"tasks.max\"] (env prod): tasks.max is 20"), "{out}");
         assert!(out.contains("    hint: lower it\n"));
-        assert!(out.ends_with("validate: 1 file, 1 connector, 1 error, 0 notices\n"), "{out}");
+        assert!(
+            out.ends_with("validate: 1 file, 1 connector, 1 error, 0 notices\n"),
+            "{out}"
+        );
     }
 
     #[test]

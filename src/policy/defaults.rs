@@ -205,7 +205,10 @@ mod tests {
 
     #[test]
     fn the_dlq_pattern_takes_placeholders() {
-        assert_eq!(dlq_topic("{department}-dlq-{pool}-{connector}", "d", "n", "p"), "d-dlq-p-n");
+        assert_eq!(
+            dlq_topic("{department}-dlq-{pool}-{connector}", "d", "n", "p"),
+            "d-dlq-p-n"
+        );
     }
 
     #[test]

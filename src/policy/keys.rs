@@ -130,7 +130,10 @@ mod tests {
         let keys: Vec<_> = out.iter().map(|v| v.key.clone().unwrap()).collect();
         assert_eq!(
             keys,
-            ["admin.override.sasl.jaas.config", "consumer.override.auto.offset.reset"]
+            [
+                "admin.override.sasl.jaas.config",
+                "consumer.override.auto.offset.reset"
+            ]
         );
         assert!(out.iter().all(|v| v.rule == RULE_OVERRIDES_DENIED));
         assert!(!out[0].message.contains("\"x\""), "values are never echoed");
@@ -146,7 +149,14 @@ mod tests {
         let catalog = PluginCatalog::default();
         let class = "org.apache.kafka.connect.file.FileStreamSinkConnector";
         let mut out = Vec::new();
-        check_required(&rules, &catalog, class, ConnectorType::Sink, &config(&[("file", " ")]), &mut out);
+        check_required(
+            &rules,
+            &catalog,
+            class,
+            ConnectorType::Sink,
+            &config(&[("file", " ")]),
+            &mut out,
+        );
         let keys: Vec<_> = out.iter().map(|v| v.key.clone().unwrap()).collect();
         assert_eq!(keys, ["errors.deadletterqueue.topic.name", "file"]);
         out.clear();

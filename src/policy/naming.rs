@@ -53,7 +53,10 @@ pub(crate) fn check(
                 "connector name is {length} characters long, more than the limit of {}",
                 rules.max_length
             ),
-            format!("shorten the name to {} characters or fewer", rules.max_length),
+            format!(
+                "shorten the name to {} characters or fewer",
+                rules.max_length
+            ),
         ));
     }
     if enabled(RULE_NAMING_RESERVED) {
@@ -73,9 +76,7 @@ pub(crate) fn check(
                 out.push(Violation::builtin(
                     RULE_NAMING_RESERVED,
                     Some(NAME_KEY),
-                    format!(
-                        "connector name \"{name}\" {place} the reserved prefix \"{reserved}\""
-                    ),
+                    format!("connector name \"{name}\" {place} the reserved prefix \"{reserved}\""),
                     format!(
                         "the prefixes {} are reserved for the platform; describe the data \
                          source instead, e.g. {prefix}postgres-source-prod-001",
@@ -116,7 +117,13 @@ mod tests {
 
     #[test]
     fn the_pattern_refuses_uppercase_underscores_and_double_dashes() {
-        for name in ["dept1-Orders", "dept1-orders_sink", "dept1--orders", "dept1-orders-", "dept1-ö"] {
+        for name in [
+            "dept1-Orders",
+            "dept1-orders_sink",
+            "dept1--orders",
+            "dept1-orders-",
+            "dept1-ö",
+        ] {
             assert_eq!(rules_of(name), [RULE_NAMING_PATTERN], "{name}");
         }
     }

@@ -234,10 +234,16 @@ mod tests {
         PluginCatalog::new([
             (FILE_SOURCE, "source"),
             (FILE_SINK, "sink"),
-            ("org.apache.kafka.connect.mirror.MirrorSourceConnector", "source"),
+            (
+                "org.apache.kafka.connect.mirror.MirrorSourceConnector",
+                "source",
+            ),
             ("com.example.a.JdbcSourceConnector", "source"),
             ("com.example.b.JdbcSourceConnector", "source"),
-            ("org.apache.kafka.connect.transforms.Cast$Value", "transformation"),
+            (
+                "org.apache.kafka.connect.transforms.Cast$Value",
+                "transformation",
+            ),
         ])
     }
 
@@ -248,8 +254,15 @@ mod tests {
         assert_eq!(c.resolve("FileStreamSourceConnector"), Some(FILE_SOURCE));
         assert_eq!(c.resolve(FILE_SINK), Some(FILE_SINK));
         assert_eq!(c.resolve("FileStreamSink"), Some(FILE_SINK));
-        assert_eq!(c.resolve("filestreamsink"), None, "aliases are case-sensitive");
-        assert_eq!(c.resolve("MirrorSource"), Some("org.apache.kafka.connect.mirror.MirrorSourceConnector"));
+        assert_eq!(
+            c.resolve("filestreamsink"),
+            None,
+            "aliases are case-sensitive"
+        );
+        assert_eq!(
+            c.resolve("MirrorSource"),
+            Some("org.apache.kafka.connect.mirror.MirrorSourceConnector")
+        );
     }
 
     #[test]
@@ -261,7 +274,11 @@ mod tests {
             c.resolve("com.example.a.JdbcSourceConnector"),
             Some("com.example.a.JdbcSourceConnector")
         );
-        assert_eq!(c.resolve("Value"), None, "transformations are not connectors");
+        assert_eq!(
+            c.resolve("Value"),
+            None,
+            "transformations are not connectors"
+        );
     }
 
     #[test]
@@ -283,14 +300,20 @@ mod tests {
         assert_eq!(pruned_name("org.x.Connector"), "Connector");
         assert_eq!(pruned_name("org.x.Outer$InnerSinkConnector"), "InnerSink");
         assert_eq!(simple_name("NoPackage"), "NoPackage");
-        assert_eq!(pruned_name("org.x.ConnectorForSinkConnector"), "ConnectorForSink");
+        assert_eq!(
+            pruned_name("org.x.ConnectorForSinkConnector"),
+            "ConnectorForSink"
+        );
     }
 
     #[test]
     fn types_come_from_the_catalog_or_the_name() {
         let c = catalog();
         assert_eq!(c.connector_type(FILE_SINK), Some(ConnectorType::Sink));
-        assert_eq!(guess_type("io.confluent.connect.s3.S3SinkConnector"), ConnectorType::Sink);
+        assert_eq!(
+            guess_type("io.confluent.connect.s3.S3SinkConnector"),
+            ConnectorType::Sink
+        );
         assert_eq!(guess_type("JdbcSource"), ConnectorType::Source);
         assert_eq!(guess_type("com.x.Replicator"), ConnectorType::Unknown);
     }

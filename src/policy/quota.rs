@@ -86,7 +86,8 @@ pub(crate) fn check(
             ),
         ));
     }
-    let total = u64::from(usage.tasks) - u64::from(usage.connector_tasks.unwrap_or(0).min(usage.tasks))
+    let total = u64::from(usage.tasks)
+        - u64::from(usage.connector_tasks.unwrap_or(0).min(usage.tasks))
         + u64::from(tasks);
     if enabled(RULE_QUOTA_TASKS_TOTAL) && total > u64::from(quotas.max_tasks_total) {
         out.push(Violation::builtin(
@@ -141,14 +142,20 @@ mod tests {
         assert!(tasks_max(Some("-2")).is_err());
         assert!(tasks_max(Some("two")).is_err());
         assert!(tasks_max(Some("1.5")).is_err());
-        assert_eq!(rules_of(new_connector(0, 0), Some("x")), [RULE_CONFIG_TASKS_MAX]);
+        assert_eq!(
+            rules_of(new_connector(0, 0), Some("x")),
+            [RULE_CONFIG_TASKS_MAX]
+        );
     }
 
     #[test]
     fn exactly_at_each_limit_passes_and_one_more_is_refused() {
         // The third connector (limit 3) is fine, the fourth is not.
         assert!(rules_of(new_connector(2, 2), Some("1")).is_empty());
-        assert_eq!(rules_of(new_connector(3, 3), Some("1")), [RULE_QUOTA_CONNECTORS]);
+        assert_eq!(
+            rules_of(new_connector(3, 3), Some("1")),
+            [RULE_QUOTA_CONNECTORS]
+        );
         // tasks.max 4 (limit 4) passes, 5 does not.
         assert!(rules_of(new_connector(0, 0), Some("4")).is_empty());
         assert_eq!(
@@ -157,7 +164,10 @@ mod tests {
         );
         // 6 + 4 = 10 tasks (limit 10) passes, 7 + 4 does not.
         assert!(rules_of(new_connector(2, 6), Some("4")).is_empty());
-        assert_eq!(rules_of(new_connector(2, 7), Some("4")), [RULE_QUOTA_TASKS_TOTAL]);
+        assert_eq!(
+            rules_of(new_connector(2, 7), Some("4")),
+            [RULE_QUOTA_TASKS_TOTAL]
+        );
     }
 
     #[test]
@@ -167,7 +177,10 @@ mod tests {
             tasks: 10,
             connector_tasks: Some(4),
         };
-        assert!(rules_of(update, Some("4")).is_empty(), "same size: unchanged totals");
+        assert!(
+            rules_of(update, Some("4")).is_empty(),
+            "same size: unchanged totals"
+        );
         assert!(rules_of(update, Some("2")).is_empty());
         let full = Usage {
             connectors: 3,

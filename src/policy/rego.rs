@@ -244,7 +244,9 @@ fn text_of(value: Option<&Value>) -> Option<String> {
 fn denial(policy: &str, item: &Value) -> Violation {
     let default_hint = || format!("change the connector so that policy {policy} allows it");
     match item {
-        Value::String(message) => Violation::rego(policy, None, message.to_string(), default_hint()),
+        Value::String(message) => {
+            Violation::rego(policy, None, message.to_string(), default_hint())
+        }
         Value::Object(fields) => {
             let get = |name: &str| fields.get(&Value::from(name));
             let message = text_of(get("msg"))
@@ -313,7 +315,10 @@ deny contains {"msg": "no debug", "key": "debug", "hint": "remove debug"} if {
         let problems = RegoPolicies::compile(vec![
             source("syntax", "package a\ndeny contains msg if { 1 == }"),
             source("nodeny", "package b\nallow := true\n"),
-            source("unknownfn", "package c\ndeny contains x if { x := http.send({}) }\n"),
+            source(
+                "unknownfn",
+                "package c\ndeny contains x if { x := http.send({}) }\n",
+            ),
             source("v0", "package d\ndeny[msg] { msg := \"x\" }\n"),
             source("Bad Name", "package e\ndeny contains \"x\" if { false }\n"),
             source("ok", "package f\ndeny contains \"x\" if { false }\n"),
@@ -333,8 +338,16 @@ deny contains {"msg": "no debug", "key": "debug", "hint": "remove debug"} if {
                 "/policies/Bad Name.rego"
             ]
         );
-        assert!(problems[0].message.contains(":2:"), "{}", problems[0].message);
-        assert!(problems[2].message.contains("http.send"), "{}", problems[2].message);
+        assert!(
+            problems[0].message.contains(":2:"),
+            "{}",
+            problems[0].message
+        );
+        assert!(
+            problems[2].message.contains("http.send"),
+            "{}",
+            problems[2].message
+        );
     }
 
     #[test]
@@ -347,7 +360,11 @@ deny contains {"msg": "no debug", "key": "debug", "hint": "remove debug"} if {
         let v = policies.evaluate(&json!({"n": "zero"}));
         assert_eq!(v.len(), 1, "{v:?}");
         assert_eq!(v[0].rule, "divide");
-        assert!(v[0].message.contains("could not be evaluated"), "{}", v[0].message);
+        assert!(
+            v[0].message.contains("could not be evaluated"),
+            "{}",
+            v[0].message
+        );
     }
 
     #[test]

@@ -221,8 +221,7 @@ pub fn externalize(
     let path = secret_file(dir, name);
     let text = path.display().to_string();
     // ConfigTransformer reads `${provider:path:key}` up to the first ':' and the first '}'.
-    if !path.is_absolute() || text.contains([':', '}', '{']) || text.contains(char::is_whitespace)
-    {
+    if !path.is_absolute() || text.contains([':', '}', '{']) || text.contains(char::is_whitespace) {
         return Err(PolicyError::SecretPath {
             path,
             reason: "it must be absolute and free of ':', '{', '}' and spaces to be used in a \
@@ -261,8 +260,14 @@ mod tests {
 
     #[test]
     fn references_are_whole_values_only() {
-        assert_eq!(reference_provider("${file:/s/x.properties:pw}"), Some("file"));
-        assert_eq!(reference_provider("${vault:secret/db:password}"), Some("vault"));
+        assert_eq!(
+            reference_provider("${file:/s/x.properties:pw}"),
+            Some("file")
+        );
+        assert_eq!(
+            reference_provider("${vault:secret/db:password}"),
+            Some("vault")
+        );
         assert_eq!(reference_provider("${env:DB_PASSWORD}"), Some("env"));
         assert_eq!(reference_provider("x ${file:/a:b}"), None);
         assert_eq!(reference_provider("${nocolon}"), None);
@@ -315,22 +320,35 @@ mod tests {
             out.config["connection.password"],
             format!("${{file:{file}:connection.password}}")
         );
-        assert_eq!(out.config["sasl.jaas.config"], format!("${{file:{file}:sasl.jaas.config}}"));
+        assert_eq!(
+            out.config["sasl.jaas.config"],
+            format!("${{file:{file}:sasl.jaas.config}}")
+        );
         assert_eq!(out.config["api.key"], "${env:KEY}");
         assert_eq!(out.config["token"], "");
         assert_eq!(out.config["topics"], "dept1-a");
         assert_eq!(out.secrets.len(), 2);
         let content = out.file_content();
-        assert!(content.contains("connection.password=hunter2\n"), "{content}");
+        assert!(
+            content.contains("connection.password=hunter2\n"),
+            "{content}"
+        );
         assert!(!format!("{out:?}").contains("hunter2"));
         // What Connect gets holds no secret at all.
-        assert!(out.config.values().all(|v| !v.contains("hunter2") && !v.contains("\"p\"")));
+        assert!(
+            out.config
+                .values()
+                .all(|v| !v.contains("hunter2") && !v.contains("\"p\""))
+        );
     }
 
     #[test]
     fn unsafe_connector_names_get_hashed_file_names() {
         let dir = Path::new("/s");
-        assert_eq!(secret_file(dir, "dept1-a"), Path::new("/s/dept1-a.properties"));
+        assert_eq!(
+            secret_file(dir, "dept1-a"),
+            Path::new("/s/dept1-a.properties")
+        );
         let odd = secret_file(dir, "../../etc/passwd");
         assert_eq!(odd.parent(), Some(dir));
         assert_eq!(odd.file_name().unwrap().len(), 64 + ".properties".len());

@@ -171,11 +171,19 @@ fn aliases_match_the_allowlist_with_and_without_a_catalog() {
             ("supervisor.pool", "heavy"),
         ]);
         for with_catalog in [false, true] {
-            let catalog = if with_catalog { catalog() } else { PluginCatalog::default() };
+            let catalog = if with_catalog {
+                catalog()
+            } else {
+                PluginCatalog::default()
+            };
             let mut request = ConnectorRequest::new(Operation::Create, "dept1-lines-source", &cfg);
             request.catalog = &catalog;
             let review = review(&d, &request);
-            assert!(review.is_allowed(), "{class} {with_catalog}: {:?}", review.violations);
+            assert!(
+                review.is_allowed(),
+                "{class} {with_catalog}: {:?}",
+                review.violations
+            );
             assert_eq!(review.facts.connector_type, ConnectorType::Source);
         }
     }
@@ -188,7 +196,10 @@ fn a_class_restricted_to_a_pool_is_refused_elsewhere() {
         ("connector.class", "FileStreamSource"),
         ("topic", "dept1-lines"),
     ]);
-    let review = review(&d, &ConnectorRequest::new(Operation::Create, "dept1-a", &cfg));
+    let review = review(
+        &d,
+        &ConnectorRequest::new(Operation::Create, "dept1-a", &cfg),
+    );
     assert_eq!(rules_of(&review), [RULE_PLUGIN_POOL]);
     assert_eq!(review.violations[0].key.as_deref(), Some(POOL_KEY));
 }
@@ -208,7 +219,10 @@ fn an_unknown_class_is_reported_only_with_a_catalog() {
 fn a_missing_class_is_reported() {
     let d = department_with("", "");
     let cfg = config(&[("topics", "dept1-a")]);
-    let review = review(&d, &ConnectorRequest::new(Operation::Create, "dept1-a", &cfg));
+    let review = review(
+        &d,
+        &ConnectorRequest::new(Operation::Create, "dept1-a", &cfg),
+    );
     assert_eq!(rules_of(&review), [RULE_PLUGIN_CLASS]);
 }
 
@@ -219,7 +233,10 @@ fn the_default_dlq_is_checked_against_the_topic_prefixes() {
         "",
     );
     let cfg = good_sink();
-    let review = review(&d, &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg));
+    let review = review(
+        &d,
+        &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg),
+    );
     assert_eq!(rules_of(&review), [RULE_TOPICS_PREFIX]);
     assert_eq!(
         review.violations[0].key.as_deref(),
@@ -245,26 +262,50 @@ fn required_keys_see_the_applied_defaults() {
 
 #[test]
 fn reject_mode_refuses_literals_and_accepts_allowed_references() {
-    let d = department_with("", "[secrets]\nmode = \"reject\"\nallowed_providers = [\"file\", \"vault\"]\n");
+    let d = department_with(
+        "",
+        "[secrets]\nmode = \"reject\"\nallowed_providers = [\"file\", \"vault\"]\n",
+    );
     let mut cfg = good_sink();
     cfg.insert("connection.password".into(), "hunter2".into());
-    cfg.insert("api.token".into(), "${file:/var/lib/cs/secrets/x.properties:t}".into());
-    let review_ = review(&d, &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg));
+    cfg.insert(
+        "api.token".into(),
+        "${file:/var/lib/cs/secrets/x.properties:t}".into(),
+    );
+    let review_ = review(
+        &d,
+        &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg),
+    );
     assert_eq!(rules_of(&review_), [RULE_SECRETS_LITERAL]);
-    assert_eq!(review_.violations[0].key.as_deref(), Some("connection.password"));
+    assert_eq!(
+        review_.violations[0].key.as_deref(),
+        Some("connection.password")
+    );
     let all_text = format!("{:?}", review_.violations);
     assert!(!all_text.contains("hunter2"), "{all_text}");
 
     // vault is allowed but the shared pool's workers do not have it; heavy's do.
     cfg.insert("connection.password".into(), "${vault:db:password}".into());
-    let on_shared = review(&d, &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg));
+    let on_shared = review(
+        &d,
+        &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg),
+    );
     assert_eq!(rules_of(&on_shared), [RULE_SECRETS_PROVIDER]);
     assert!(on_shared.violations[0].message.contains("pool \"shared\""));
     cfg.insert("supervisor.pool".into(), "heavy".into());
-    assert!(review(&d, &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg)).is_allowed());
+    assert!(
+        review(
+            &d,
+            &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg)
+        )
+        .is_allowed()
+    );
 
     cfg.insert("connection.password".into(), "${aws:db:password}".into());
-    let not_allowed = review(&d, &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg));
+    let not_allowed = review(
+        &d,
+        &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg),
+    );
     assert_eq!(rules_of(&not_allowed), [RULE_SECRETS_PROVIDER]);
 }
 
@@ -301,7 +342,10 @@ fn disabled_rules_report_nothing() {
         "",
     );
     let cfg = config(&[("connector.class", "FileStreamSink"), ("topics", "other")]);
-    let review = review(&d, &ConnectorRequest::new(Operation::Create, "other-sink", &cfg));
+    let review = review(
+        &d,
+        &ConnectorRequest::new(Operation::Create, "other-sink", &cfg),
+    );
     assert!(review.is_allowed(), "{:?}", review.violations);
 }
 
@@ -310,8 +354,14 @@ fn supervisor_keys_sent_by_users_are_dropped() {
     let d = department_with("", "");
     let mut cfg = good_sink();
     cfg.insert(APPLIED_DEFAULTS_KEY.into(), "topics,file".into());
-    cfg.insert("errors.deadletterqueue.topic.name".into(), "dept1-own-dlq".into());
-    let review = review(&d, &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg));
+    cfg.insert(
+        "errors.deadletterqueue.topic.name".into(),
+        "dept1-own-dlq".into(),
+    );
+    let review = review(
+        &d,
+        &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg),
+    );
     assert!(review.applied_defaults.is_empty());
     assert!(!review.config.contains_key(APPLIED_DEFAULTS_KEY));
     assert_eq!(strip_applied(&review.config)["topics"], "dept1-orders");
@@ -346,7 +396,10 @@ deny contains {"msg": "sinks need two tasks", "key": "tasks.max"} if {
     let mut cfg = good_sink();
     cfg.insert("connection.password".into(), "hunter2".into());
     cfg.insert("tasks.max".into(), "1".into());
-    let review = review(&d, &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg));
+    let review = review(
+        &d,
+        &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg),
+    );
     assert_eq!(rules_of(&review), ["no-literal"]);
     assert_eq!(review.violations[0].message, "sinks need two tasks");
     assert_eq!(review.violations[0].key.as_deref(), Some("tasks.max"));
@@ -421,8 +474,16 @@ fn a_department_id_that_is_itself_reserved_is_a_problem() {
 #[test]
 fn a_rego_file_that_does_not_compile_is_a_config_problem_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("ok.rego"), "package a\ndeny contains \"x\" if { false }\n").unwrap();
-    std::fs::write(dir.path().join("broken.rego"), "package b\ndeny contains if {\n").unwrap();
+    std::fs::write(
+        dir.path().join("ok.rego"),
+        "package a\ndeny contains \"x\" if { false }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("broken.rego"),
+        "package b\ndeny contains if {\n",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("ok_test.rego"), "not rego at all").unwrap();
     let messages = config::load_rego_dir(dir.path()).unwrap_err();
     assert_eq!(messages.len(), 1, "{messages:?}");

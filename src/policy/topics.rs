@@ -120,14 +120,17 @@ pub fn regex_inside(regex: &str, prefixes: &[String]) -> Result<(), String> {
     if prefixes.iter().any(|p| p.is_empty()) {
         return Ok(());
     }
-    let hir = regex_syntax::Parser::new()
-        .parse(regex)
-        .map_err(|_| "cannot be parsed, so it cannot be shown to stay inside the department's prefixes".to_string())?;
+    let hir = regex_syntax::Parser::new().parse(regex).map_err(|_| {
+        "cannot be parsed, so it cannot be shown to stay inside the department's prefixes"
+            .to_string()
+    })?;
     let mut extractor = Extractor::new();
     extractor.kind(ExtractKind::Prefix);
     let seq = extractor.extract(&hir);
     let Some(literals) = seq.literals() else {
-        return Err("can match topics that start with anything, not only the department's prefixes".into());
+        return Err(
+            "can match topics that start with anything, not only the department's prefixes".into(),
+        );
     };
     if literals.is_empty() {
         // A regex that matches nothing is harmless.
@@ -166,7 +169,12 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let mut out = Vec::new();
-        check(&config, &prefixes(), &["my.topic.key".to_string()], &mut out);
+        check(
+            &config,
+            &prefixes(),
+            &["my.topic.key".to_string()],
+            &mut out,
+        );
         out.into_iter().map(|v| v.key.unwrap()).collect()
     }
 
@@ -210,11 +218,21 @@ mod tests {
 
     #[test]
     fn every_topic_key_is_checked() {
-        assert!(keys_of(&[("topics", "dept1-a, dept1-b"), ("topic.prefix", "dept1-pg-")]).is_empty());
+        assert!(
+            keys_of(&[
+                ("topics", "dept1-a, dept1-b"),
+                ("topic.prefix", "dept1-pg-")
+            ])
+            .is_empty()
+        );
         assert_eq!(keys_of(&[("topics", "dept1-a,orders")]), ["topics"]);
         assert_eq!(keys_of(&[("kafka.topic", "x")]), ["kafka.topic"]);
         assert_eq!(keys_of(&[("topic", "x")]), ["topic"]);
-        assert_eq!(keys_of(&[("topic.prefix", "dept1")]), ["topic.prefix"], "the dash is part of the prefix");
+        assert_eq!(
+            keys_of(&[("topic.prefix", "dept1")]),
+            ["topic.prefix"],
+            "the dash is part of the prefix"
+        );
         assert_eq!(
             keys_of(&[("errors.deadletterqueue.topic.name", "dlq")]),
             ["errors.deadletterqueue.topic.name"]
