@@ -18,6 +18,8 @@
 //! * [`auth`] holds the API's credentials and roles.
 //! * [`dev`] is the embedded single-node KRaft broker for `dev` and the tests.
 //! * [`app`] wires them together for the `run` and `dev` commands.
+//! * [`policy`] reviews connectors against the department's guardrails (pure).
+//! * [`gitops`] loads connector files and runs `connect-supervisor validate`.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -28,8 +30,10 @@ pub mod config;
 pub mod connect;
 pub mod dev;
 pub mod gateway;
+pub mod gitops;
 pub mod model;
 pub mod offsets;
+pub mod policy;
 pub mod process;
 pub mod runtime;
 pub mod supervisor;

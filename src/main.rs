@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use connect_supervisor::app::{self, DevOptions};
 use connect_supervisor::auth::{self, Role};
 use connect_supervisor::config::{self, EXIT_USAGE};
+use connect_supervisor::gitops;
 
 /// Folder of the runtime declaration in a source checkout.
 const RUNTIME_SOURCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/images/connect-runtime");
@@ -81,11 +82,42 @@ enum Command {
     /// Print the hex SHA-256 of a secret read from standard input (for secrets you generate
     /// yourself; they must be long random strings).
     HashSecret,
+    /// Check connector files against a department's rules (for CI). Exit 0: clean; 1: some file
+    /// breaks a rule; 2: some input could not be read.
+    Validate {
+        /// Files or folders of connector definitions (folders are searched for *.json).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The department file whose rules apply.
+        #[arg(long, short)]
+        department: PathBuf,
+        /// Only this environment of the <env>-<connector>.json layout (files of no environment
+        /// are always checked).
+        #[arg(long)]
+        env: Option<String>,
+        /// The workers' plugin list (the JSON of GET /connector-plugins), to resolve aliases and
+        /// tell sources from sinks like the API does.
+        #[arg(long)]
+        plugins: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: ValidateFormat,
+    },
     /// Manage the Connect runtime.
     Runtime {
         #[command(subcommand)]
         command: RuntimeCommand,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ValidateFormat {
+    /// For people.
+    Text,
+    /// One JSON document.
+    Json,
+    /// GitHub Actions workflow annotations.
+    Github,
 }
 
 #[derive(Subcommand)]
@@ -124,6 +156,27 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.log_format);
+    if let Command::Validate {
+        paths,
+        department,
+        env,
+        plugins,
+        format,
+    } = cli.command
+    {
+        return validate(gitops::ValidateOptions {
+            paths,
+            department,
+            environment: env,
+            plugins,
+            format: match format {
+                ValidateFormat::Text => gitops::OutputFormat::Text,
+                ValidateFormat::Json => gitops::OutputFormat::Json,
+                ValidateFormat::Github => gitops::OutputFormat::Github,
+            },
+            baseline: gitops::Baseline::default(),
+        });
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -162,6 +215,7 @@ fn main() -> ExitCode {
             },
             Command::NewKey { role, token } => new_key(&role, token.as_deref()),
             Command::HashSecret => hash_secret(),
+            Command::Validate { .. } => unreachable!("handled before the async runtime"),
             Command::Runtime {
                 command: RuntimeCommand::Fetch { source, dir },
             } => app::ensure_runtime(&source, &dir)
@@ -239,6 +293,20 @@ fn hash_secret() -> Result<(), anyhow::Error> {
     }
     println!("{}", auth::hash_secret(secret));
     Ok(())
+}
+
+/// `validate`: the report on stdout, a reason on stderr when it could not run at all.
+fn validate(options: gitops::ValidateOptions) -> ExitCode {
+    match gitops::validate(&options) {
+        Ok(outcome) => {
+            print!("{}", outcome.output);
+            ExitCode::from(outcome.exit_code)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(gitops::EXIT_UNREADABLE)
+        }
+    }
 }
 
 /// Carries the exit code of an application error through `anyhow`.

@@ -43,6 +43,8 @@ pub struct Department {
     pub secrets: SecretRules,
     /// Who may call the API (`[auth]`): keys, tokens, roles.
     pub auth: crate::auth::AuthSettings,
+    /// Guardrails for connectors: naming, quotas, plugins, topics, defaults, Rego policies.
+    pub policy: crate::policy::PolicyRules,
 }
 
 /// What the supervisor does with a literal secret value in a connector config.

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::model::{Department, Pool, WorkerId};
+use crate::policy::secrets;
 use crate::process::{Output, SpawnSpec};
 use crate::runtime::RuntimeLayout;
 
@@ -43,6 +44,9 @@ pub struct WorkerPlan {
     pub properties: BTreeMap<String, String>,
     /// The JVM command (its arguments hold no secrets).
     pub command: SpawnSpec,
+    /// The department's secrets folder, which must exist before the worker starts (Connect's
+    /// FileConfigProvider refuses a missing allowed path).
+    pub secrets_dir: PathBuf,
 }
 
 impl WorkerPlan {
@@ -69,6 +73,7 @@ impl WorkerPlan {
             dir,
             properties,
             command,
+            secrets_dir: secrets::secrets_dir(department),
         }
     }
 
@@ -82,11 +87,18 @@ impl WorkerPlan {
         self.dir.join(LOG_FILE)
     }
 
-    /// Creates the worker's folder and writes its properties file, readable by the owner only.
+    /// Creates the worker's folder and writes its properties file, readable by the owner only;
+    /// creates the secrets folder (owner only) if missing.
     pub fn write_files(&self) -> std::io::Result<()> {
         use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         std::fs::create_dir_all(&self.dir)?;
+        if !self.secrets_dir.is_dir() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.secrets_dir)?;
+        }
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .write(true)
@@ -149,6 +161,21 @@ pub fn worker_properties(
             set(&format!("{prefix}{key}"), value.clone());
         }
     }
+    // Externalized connector secrets: Connect resolves ${file:<path>:<key>} references itself,
+    // and only inside the supervisor's secrets folder. Before worker_config, so a pool can add
+    // providers (config.providers=file,vault).
+    set(secrets::CONFIG_PROVIDERS_KEY, secrets::FILE_PROVIDER.into());
+    set(
+        &format!("config.providers.{}.class", secrets::FILE_PROVIDER),
+        secrets::FILE_CONFIG_PROVIDER_CLASS.into(),
+    );
+    set(
+        &format!(
+            "config.providers.{}.param.allowed.paths",
+            secrets::FILE_PROVIDER
+        ),
+        secrets::secrets_dir(department).display().to_string(),
+    );
     for (key, value) in &pool.worker_config {
         set(key, value.clone());
     }
@@ -323,6 +350,15 @@ jvm_options = ["-XX:+UseSerialGC"]
         assert_eq!(p["producer.security.protocol"], "SASL_SSL");
         assert_eq!(p["consumer.security.protocol"], "SASL_SSL");
         assert_eq!(plan.rest_url, "http://127.0.0.1:18084");
+        assert_eq!(p["config.providers"], "file");
+        assert_eq!(
+            p["config.providers.file.class"],
+            "org.apache.kafka.common.config.provider.FileConfigProvider"
+        );
+        assert_eq!(
+            p["config.providers.file.param.allowed.paths"],
+            "/var/lib/cs/secrets"
+        );
         assert_eq!(plan.dir, PathBuf::from("/var/lib/cs/workers/shared-1"));
     }
 
@@ -384,5 +420,8 @@ jvm_options = ["-XX:+UseSerialGC"]
         assert_eq!(mode & 0o777, 0o600);
         let text = std::fs::read_to_string(plan.properties_path()).unwrap();
         assert!(text.contains("group.id=dept1-connect-shared"));
+        let secrets = std::fs::metadata(state.path().join("secrets")).unwrap();
+        assert!(secrets.is_dir());
+        assert_eq!(secrets.permissions().mode() & 0o777, 0o700);
     }
 }

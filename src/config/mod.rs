@@ -6,6 +6,7 @@
 //! file's own folder, so a department file means the same thing from any working directory.
 
 mod auth;
+mod policy;
 mod reader;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,6 +22,8 @@ use crate::model::{
     SecretMode, SecretRules, SupervisorSettings, WorkerResources,
 };
 use reader::TableReader;
+
+pub use policy::load_rego_dir;
 
 /// Exit code for a bad configuration (sysexits `EX_CONFIG`).
 pub const EXIT_CONFIG: i32 = 78;
@@ -328,6 +331,13 @@ fn read_department(
         }
     }
 
+    let department_id = section.as_ref().and_then(|s| s.id.clone());
+    let policy = root
+        .with_table("policy", |t| {
+            policy::read_policy(t, base, department_id.as_deref(), &pools)
+        })
+        .unwrap_or_else(|| Some(crate::policy::PolicyRules::default()));
+
     let section = section?;
     let default_pool = match section.default_pool {
         Some(name) => {
@@ -353,6 +363,7 @@ fn read_department(
         default_pool,
         secrets: secrets?,
         auth: auth?,
+        policy: policy?,
     })
 }
 

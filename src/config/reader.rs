@@ -93,6 +93,11 @@ impl<'a> TableReader<'a> {
         }
     }
 
+    /// The keys of this table, in file order (for tables whose keys are names, not settings).
+    pub(crate) fn keys(&self) -> Vec<&'a str> {
+        self.table.keys().map(String::as_str).collect()
+    }
+
     /// An optional integer.
     pub(crate) fn integer(&mut self, key: &'a str) -> Option<i64> {
         match self.get(key)? {
