@@ -61,6 +61,23 @@ impl ConnectError {
         }
     }
 
+    /// Whether Connect refused a request only because its group is rebalancing: a 409 other than
+    /// "already exists", or the 500 "a rebalance is expected" some reads answer meanwhile.
+    /// Nothing was applied, so the request may be sent again.
+    pub fn is_rebalance_conflict(&self) -> bool {
+        match self {
+            Self::Api {
+                status: 409,
+                message,
+            } => !message.contains("already exists"),
+            Self::Api {
+                status: 500,
+                message,
+            } => message.contains("rebalance"),
+            _ => false,
+        }
+    }
+
     /// Whether Connect said the resource does not exist.
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
@@ -199,6 +216,7 @@ struct ErrorBody {
 pub struct ConnectClient {
     http: reqwest::Client,
     base: String,
+    rebalance_retries: u32,
 }
 
 impl ConnectClient {
@@ -208,7 +226,15 @@ impl ConnectClient {
         Self {
             http,
             base: base.into().trim_end_matches('/').to_string(),
+            rebalance_retries: 0,
         }
+    }
+
+    /// The same client, resending a request up to `retries` times (with a growing pause) when
+    /// Connect refuses it only because its group is rebalancing.
+    pub fn retrying_rebalances(mut self, retries: u32) -> Self {
+        self.rebalance_retries = retries;
+        self
     }
 
     /// Base URL of the worker.
@@ -225,32 +251,45 @@ impl ConnectClient {
             .expect("a plain HTTP client builds")
     }
 
-    async fn call<T: DeserializeOwned>(
+    /// One HTTP exchange: error statuses become [`ConnectError::Api`] with Connect's message.
+    /// Rebalance conflicts are retried when the client was built with
+    /// [`ConnectClient::retrying_rebalances`] (Connect applied nothing, so resending is safe).
+    async fn exchange(
         &self,
         method: Method,
         path: &str,
         body: Option<&serde_json::Value>,
-    ) -> Result<Option<T>, ConnectError> {
+    ) -> Result<(StatusCode, bytes::Bytes, String), ConnectError> {
         let url = format!("{}{}", self.base, path);
-        let mut request = self.http.request(method, &url);
+        let mut attempt = 0;
+        loop {
+            match self.exchange_once(method.clone(), &url, body).await {
+                Err(e) if e.is_rebalance_conflict() && attempt < self.rebalance_retries => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
+                }
+                result => return result.map(|(status, bytes)| (status, bytes, url)),
+            }
+        }
+    }
+
+    async fn exchange_once(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(StatusCode, bytes::Bytes), ConnectError> {
+        let unreachable = |e: reqwest::Error| ConnectError::Unreachable {
+            url: url.to_string(),
+            message: e.to_string(),
+        };
+        let mut request = self.http.request(method, url);
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ConnectError::Unreachable {
-                url: url.clone(),
-                message: e.to_string(),
-            })?;
+        let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ConnectError::Unreachable {
-                url: url.clone(),
-                message: e.to_string(),
-            })?;
+        let bytes = response.bytes().await.map_err(unreachable)?;
         if !status.is_success() {
             let message = serde_json::from_slice::<ErrorBody>(&bytes)
                 .ok()
@@ -261,6 +300,16 @@ impl ConnectClient {
                 message,
             });
         }
+        Ok((status, bytes))
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Option<T>, ConnectError> {
+        let (status, bytes, url) = self.exchange(method, path, body).await?;
         if bytes.is_empty() || status == StatusCode::NO_CONTENT {
             return Ok(None);
         }
@@ -289,36 +338,7 @@ impl ConnectClient {
         path_and_query: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Reply, ConnectError> {
-        let url = format!("{}{}", self.base, path_and_query);
-        let mut request = self.http.request(method, &url);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ConnectError::Unreachable {
-                url: url.clone(),
-                message: e.to_string(),
-            })?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ConnectError::Unreachable {
-                url: url.clone(),
-                message: e.to_string(),
-            })?;
-        if !status.is_success() {
-            let message = serde_json::from_slice::<ErrorBody>(&bytes)
-                .ok()
-                .and_then(|b| b.message)
-                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(500).collect());
-            return Err(ConnectError::Api {
-                status: status.as_u16(),
-                message,
-            });
-        }
+        let (status, bytes, url) = self.exchange(method, path_and_query, body).await?;
         let body = if bytes.is_empty() {
             None
         } else {
@@ -603,6 +623,31 @@ pub fn encode(segment: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_rebalance_refusals_count_as_conflicts_to_resend() {
+        let api = |status, message: &str| ConnectError::Api {
+            status,
+            message: message.into(),
+        };
+        assert!(
+            api(
+                409,
+                "Cannot complete request momentarily due to no known leader URL"
+            )
+            .is_rebalance_conflict()
+        );
+        assert!(
+            api(
+                500,
+                "Request cannot be completed because a rebalance is expected"
+            )
+            .is_rebalance_conflict()
+        );
+        assert!(!api(409, "Connector c already exists").is_rebalance_conflict());
+        assert!(!api(500, "Request timed out").is_rebalance_conflict());
+        assert!(!api(404, "not found").is_rebalance_conflict());
+    }
 
     #[test]
     fn path_segments_are_percent_encoded() {

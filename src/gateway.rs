@@ -192,23 +192,6 @@ impl std::fmt::Debug for Gateway {
     }
 }
 
-/// Whether Connect refused a request only because its group is rebalancing: a 409 other than
-/// "already exists", or the 500 "a rebalance is expected" some reads answer meanwhile. Nothing
-/// was applied, so the request may be sent again.
-fn is_rebalance_conflict(e: &ConnectError) -> bool {
-    match e {
-        ConnectError::Api {
-            status: 409,
-            message,
-        } => !message.contains("already exists"),
-        ConnectError::Api {
-            status: 500,
-            message,
-        } => message.contains("rebalance"),
-        _ => false,
-    }
-}
-
 impl Gateway {
     /// A gateway over `supervisor`'s pools, keeping offsets requests in the state folder.
     pub fn new(supervisor: Arc<Supervisor>) -> Result<Arc<Self>, GatewayError> {
@@ -289,7 +272,7 @@ impl Gateway {
             for url in urls {
                 match call(ConnectClient::new(self.http.clone(), url)).await {
                     Err(e @ ConnectError::Unreachable { .. }) => last = Some(e),
-                    Err(e) if is_rebalance_conflict(&e) && attempt < REBALANCE_RETRIES => {
+                    Err(e) if e.is_rebalance_conflict() && attempt < REBALANCE_RETRIES => {
                         last = Some(e);
                         break;
                     }
@@ -298,7 +281,7 @@ impl Gateway {
                 }
             }
             let last = last.expect("at least one worker was tried");
-            if !is_rebalance_conflict(&last) {
+            if !last.is_rebalance_conflict() {
                 return Err(ConnectErrorIn::Connect(pool.to_string(), last));
             }
             attempt += 1;

@@ -253,7 +253,8 @@ impl TestDepartment {
         self.supervisor.department().id.clone()
     }
 
-    /// A Connect client of the first ready worker of `pool`.
+    /// A Connect client of the first ready worker of `pool`. It resends requests Connect refuses
+    /// only because a rebalance is under way, as every real client of Connect must.
     pub fn worker(&self, pool: &str) -> ConnectClient {
         let url = self
             .supervisor
@@ -261,7 +262,7 @@ impl TestDepartment {
             .into_iter()
             .next()
             .unwrap_or_else(|| panic!("pool {pool} has no ready worker"));
-        ConnectClient::new(self.http.clone(), url)
+        ConnectClient::new(self.http.clone(), url).retrying_rebalances(20)
     }
 
     /// Stops every worker.
