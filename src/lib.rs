@@ -19,6 +19,7 @@
 
 pub mod api;
 pub mod app;
+pub mod cgroup;
 pub mod config;
 pub mod connect;
 pub mod dev;
