@@ -28,6 +28,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+pub use crate::model::CgroupMode;
+
 /// Folder under the supervisor's own cgroup that holds one folder per department.
 pub const BASE_DIR: &str = "connect-supervisor";
 /// v2 leaf the supervisor moves itself (and every process of its cgroup) into, so its own cgroup
@@ -72,18 +74,6 @@ impl fmt::Display for Enforcement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// What the department asks of cgroups (`supervision.cgroups`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CgroupMode {
-    /// Enforce when cgroups are writable; otherwise start degraded with a warning.
-    Auto,
-    /// Refuse to start when the limits cannot be enforced.
-    Required,
-    /// Never touch cgroups (degraded mode on purpose).
-    Off,
 }
 
 /// Limits of one worker's cgroup.

@@ -6,6 +6,7 @@
 //! file's own folder, so a department file means the same thing from any working directory.
 
 mod reader;
+mod supervision;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -292,6 +293,9 @@ fn read_department(
         .unwrap_or_else(|| Some(SecretRules::default()));
     let pools = root.with_table_array("pools", read_pool);
     let budget = root.with_table("budget", read_budget);
+    let supervision = root
+        .with_table("supervision", supervision::read_supervision)
+        .unwrap_or_else(|| Some(crate::model::Supervision::default()));
 
     let pools: Vec<Pool> = match pools {
         None => {
@@ -304,6 +308,9 @@ fn read_department(
         Some(pools) => pools.into_iter().flatten().collect(),
     };
     check_pools(root, &pools);
+    if let Some(supervision) = &supervision {
+        supervision::check_pools(root, supervision, &pools);
+    }
 
     let usage = ResourceUsage::of(pools.iter().map(|p| (p.workers, p.worker)));
     let budget = match budget {
@@ -348,6 +355,7 @@ fn read_department(
         pools,
         default_pool,
         secrets: secrets?,
+        supervision: supervision?,
     })
 }
 
@@ -603,6 +611,9 @@ fn read_pool(t: &mut TableReader<'_>) -> Option<Pool> {
         );
     }
     let jvm_options = t.string_list("jvm_options").unwrap_or_default();
+    let supervision = t
+        .with_table("supervision", supervision::read_overrides)
+        .unwrap_or_default();
     let mut worker_config = BTreeMap::new();
     for (key, value) in t.string_map("worker_config").unwrap_or_default() {
         if RESERVED_WORKER_KEYS.contains(&key.as_str()) {
@@ -626,6 +637,7 @@ fn read_pool(t: &mut TableReader<'_>) -> Option<Pool> {
         },
         jvm_options,
         worker_config,
+        supervision,
     })
 }
 
