@@ -12,6 +12,8 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub mod lifecycle;
+
 use crate::model::{Department, WorkerId};
 use crate::process::{Spawner, stop_child};
 use crate::runtime::{RuntimeError, RuntimeLayout};
