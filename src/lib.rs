@@ -24,6 +24,7 @@ pub mod config;
 pub mod connect;
 pub mod dev;
 pub mod model;
+pub mod observe;
 pub mod process;
 pub mod runtime;
 pub mod supervisor;
