@@ -12,6 +12,9 @@ use serde_json::json;
 
 use crate::supervisor::Supervisor;
 
+pub mod admin;
+pub mod metrics;
+
 /// State shared by every handler.
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -24,7 +27,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(root))
         .route("/healthz", get(healthz))
-        .route("/v1/pools", get(pools))
+        .merge(admin::router())
+        .merge(metrics::router())
         .with_state(state)
 }
 
@@ -48,9 +52,4 @@ async fn root(State(state): State<AppState>) -> Json<serde_json::Value> {
         ),
         "pools": state.supervisor.status(),
     }))
-}
-
-/// `GET /v1/pools`: pools and workers with their state.
-async fn pools(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(json!({ "pools": state.supervisor.status() }))
 }
