@@ -1,10 +1,10 @@
 //! `GET /metrics`: the department's Prometheus registry in the text exposition format.
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::Router;
 
 use super::AppState;
 
