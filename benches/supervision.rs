@@ -25,7 +25,14 @@ use connect_supervisor::worker::{Health, WorkerPlan, probe};
 const PROJECT: &str = env!("CARGO_MANIFEST_DIR");
 const BIN: &str = env!("CARGO_BIN_EXE_connect-supervisor");
 
-fn department_text(id: &str, bootstrap: &str, runtime: &Path, state: &Path, workers: u32, listen: u16) -> String {
+fn department_text(
+    id: &str,
+    bootstrap: &str,
+    runtime: &Path,
+    state: &Path,
+    workers: u32,
+    listen: u16,
+) -> String {
     format!(
         r#"
 [department]
@@ -69,7 +76,9 @@ async fn wait_health(http: &reqwest::Client, url: &str) {
 /// utime + stime of `pid`, in seconds, and its RSS in bytes.
 fn cpu_and_rss(pid: u32) -> (f64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split_whitespace().collect();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
     let ticks = (fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()) as f64;
     // USER_HZ is 100 on every Linux ABI the project targets.
     let hz = 100.0;
@@ -83,14 +92,27 @@ fn cpu_and_rss(pid: u32) -> (f64, u64) {
 }
 
 fn main() {
-    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
-    let idle: u64 = std::env::var("BENCH_IDLE_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(60);
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let idle: u64 = std::env::var("BENCH_IDLE_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
     let source = Path::new(PROJECT).join("images/connect-runtime");
     let dest = Path::new(PROJECT).join(".cache/connect-runtime");
     runtime::materialise(&source, &dest).expect("the Connect runtime (needs Maven once)");
     let layout = RuntimeLayout::new(&dest);
-    let scratch = tempfile::Builder::new().prefix("cs-bench-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let scratch = tempfile::Builder::new()
+        .prefix("cs-bench-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let broker = EmbeddedKafka::start(&layout, Path::new("java"), &scratch.path().join("kafka"))
             .await

@@ -9,7 +9,9 @@
 //!   `images/connect-runtime/pom.xml`.
 //! * [`process`] spawns children from a dedicated thread and stops whole process groups.
 //! * [`worker`] plans one worker (properties, JVM command line) and probes its readiness.
-//! * [`supervisor`] runs the department's pools of workers.
+//! * [`supervisor`] runs the department's pools of workers (pure lifecycle core, async shell).
+//! * [`cgroup`] enforces worker limits (v1, v2 with an injectable root, or none).
+//! * [`observe`] owns the typed events and the metrics registry.
 //! * [`connect`] is a typed client of a worker's Connect REST API.
 //! * [`api`] is the supervisor's HTTP server.
 //! * [`dev`] is the embedded single-node KRaft broker for `dev` and the tests.

@@ -88,6 +88,17 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// v1 `cpu.shares` for this CPU amount (1024 per core, like Kubernetes CPU requests), so
+    /// under contention workers get CPU in proportion to their quotas.
+    pub fn cpu_shares(&self) -> u64 {
+        (u64::from(self.cpu_millis) * 1024 / 1000).clamp(2, 262_144)
+    }
+
+    /// v2 `cpu.weight` equivalent of [`Limits::cpu_shares`] (the runc/Kubernetes conversion).
+    pub fn cpu_weight(&self) -> u64 {
+        1 + (self.cpu_shares() - 2) * 9999 / 262_142
+    }
+
     /// CFS quota per [`CPU_PERIOD_US`] for this CPU amount.
     pub fn cpu_quota_us(&self) -> u64 {
         (u64::from(self.cpu_millis) * CPU_PERIOD_US / 1000).max(1000)

@@ -19,6 +19,8 @@ pub const CONTROLLERS: &[&str] = &["cpu", "cpuacct", "memory", "pids"];
 pub const CPU_CFS_QUOTA: &str = "cpu.cfs_quota_us";
 /// CPU period file.
 pub const CPU_CFS_PERIOD: &str = "cpu.cfs_period_us";
+/// CPU weight under contention.
+pub const CPU_SHARES: &str = "cpu.shares";
 /// CPU statistics (throttling).
 pub const CPU_STAT: &str = "cpu.stat";
 /// CPU time used, in nanoseconds.
@@ -177,6 +179,7 @@ impl CgroupDriver for V1Driver {
                     &leaf.join(CPU_CFS_QUOTA),
                     &limits.cpu_quota_us().to_string(),
                 )?;
+                write(&leaf.join(CPU_SHARES), &limits.cpu_shares().to_string())?;
             }
             if h.has("memory") {
                 write_memory_limits(&leaf, limits.memory_bytes)?;
@@ -320,6 +323,7 @@ mod tests {
         let read = |p: PathBuf| std::fs::read_to_string(p).unwrap();
         assert_eq!(read(leaf("cpu").join(CPU_CFS_QUOTA)), "50000");
         assert_eq!(read(leaf("cpu").join(CPU_CFS_PERIOD)), "100000");
+        assert_eq!(read(leaf("cpu").join(CPU_SHARES)), "512");
         assert_eq!(
             read(leaf("memory/session/1").join(MEMORY_LIMIT)),
             "100663296"

@@ -26,6 +26,8 @@ pub const CGROUP_SUBTREE_CONTROL: &str = "cgroup.subtree_control";
 pub const CGROUP_KILL: &str = "cgroup.kill";
 /// CPU quota and period.
 pub const CPU_MAX: &str = "cpu.max";
+/// CPU weight under contention.
+pub const CPU_WEIGHT: &str = "cpu.weight";
 /// CPU usage and throttling.
 pub const CPU_STAT: &str = "cpu.stat";
 /// Memory limit.
@@ -186,6 +188,7 @@ impl CgroupDriver for V2Driver {
                 &leaf.join(CPU_MAX),
                 &format!("{} {CPU_PERIOD_US}", limits.cpu_quota_us()),
             )?;
+            write(&leaf.join(CPU_WEIGHT), &limits.cpu_weight().to_string())?;
         }
         if self.has("memory") {
             write(&leaf.join(MEMORY_MAX), &limits.memory_bytes.to_string())?;
@@ -371,6 +374,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(read(leaf.join(CPU_MAX)), "150000 100000");
+        assert_eq!(read(leaf.join(CPU_WEIGHT)), "59");
         assert_eq!(read(leaf.join(MEMORY_MAX)), "100663296");
         assert_eq!(read(leaf.join(MEMORY_SWAP_MAX)), "0");
         assert_eq!(read(leaf.join(MEMORY_OOM_GROUP)), "1");

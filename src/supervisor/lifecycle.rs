@@ -549,10 +549,8 @@ impl Lifecycle {
                     self.go(Phase::Running, effects);
                 }
             }
-            Phase::Backoff => {
-                if self.restart_at.is_some_and(|at| now >= at) {
-                    self.spawn_now(effects);
-                }
+            Phase::Backoff if self.restart_at.is_some_and(|at| now >= at) => {
+                self.spawn_now(effects);
             }
             _ => {}
         }
