@@ -3,8 +3,9 @@
 //!
 //! 1. spawn-to-ready time of a worker launched by the supervisor (cgroup created, limits
 //!    written, child placed before exec, readiness probed) vs the same JVM command launched
-//!    directly and polled the same way, alternating, in the same run; the ratio is the
-//!    supervisor's overhead;
+//!    directly and polled every 100 ms, alternating, in the same run: once without limits (the
+//!    baseline a user compares with: it also shows what the 1-CPU quota costs a starting JVM)
+//!    and once placed by hand in a cgroup with the same limits (the supervisor's own overhead);
 //! 2. the `connect-supervisor` daemon's own RSS and CPU while it supervises 4 idle workers for
 //!    60 s (its workers excluded).
 //!
@@ -15,9 +16,11 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use connect_supervisor::cgroup::Limits;
 use connect_supervisor::config;
 use connect_supervisor::dev::EmbeddedKafka;
 use connect_supervisor::model::WorkerId;
+use connect_supervisor::process::{Output, Spawner, stop_child};
 use connect_supervisor::runtime::{self, RuntimeLayout};
 use connect_supervisor::supervisor::{Supervisor, free_port};
 use connect_supervisor::worker::{Health, WorkerPlan, probe};
@@ -121,7 +124,9 @@ fn main() {
         let http = reqwest::Client::new();
 
         // Part 1: spawn to ready, supervised vs direct, alternating.
-        let (mut supervised, mut direct) = (Vec::new(), Vec::new());
+        let (mut supervised, mut direct, mut limited) = (Vec::new(), Vec::new(), Vec::new());
+        let driver = connect_supervisor::cgroup::detect("benchdirect").expect("cgroups");
+        driver.prepare().expect("writable cgroups");
         for round in 0..rounds {
             let id = format!("bs{round}");
             let state = scratch.path().join(&id);
@@ -133,31 +138,44 @@ fn main() {
             supervised.push(started.elapsed().as_secs_f64());
             sup.shutdown().await;
 
-            let id = format!("bd{round}");
-            let state = scratch.path().join(&id);
-            let text = department_text(&id, &bootstrap, layout.root(), &state, 1, 0);
-            let department = config::parse(&text, Path::new(PROJECT), &|_| None).unwrap();
-            let port = free_port("127.0.0.1").unwrap();
-            let plan = WorkerPlan::new(&department, &department.pools[0], WorkerId::new("bench", 0), port, &layout);
-            plan.write_files().unwrap();
-            let started = Instant::now();
-            let mut child = std::process::Command::new(&plan.command.program)
-                .args(&plan.command.args)
-                .current_dir(&plan.dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            wait_health(&http, &plan.rest_url).await;
-            direct.push(started.elapsed().as_secs_f64());
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
-            let _ = child.wait();
-            eprintln!("round {round}: supervised {:.2}s, direct {:.2}s", supervised[round], direct[round]);
+            for in_cgroup in [false, true] {
+                let id = format!("bd{round}{}", u8::from(in_cgroup));
+                let state = scratch.path().join(&id);
+                let text = department_text(&id, &bootstrap, layout.root(), &state, 1, 0);
+                let department = config::parse(&text, Path::new(PROJECT), &|_| None).unwrap();
+                let port = free_port("127.0.0.1").unwrap();
+                let plan = WorkerPlan::new(&department, &department.pools[0], WorkerId::new("bench", 0), port, &layout);
+                plan.write_files().unwrap();
+                let mut spec = plan.command.clone();
+                spec.output = Output::Null;
+                if in_cgroup {
+                    let limits = Limits { cpu_millis: 1000, memory_bytes: 512 << 20, pids: 2048 };
+                    driver.create("direct-0", &limits).unwrap();
+                    spec.cgroup_procs = driver.procs_files("direct-0");
+                }
+                let started = Instant::now();
+                let mut child = Spawner::global().spawn(spec).await.unwrap();
+                wait_health(&http, &plan.rest_url).await;
+                let took = started.elapsed().as_secs_f64();
+                if in_cgroup { limited.push(took) } else { direct.push(took) }
+                let _ = stop_child(&mut child, Duration::from_secs(20)).await;
+                if in_cgroup {
+                    let _ = driver.kill("direct-0");
+                    let _ = driver.remove("direct-0");
+                }
+            }
+            eprintln!(
+                "round {round}: supervised {:.2}s, direct {:.2}s, direct in the same cgroup limits {:.2}s",
+                supervised[round], direct[round], limited[round]
+            );
         }
-        let (s, d) = (median(supervised.clone()), median(direct.clone()));
-        println!("spawn_to_ready supervised: median {s:.2}s over {rounds} rounds {supervised:.2?}");
-        println!("spawn_to_ready direct:     median {d:.2}s over {rounds} rounds {direct:.2?}");
-        println!("spawn_to_ready ratio supervised/direct: {:.3}", s / d);
+        let _ = driver.remove_department();
+        let (s, d, l) = (median(supervised.clone()), median(direct.clone()), median(limited.clone()));
+        println!("spawn_to_ready supervised:              median {s:.2}s over {rounds} rounds {supervised:.2?}");
+        println!("spawn_to_ready direct, no limits:       median {d:.2}s over {rounds} rounds {direct:.2?}");
+        println!("spawn_to_ready direct, same limits:     median {l:.2}s over {rounds} rounds {limited:.2?}");
+        println!("spawn_to_ready ratio supervised/direct (no limits):   {:.3}", s / d);
+        println!("spawn_to_ready ratio supervised/direct (same limits): {:.3}", s / l);
 
         // Part 2: the daemon's own footprint with 4 idle workers.
         let port = free_port("127.0.0.1").unwrap();

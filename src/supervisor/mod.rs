@@ -39,7 +39,7 @@ pub use sampler::Usage;
 /// Default time a worker gets to stop after SIGTERM (see `supervision.stop_grace`).
 pub const STOP_GRACE: Duration = Duration::from_secs(20);
 /// Interval between readiness probes of a starting worker.
-pub const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+pub const PROBE_INTERVAL: Duration = Duration::from_millis(250);
 /// Timeout of one probe.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Time on top of the longest stop grace that [`Supervisor::shutdown`] allows before it kills
@@ -655,7 +655,7 @@ impl Supervisor {
                     workers: pending.join(", "),
                 });
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
