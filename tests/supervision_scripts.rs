@@ -223,11 +223,11 @@ async fn in_degraded_mode_a_worker_over_its_memory_is_restarted() {
         &format!("{FAST}\ncgroups = \"off\""),
         BUDGET,
     );
-    // `tail` keeps a line without newline in memory: about 200 MB of RSS.
+    // The worker grows a string to about 130 MB and keeps it.
     let sup = start_fake(
         d,
         script(
-            "touch \"$CS_READY_FILE\"; head -c 200000000 /dev/zero | tail > /dev/null; sleep 300",
+            "touch \"$CS_READY_FILE\"; exec awk 'BEGIN { s = \"x\"; while (length(s) < 100000000) s = s s; while (1) system(\"sleep 1\") }'",
         ),
     )
     .await;
