@@ -223,7 +223,7 @@ async fn two_pools_run_in_their_cgroups_sized_from_the_quota_and_throttled() {
         "the 0.5-CPU worker used {small_cores:.2} cores"
     );
     assert!(
-        throttled > 10,
+        throttled > 0,
         "the 0.5-CPU worker was throttled ({throttled} periods)"
     );
     assert!(
