@@ -196,6 +196,17 @@ async fn serve_department(
             addr: listen,
             source,
         })?;
+    // Orphaned grandchildren of workers are re-parented here (and, as PID 1 in a container,
+    // every orphan is): reap them so no zombie piles up. Started after the runtime was
+    // materialised, since Maven runs outside the spawner.
+    if let Err(e) = crate::process::become_subreaper() {
+        tracing::warn!(error = %e, "Cannot become the subreaper of the workers' descendants.");
+    }
+    let reaper = crate::process::spawn_reaper().map_err(|source| AppError::Io {
+        action: "cannot install a signal handler for",
+        path: PathBuf::from("SIGCHLD"),
+        source,
+    })?;
     let supervisor = Supervisor::start(department, layout).await?;
     let state = match AppState::new(supervisor.clone()) {
         Ok(state) => state,
@@ -247,6 +258,7 @@ async fn serve_department(
     supervisor.shutdown().await;
     let _ = stop_server.send(());
     let _ = server.await;
+    reaper.abort();
     Ok(())
 }
 

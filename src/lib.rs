@@ -9,7 +9,9 @@
 //!   `images/connect-runtime/pom.xml`.
 //! * [`process`] spawns children from a dedicated thread and stops whole process groups.
 //! * [`worker`] plans one worker (properties, JVM command line) and probes its readiness.
-//! * [`supervisor`] runs the department's pools of workers.
+//! * [`supervisor`] runs the department's pools of workers (pure lifecycle core, async shell).
+//! * [`cgroup`] enforces worker limits (v1, v2 with an injectable root, or none).
+//! * [`observe`] owns the typed events and the metrics registry.
 //! * [`connect`] is a typed client of a worker's Connect REST API.
 //! * [`translate`] turns Connect's shapes into the managed API's, masking secrets.
 //! * [`gateway`] reaches the department's connectors across pools (placement, lookup, masking).
@@ -26,12 +28,14 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod cgroup;
 pub mod config;
 pub mod connect;
 pub mod dev;
 pub mod gateway;
 pub mod gitops;
 pub mod model;
+pub mod observe;
 pub mod offsets;
 pub mod policy;
 pub mod process;

@@ -45,6 +45,8 @@ pub struct Department {
     pub auth: crate::auth::AuthSettings,
     /// Guardrails for connectors: naming, quotas, plugins, topics, defaults, Rego policies.
     pub policy: crate::policy::PolicyRules,
+    /// How workers are supervised (`[supervision]`): cgroups, restarts, health checks.
+    pub supervision: Supervision,
 }
 
 /// What the supervisor does with a literal secret value in a connector config.
@@ -212,6 +214,8 @@ pub struct Pool {
     /// Extra worker properties; they override the derived defaults, never the identity keys
     /// (group id, internal topics, listeners) which config validation refuses.
     pub worker_config: BTreeMap<String, String>,
+    /// This pool's overrides of the department's supervision policy (`[pools.supervision]`).
+    pub supervision: PolicyOverrides,
 }
 
 /// CPU, memory and process limits of one worker, and the JVM sizing derived from them.
@@ -464,6 +468,128 @@ impl fmt::Display for ByteSize {
         } else {
             write!(f, "{b}B")
         }
+    }
+}
+
+/// What the department asks of cgroups (`supervision.cgroups`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CgroupMode {
+    /// Enforce the limits when cgroups are writable; otherwise start degraded, with a warning.
+    Auto,
+    /// Refuse to start when the limits cannot be enforced by the kernel.
+    Required,
+    /// Never touch cgroups (degraded mode on purpose).
+    Off,
+}
+
+/// Department-wide supervision settings (`[supervision]`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Supervision {
+    /// Whether worker limits are enforced with cgroups.
+    pub cgroups: CgroupMode,
+    /// How often every worker's usage (CPU, memory, throttling, OOM kills) is sampled; in
+    /// degraded mode this is also how often memory is checked against the limit.
+    pub sample_interval: std::time::Duration,
+    /// The policy of every pool, unless a pool overrides part of it.
+    pub defaults: SupervisionPolicy,
+}
+
+impl Default for Supervision {
+    fn default() -> Self {
+        Self {
+            cgroups: CgroupMode::Auto,
+            sample_interval: std::time::Duration::from_secs(5),
+            defaults: SupervisionPolicy::default(),
+        }
+    }
+}
+
+/// How the workers of one pool are kept alive and stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SupervisionPolicy {
+    /// Time a worker gets between SIGTERM and SIGKILL of its whole cgroup.
+    pub stop_grace: std::time::Duration,
+    /// First restart delay after a failure; doubles with each failure in a row.
+    pub backoff_min: std::time::Duration,
+    /// Cap of the restart delay.
+    pub backoff_max: std::time::Duration,
+    /// A worker ready for this long is stable: its backoff starts again from `backoff_min`.
+    pub stable_after: std::time::Duration,
+    /// Failures within `failure_window` after which the worker is held (crash loop) until an
+    /// admin restarts or clears it.
+    pub max_failures: u32,
+    /// The window of `max_failures`.
+    pub failure_window: std::time::Duration,
+    /// A worker not ready this long after its start is restarted (and it counts as a failure).
+    pub start_timeout: std::time::Duration,
+    /// Interval of the liveness checks (`GET /health`) of a ready worker.
+    pub health_interval: std::time::Duration,
+    /// Consecutive failed liveness checks after which a ready worker is restarted.
+    pub health_failures: u32,
+}
+
+impl Default for SupervisionPolicy {
+    fn default() -> Self {
+        use std::time::Duration;
+        Self {
+            stop_grace: Duration::from_secs(20),
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            stable_after: Duration::from_secs(60),
+            max_failures: 5,
+            failure_window: Duration::from_secs(600),
+            start_timeout: Duration::from_secs(300),
+            health_interval: Duration::from_secs(10),
+            health_failures: 3,
+        }
+    }
+}
+
+/// A pool's overrides of the department's [`SupervisionPolicy`]: `None` keeps the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PolicyOverrides {
+    /// Overrides [`SupervisionPolicy::stop_grace`].
+    pub stop_grace: Option<std::time::Duration>,
+    /// Overrides [`SupervisionPolicy::backoff_min`].
+    pub backoff_min: Option<std::time::Duration>,
+    /// Overrides [`SupervisionPolicy::backoff_max`].
+    pub backoff_max: Option<std::time::Duration>,
+    /// Overrides [`SupervisionPolicy::stable_after`].
+    pub stable_after: Option<std::time::Duration>,
+    /// Overrides [`SupervisionPolicy::max_failures`].
+    pub max_failures: Option<u32>,
+    /// Overrides [`SupervisionPolicy::failure_window`].
+    pub failure_window: Option<std::time::Duration>,
+    /// Overrides [`SupervisionPolicy::start_timeout`].
+    pub start_timeout: Option<std::time::Duration>,
+    /// Overrides [`SupervisionPolicy::health_interval`].
+    pub health_interval: Option<std::time::Duration>,
+    /// Overrides [`SupervisionPolicy::health_failures`].
+    pub health_failures: Option<u32>,
+}
+
+impl PolicyOverrides {
+    /// `base` with these overrides applied.
+    pub fn apply(&self, base: SupervisionPolicy) -> SupervisionPolicy {
+        SupervisionPolicy {
+            stop_grace: self.stop_grace.unwrap_or(base.stop_grace),
+            backoff_min: self.backoff_min.unwrap_or(base.backoff_min),
+            backoff_max: self.backoff_max.unwrap_or(base.backoff_max),
+            stable_after: self.stable_after.unwrap_or(base.stable_after),
+            max_failures: self.max_failures.unwrap_or(base.max_failures),
+            failure_window: self.failure_window.unwrap_or(base.failure_window),
+            start_timeout: self.start_timeout.unwrap_or(base.start_timeout),
+            health_interval: self.health_interval.unwrap_or(base.health_interval),
+            health_failures: self.health_failures.unwrap_or(base.health_failures),
+        }
+    }
+}
+
+impl Department {
+    /// The supervision policy of `pool`: the department's defaults with the pool's overrides.
+    pub fn policy(&self, pool: &Pool) -> SupervisionPolicy {
+        pool.supervision.apply(self.supervision.defaults)
     }
 }
 

@@ -168,7 +168,15 @@ impl Spawner {
                     // Children are registered with the caller's runtime (its process driver
                     // reaps them), but forked from this thread.
                     let _guard = request.runtime.enter();
+                    // The reaper must not see this child as an orphan between fork and
+                    // registration.
+                    let _spawn = SPAWN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
                     let result = spawn_here(request.spec);
+                    if let Ok(child) = &result
+                        && let Some(pid) = child.id()
+                    {
+                        known_children().insert(pid, start_time(pid));
+                    }
                     let _ = request.reply.send(result);
                 }
             })
@@ -280,6 +288,109 @@ fn install_pre_exec(cmd: &mut Command, death_signal: Signal, procs_fds: Vec<RawF
     }
 }
 
+static SPAWN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Children spawned here (pid -> start time), which tokio reaps itself: the orphan reaper must
+/// never wait for them, or tokio would lose their exit status.
+fn known_children() -> std::sync::MutexGuard<'static, std::collections::HashMap<u32, Option<u64>>> {
+    static KNOWN: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<u32, Option<u64>>>,
+    > = std::sync::OnceLock::new();
+    KNOWN
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// Start time of process `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`), which
+/// tells a process apart from a later one that reuses its pid.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_fields(&stat)?.get(19)?.parse().ok()
+}
+
+/// The fields of a `/proc/<pid>/stat` line after the command name (which may hold spaces):
+/// index 0 is the state, 1 the parent pid, 19 the start time.
+fn stat_fields(stat: &str) -> Option<Vec<&str>> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    Some(rest.split_whitespace().collect())
+}
+
+/// Makes this process the reaper of its orphaned descendants (`PR_SET_CHILD_SUBREAPER`): a
+/// grandchild whose parent dies is re-parented here rather than to the host's PID 1, so it can be
+/// found and reaped. Implicit when running as PID 1 (a container).
+pub fn become_subreaper() -> io::Result<()> {
+    nix::sys::prctl::set_child_subreaper(true).map_err(io::Error::from)
+}
+
+/// Reaps zombie children that this process did not spawn through the [`Spawner`] (orphans
+/// re-parented to it as PID 1 or subreaper). Children of the spawner are left to tokio, which
+/// waits for each of them by pid. Returns how many were reaped.
+pub fn reap_orphans() -> usize {
+    use nix::sys::wait::{WaitPidFlag, waitpid};
+    let me = std::process::id().to_string();
+    let _spawn = SPAWN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut reaped = 0;
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(fields) = stat_fields(&stat) else {
+            continue;
+        };
+        if fields.first() != Some(&"Z") || fields.get(1) != Some(&me.as_str()) {
+            continue;
+        }
+        let started = fields.get(19).and_then(|t| t.parse::<u64>().ok());
+        {
+            let mut known = known_children();
+            match known.get(&pid) {
+                Some(t) if *t == started => continue,
+                // A pid of ours reused by an orphan: the entry is stale.
+                Some(_) => {
+                    known.remove(&pid);
+                }
+                None => {}
+            }
+        }
+        if waitpid(Pid::from_raw(pid as i32), Some(WaitPidFlag::WNOHANG)).is_ok() {
+            reaped += 1;
+        }
+    }
+    // Forget children that are gone (reaped by tokio).
+    known_children().retain(|pid, _| Path::new(&format!("/proc/{pid}")).exists());
+    reaped
+}
+
+/// Runs [`reap_orphans`] on every SIGCHLD (and every few seconds, since signals coalesce) for
+/// the life of the runtime. Call once, from the daemon, after [`become_subreaper`].
+pub fn spawn_reaper() -> io::Result<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut sigchld = signal(SignalKind::child())?;
+    Ok(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = sigchld.recv() => {}
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+            let reaped = tokio::task::spawn_blocking(reap_orphans).await.unwrap_or(0);
+            if reaped > 0 {
+                tracing::debug!(reaped, "Reaped orphaned processes.");
+            }
+        }
+    }))
+}
+
 /// Sends `signal` to the process group led by `pid` (every child leads its own group).
 /// A group that no longer exists is not an error.
 pub fn signal_group(pid: u32, signal: Signal) -> io::Result<()> {
@@ -370,6 +481,50 @@ mod tests {
         let err = Spawner::global().spawn(spec).await.unwrap_err();
         assert_eq!(err.code(), "exec_failed");
         assert!(err.to_string().contains("/nonexistent/java"));
+    }
+
+    #[test]
+    fn stat_fields_skip_command_names_with_spaces_and_parentheses() {
+        let stat = "42 (my (odd) name) S 1 42 42 0 -1 4194560 1 2 3 4 5 6 7 8 20 0 1 0 987654 1 2";
+        let fields = stat_fields(stat).unwrap();
+        assert_eq!(fields[0], "S");
+        assert_eq!(fields[1], "1");
+        assert_eq!(fields[19], "987654");
+        assert!(start_time(std::process::id()).is_some());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn orphans_are_reaped_and_spawned_children_keep_their_exit_status() {
+        become_subreaper().unwrap();
+        // The child exits at once with 7; its background grandchild is orphaned to us, exits,
+        // and must be reaped by us, not left a zombie.
+        let spec = SpawnSpec::new("sh", ["-c", "sleep 0.3 & exit 7"]);
+        let mut child = Spawner::global()
+            .spawn(SpawnSpec {
+                output: Output::Null,
+                ..spec
+            })
+            .await
+            .unwrap();
+        // Let both exit before anyone waits: the reaper must skip the spawned child.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let reaped = reap_orphans();
+        assert!(reaped >= 1, "the orphaned grandchild was reaped");
+        let status = child.wait().await.unwrap();
+        assert_eq!(status.code(), Some(7), "tokio still got its child's status");
+        let me = std::process::id().to_string();
+        let zombies: Vec<u32> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|s| stat_fields(&s).map(|f| f[0] == "Z" && f[1] == me))
+                    .unwrap_or(false)
+            })
+            .collect();
+        assert!(zombies.is_empty(), "zombie children left: {zombies:?}");
     }
 
     #[test]

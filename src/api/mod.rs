@@ -19,6 +19,9 @@ use crate::auth::Authenticator;
 use crate::gateway::{Gateway, GatewayError};
 use crate::supervisor::Supervisor;
 
+pub mod admin;
+pub mod metrics;
+
 /// State shared by every handler.
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -50,7 +53,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(root))
         .route("/healthz", get(healthz))
-        .route("/v1/pools", get(pools))
+        .merge(admin::router())
+        .merge(metrics::router())
         .merge(managed::router())
         .merge(apache::router())
         .fallback(unknown_route)
@@ -113,9 +117,4 @@ async fn root(State(state): State<AppState>) -> Json<serde_json::Value> {
         ),
         "pools": state.supervisor.status(),
     }))
-}
-
-/// `GET /v1/pools`: pools and workers with their state.
-async fn pools(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(json!({ "pools": state.supervisor.status() }))
 }

@@ -8,6 +8,7 @@
 mod auth;
 mod policy;
 mod reader;
+mod supervision;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -299,6 +300,9 @@ fn read_department(
     let auth = root
         .with_table(auth::AUTH_TABLE, auth::read_auth)
         .unwrap_or_else(|| Some(crate::auth::AuthSettings::default()));
+    let supervision = root
+        .with_table("supervision", supervision::read_supervision)
+        .unwrap_or_else(|| Some(crate::model::Supervision::default()));
 
     let pools: Vec<Pool> = match pools {
         None => {
@@ -311,6 +315,9 @@ fn read_department(
         Some(pools) => pools.into_iter().flatten().collect(),
     };
     check_pools(root, &pools);
+    if let Some(supervision) = &supervision {
+        supervision::check_pools(root, supervision, &pools);
+    }
 
     let usage = ResourceUsage::of(pools.iter().map(|p| (p.workers, p.worker)));
     let budget = match budget {
@@ -364,6 +371,7 @@ fn read_department(
         secrets: secrets?,
         auth: auth?,
         policy: policy?,
+        supervision: supervision?,
     })
 }
 
@@ -619,6 +627,9 @@ fn read_pool(t: &mut TableReader<'_>) -> Option<Pool> {
         );
     }
     let jvm_options = t.string_list("jvm_options").unwrap_or_default();
+    let supervision = t
+        .with_table("supervision", supervision::read_overrides)
+        .unwrap_or_default();
     let mut worker_config = BTreeMap::new();
     for (key, value) in t.string_map("worker_config").unwrap_or_default() {
         if RESERVED_WORKER_KEYS.contains(&key.as_str()) {
@@ -642,6 +653,7 @@ fn read_pool(t: &mut TableReader<'_>) -> Option<Pool> {
         },
         jvm_options,
         worker_config,
+        supervision,
     })
 }
 

@@ -6,6 +6,8 @@
 //! get a parent-death signal, so nothing outlives the test binary.
 #![allow(dead_code)]
 
+pub mod supervision;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,0 +1,166 @@
+//! Admin routes over the department's pools and workers: list them with state, limits and live
+//! usage; scale a pool; restart one worker; roll-restart a pool; clear a held worker.
+//!
+//! Errors use the managed API's shape, `{"error":{"code":<http status>,"message":"..."}}`.
+//! Authorization (admin role only) is applied around these routes by the auth layer, not here.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use crate::supervisor::AdminError;
+
+/// The admin routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/pools", get(list_pools))
+        .route("/v1/pools/{pool}", get(get_pool))
+        .route("/v1/pools/{pool}/scale", post(scale_pool))
+        .route("/v1/pools/{pool}/restart", post(restart_pool))
+        .route("/v1/workers/{id}", get(get_worker))
+        .route("/v1/workers/{id}/restart", post(restart_worker))
+        .route("/v1/workers/{id}/clear", post(clear_worker))
+}
+
+/// An error in the managed API's shape.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    /// An error with `status` and a message the user can act on.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        let status =
+            StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Self::new(status, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.status.as_u16(), "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// `GET /v1/pools`: every pool and worker, with the department's enforcement mode.
+async fn list_pools(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let sup = &state.supervisor;
+    Json(json!({
+        "department": sup.department().id,
+        "enforcement": sup.enforcement(),
+        "enforced_controllers": sup.cgroups().controllers(),
+        "degraded_reason": sup.degraded_reason(),
+        "budget": {
+            "max_workers": sup.department().budget.max_workers,
+            "cpu": f64::from(sup.department().budget.cpu.millis()) / 1000.0,
+            "memory_bytes": sup.department().budget.memory.bytes(),
+        },
+        "pools": sup.status(),
+    }))
+}
+
+/// `GET /v1/pools/{pool}`.
+async fn get_pool(
+    State(state): State<AppState>,
+    Path(pool): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    state
+        .supervisor
+        .status()
+        .into_iter()
+        .find(|p| p.name == pool)
+        .map(|p| Json(json!(p)))
+        .ok_or_else(|| AdminError::UnknownPool(pool).into())
+}
+
+/// Body of `POST /v1/pools/{pool}/scale`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScaleRequest {
+    workers: u32,
+}
+
+/// `POST /v1/pools/{pool}/scale` with `{"workers": n}`.
+async fn scale_pool(
+    State(state): State<AppState>,
+    Path(pool): Path<String>,
+    body: Result<Json<ScaleRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(request) = body.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the body must be {{\"workers\": <number of workers>}}: {}",
+                e.body_text()
+            ),
+        )
+    })?;
+    let (from, to) = state.supervisor.scale(&pool, request.workers).await?;
+    Ok(Json(json!({ "pool": pool, "from": from, "workers": to })))
+}
+
+/// `POST /v1/pools/{pool}/restart`: rolling restart, answered at once (202); progress is in the
+/// pool's `rollout`.
+async fn restart_pool(
+    State(state): State<AppState>,
+    Path(pool): Path<String>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let rollout = state.supervisor.restart_pool(&pool)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "pool": pool, "rollout": rollout })),
+    ))
+}
+
+/// `GET /v1/workers/{id}`.
+async fn get_worker(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    state
+        .supervisor
+        .worker(&id)
+        .map(|w| Json(json!(w)))
+        .ok_or_else(|| AdminError::UnknownWorker(id).into())
+}
+
+/// `POST /v1/workers/{id}/restart` (202).
+async fn restart_worker(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    state.supervisor.restart_worker(&id)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "worker": id, "action": "restart" })),
+    ))
+}
+
+/// `POST /v1/workers/{id}/clear` (202; 409 unless the worker is held).
+async fn clear_worker(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    state.supervisor.clear_worker(&id)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "worker": id, "action": "clear" })),
+    ))
+}

@@ -1,0 +1,328 @@
+//! The department's Prometheus registry and the worker metrics.
+//!
+//! Names follow `kcs_<noun>_<unit>[_total]`; every series carries the constant label
+//! `department`. Labels are bounded: pool and worker ids (bounded by the budget), exit reason
+//! codes, states and enforcement modes, never free text.
+
+use std::collections::HashMap;
+
+use prometheus::{
+    CounterVec, Encoder, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use super::events::Event;
+use crate::cgroup::{CgroupStats, Enforcement};
+use crate::supervisor::lifecycle::{ExitReason, Phase};
+
+/// Prefix of every metric name.
+pub const NAMESPACE: &str = "kcs";
+
+/// Every phase a worker can be in, for the state gauge.
+const PHASES: [Phase; 7] = [
+    Phase::Starting,
+    Phase::Ready,
+    Phase::Running,
+    Phase::Stopping,
+    Phase::Backoff,
+    Phase::Held,
+    Phase::Stopped,
+];
+
+/// The registry and the worker metrics of one department.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    events_total: IntCounterVec,
+    worker_up: IntGaugeVec,
+    worker_state: IntGaugeVec,
+    worker_restarts_total: IntCounterVec,
+    worker_oom_kills_total: IntCounterVec,
+    worker_cpu_seconds_total: CounterVec,
+    worker_cpu_throttled_seconds_total: CounterVec,
+    worker_cpu_throttled_periods_total: IntCounterVec,
+    worker_memory_usage_bytes: IntGaugeVec,
+    worker_memory_limit_bytes: IntGaugeVec,
+    worker_cpu_limit_cores: GaugeVec,
+    enforcement: IntGaugeVec,
+}
+
+fn opts(name: &str, help: &str) -> Opts {
+    Opts::new(name, help).namespace(NAMESPACE)
+}
+
+impl Metrics {
+    /// The metrics of `department`, registered in a fresh registry.
+    pub fn new(department: &str) -> Self {
+        let labels = HashMap::from([("department".to_string(), department.to_string())]);
+        let registry = Registry::new_custom(None, Some(labels)).expect("constant labels are valid");
+        let w = &["pool", "worker"];
+        let m = Self {
+            events_total: IntCounterVec::new(
+                opts("events_total", "Supervisor events, by event code."),
+                &["event"],
+            )
+            .expect("valid metric"),
+            worker_up: IntGaugeVec::new(
+                opts("worker_up", "1 when the worker answers GET /health with 200."),
+                w,
+            )
+            .expect("valid metric"),
+            worker_state: IntGaugeVec::new(
+                opts("worker_state", "1 for the worker's current lifecycle state."),
+                &["pool", "worker", "state"],
+            )
+            .expect("valid metric"),
+            worker_restarts_total: IntCounterVec::new(
+                opts("worker_restarts_total", "Worker process exits followed by a restart or hold, by reason."),
+                &["pool", "worker", "reason"],
+            )
+            .expect("valid metric"),
+            worker_oom_kills_total: IntCounterVec::new(
+                opts("worker_oom_kills_total", "Worker processes killed by the kernel OOM killer at the cgroup memory limit."),
+                w,
+            )
+            .expect("valid metric"),
+            worker_cpu_seconds_total: CounterVec::new(
+                opts("worker_cpu_seconds_total", "CPU time used by the worker's cgroup."),
+                w,
+            )
+            .expect("valid metric"),
+            worker_cpu_throttled_seconds_total: CounterVec::new(
+                opts("worker_cpu_throttled_seconds_total", "Time the worker's cgroup was throttled by its CPU quota."),
+                w,
+            )
+            .expect("valid metric"),
+            worker_cpu_throttled_periods_total: IntCounterVec::new(
+                opts("worker_cpu_throttled_periods_total", "CFS periods in which the worker's cgroup was throttled."),
+                w,
+            )
+            .expect("valid metric"),
+            worker_memory_usage_bytes: IntGaugeVec::new(
+                opts("worker_memory_usage_bytes", "Memory used by the worker (cgroup usage, or RSS when not enforced)."),
+                w,
+            )
+            .expect("valid metric"),
+            worker_memory_limit_bytes: IntGaugeVec::new(
+                opts("worker_memory_limit_bytes", "Memory limit of the worker."),
+                w,
+            )
+            .expect("valid metric"),
+            worker_cpu_limit_cores: GaugeVec::new(
+                opts("worker_cpu_limit_cores", "CPU quota of the worker, in cores."),
+                w,
+            )
+            .expect("valid metric"),
+            enforcement: IntGaugeVec::new(
+                opts("cgroup_enforcement", "1 for the active enforcement mode of worker limits (cgroup_v1, cgroup_v2, none)."),
+                &["mode"],
+            )
+            .expect("valid metric"),
+            registry,
+        };
+        for c in [
+            Box::new(m.events_total.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.worker_up.clone()),
+            Box::new(m.worker_state.clone()),
+            Box::new(m.worker_restarts_total.clone()),
+            Box::new(m.worker_oom_kills_total.clone()),
+            Box::new(m.worker_cpu_seconds_total.clone()),
+            Box::new(m.worker_cpu_throttled_seconds_total.clone()),
+            Box::new(m.worker_cpu_throttled_periods_total.clone()),
+            Box::new(m.worker_memory_usage_bytes.clone()),
+            Box::new(m.worker_memory_limit_bytes.clone()),
+            Box::new(m.worker_cpu_limit_cores.clone()),
+            Box::new(m.enforcement.clone()),
+        ] {
+            m.registry.register(c).expect("metric names are unique");
+        }
+        m
+    }
+
+    /// The registry, for other modules to register their collectors.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Everything in the Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding into memory cannot fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+
+    /// Updates the metrics an event carries.
+    pub fn record(&self, event: &Event) {
+        self.events_total.with_label_values(&[event.code()]).inc();
+        match event {
+            Event::WorkerExited { worker, reason }
+                if reason.is_failure() || *reason == ExitReason::AdminRestart =>
+            {
+                self.worker_restarts_total
+                    .with_label_values(&[&worker.pool, &worker.to_string(), reason.code()])
+                    .inc();
+            }
+            Event::WorkerOomKilled { worker, .. } => {
+                self.worker_oom_kills_total
+                    .with_label_values(&[&worker.pool, &worker.to_string()])
+                    .inc();
+            }
+            Event::EnforcementSelected { mode, .. } => self.set_enforcement(*mode),
+            Event::EnforcementDegraded { .. } => self.set_enforcement(Enforcement::None),
+            _ => {}
+        }
+    }
+
+    fn set_enforcement(&self, active: Enforcement) {
+        for mode in Enforcement::ALL {
+            self.enforcement
+                .with_label_values(&[mode.as_str()])
+                .set(i64::from(mode == active));
+        }
+    }
+
+    /// Declares a worker: its limits, its state, and zeroed counters (so rates start at 0).
+    pub fn worker_added(&self, pool: &str, worker: &str, cpu_cores: f64, memory_limit: u64) {
+        let l = [pool, worker];
+        self.worker_cpu_limit_cores
+            .with_label_values(&l)
+            .set(cpu_cores);
+        self.worker_memory_limit_bytes
+            .with_label_values(&l)
+            .set(memory_limit as i64);
+        self.worker_oom_kills_total.with_label_values(&l).inc_by(0);
+        self.worker_cpu_seconds_total
+            .with_label_values(&l)
+            .inc_by(0.0);
+        self.worker_cpu_throttled_seconds_total
+            .with_label_values(&l)
+            .inc_by(0.0);
+        for reason in ExitReason::CODES {
+            if reason != "shutdown" {
+                self.worker_restarts_total
+                    .with_label_values(&[pool, worker, reason])
+                    .inc_by(0);
+            }
+        }
+        self.worker_phase(pool, worker, Phase::Starting);
+    }
+
+    /// Sets a worker's state gauges.
+    pub fn worker_phase(&self, pool: &str, worker: &str, phase: Phase) {
+        self.worker_up
+            .with_label_values(&[pool, worker])
+            .set(i64::from(phase.is_up()));
+        for p in PHASES {
+            self.worker_state
+                .with_label_values(&[pool, worker, p.as_str()])
+                .set(i64::from(p == phase));
+        }
+    }
+
+    /// Adds what a worker used since the last sample (`delta`) and sets its memory gauge.
+    pub fn worker_usage(
+        &self,
+        pool: &str,
+        worker: &str,
+        delta: &CgroupStats,
+        memory_bytes: Option<u64>,
+    ) {
+        let l = [pool, worker];
+        if let Some(us) = delta.cpu_usage_usec {
+            self.worker_cpu_seconds_total
+                .with_label_values(&l)
+                .inc_by(us as f64 / 1e6);
+        }
+        if let Some(us) = delta.cpu_throttled_usec {
+            self.worker_cpu_throttled_seconds_total
+                .with_label_values(&l)
+                .inc_by(us as f64 / 1e6);
+        }
+        if let Some(n) = delta.cpu_nr_throttled {
+            self.worker_cpu_throttled_periods_total
+                .with_label_values(&l)
+                .inc_by(n);
+        }
+        if let Some(bytes) = memory_bytes {
+            self.worker_memory_usage_bytes
+                .with_label_values(&l)
+                .set(bytes as i64);
+        }
+    }
+
+    /// Forgets a worker removed by a scale down.
+    pub fn worker_removed(&self, pool: &str, worker: &str) {
+        let l = [pool, worker];
+        for vec in [
+            &self.worker_up,
+            &self.worker_memory_usage_bytes,
+            &self.worker_memory_limit_bytes,
+        ] {
+            let _ = vec.remove_label_values(&l);
+        }
+        let _ = self.worker_oom_kills_total.remove_label_values(&l);
+        let _ = self
+            .worker_cpu_throttled_periods_total
+            .remove_label_values(&l);
+        for vec in [
+            &self.worker_cpu_seconds_total,
+            &self.worker_cpu_throttled_seconds_total,
+        ] {
+            let _ = vec.remove_label_values(&l);
+        }
+        let _ = self.worker_cpu_limit_cores.remove_label_values(&l);
+        for p in PHASES {
+            let _ = self
+                .worker_state
+                .remove_label_values(&[pool, worker, p.as_str()]);
+        }
+        for reason in ExitReason::CODES {
+            let _ = self
+                .worker_restarts_total
+                .remove_label_values(&[pool, worker, reason]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::WorkerId;
+
+    #[test]
+    fn events_drive_counters_and_the_text_format_names_the_department() {
+        let m = Metrics::new("dept1");
+        m.worker_added("shared", "shared-0", 0.5, 1 << 30);
+        let worker = WorkerId::new("shared", 0);
+        m.record(&Event::WorkerExited {
+            worker: worker.clone(),
+            reason: ExitReason::OomKilled,
+        });
+        m.record(&Event::WorkerOomKilled {
+            worker: worker.clone(),
+            oom_kills: 1,
+        });
+        m.record(&Event::EnforcementSelected {
+            mode: Enforcement::CgroupV1,
+            controllers: vec!["cpu"],
+        });
+        m.worker_phase("shared", "shared-0", Phase::Ready);
+        let text = m.encode();
+        for line in [
+            r#"kcs_worker_restarts_total{pool="shared",reason="oom_killed",worker="shared-0",department="dept1"} 1"#,
+            r#"kcs_worker_restarts_total{pool="shared",reason="exit_code",worker="shared-0",department="dept1"} 0"#,
+            r#"kcs_worker_oom_kills_total{pool="shared",worker="shared-0",department="dept1"} 1"#,
+            r#"kcs_cgroup_enforcement{mode="cgroup_v1",department="dept1"} 1"#,
+            r#"kcs_cgroup_enforcement{mode="none",department="dept1"} 0"#,
+            r#"kcs_worker_up{pool="shared",worker="shared-0",department="dept1"} 1"#,
+            r#"kcs_worker_state{pool="shared",state="ready",worker="shared-0",department="dept1"} 1"#,
+            r#"kcs_worker_cpu_limit_cores{pool="shared",worker="shared-0",department="dept1"} 0.5"#,
+            r#"kcs_events_total{event="worker_exited",department="dept1"} 1"#,
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        m.worker_removed("shared", "shared-0");
+        assert!(!m.encode().contains("worker=\"shared-0\""));
+    }
+}
