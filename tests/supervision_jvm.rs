@@ -513,7 +513,8 @@ async fn the_daemon_stops_cleanly_on_sigterm_and_cleans_up_after_sigkill() {
         &id,
         &[PoolSpec::new("shared", 2)],
         &dir.join("state"),
-        "[supervision]\nstop_grace = \"5s\"\n",
+        // `run` refuses a department without [auth]; this test is about the process, not auth.
+        "[supervision]\nstop_grace = \"5s\"\n[auth]\nallow_anonymous = true\nanonymous_role = \"admin\"\n",
     )
     .replace(
         "listen = \"127.0.0.1:0\"",
