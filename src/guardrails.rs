@@ -98,11 +98,13 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-/// One violation as a line: `[rule] key: message (fix: hint)`.
+/// One violation as a line: `[rule] key: message (fix: hint)` (no `key: ` when the message
+/// starts with the key already).
 pub fn violation_text(v: &Violation) -> String {
     let key = v
         .key
         .as_deref()
+        .filter(|k| !v.message.starts_with(k))
         .map(|k| format!("{k}: "))
         .unwrap_or_default();
     format!("[{}] {key}{} (fix: {})", v.rule, v.message, v.hint)
@@ -741,7 +743,7 @@ mod tests {
         }
         .scrubbed(&["hunter2".to_string()]);
         let text = refusal.to_string();
-        assert!(text.starts_with("connector dept1-x is refused by the department's guardrails (3 violations): config.name: differs; [config.tasks-max] tasks.max: tasks.max \"****************\""), "{text}");
+        assert!(text.starts_with("connector dept1-x is refused by the department's guardrails (3 violations): config.name: differs; [config.tasks-max] tasks.max \"****************\""), "{text}");
         assert!(!text.contains("hunter2"));
         assert_eq!(refusal.rules(), ["config.tasks-max", "naming.prefix"]);
         assert_eq!(refusal.violations_json()[1]["rule"], "naming.prefix");
