@@ -946,14 +946,17 @@ impl Gateway {
         offsets: &[Value],
         principal: &str,
     ) -> Result<Created, GatewayError> {
-        let _admission = self.admission.lock().await;
-        self.create_admitted(name, config, initial_state, offsets, principal)
+        let admission = self.admission.lock().await;
+        self.create_admitted(admission, name, config, initial_state, offsets, principal)
             .await
     }
 
-    /// [`Gateway::create`] with the admission lock held.
+    /// [`Gateway::create`] with the admission lock held; the lock is released once Connect has
+    /// the connector (from then on the department's usage includes it), not held while the
+    /// create waits for reads or applies initial offsets.
     async fn create_admitted(
         &self,
+        admission: tokio::sync::MutexGuard<'_, ()>,
         name: &str,
         config: BTreeMap<String, String>,
         initial_state: Option<&str>,
@@ -1024,6 +1027,7 @@ impl Gateway {
             .lock()
             .expect("recent lock")
             .insert(name.to_string(), Instant::now());
+        drop(admission);
         self.wait_visible(&pool, name).await;
         if !offsets.is_empty()
             && let Err(e) = self
@@ -1123,7 +1127,7 @@ impl Gateway {
         } else {
             config
         };
-        let _admission = self.admission.lock().await;
+        let admission = self.admission.lock().await;
         let current = match self.config(name).await {
             Ok(found) => Some(found),
             Err(GatewayError::NotFound { .. }) => None,
@@ -1131,7 +1135,7 @@ impl Gateway {
         };
         let Some((pool, current)) = current else {
             let created = self
-                .create_admitted(name, config, None, &[], principal)
+                .create_admitted(admission, name, config, None, &[], principal)
                 .await?;
             return Ok((true, created.pool, created.info));
         };

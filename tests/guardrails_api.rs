@@ -174,6 +174,27 @@ async fn violating_writes_are_refused_with_every_violation_and_change_nothing() 
     assert!(refused.body.get("error").is_none(), "{}", refused.text);
     assert_eq!(rules_of(&refused.body["violations"]), ["naming.prefix"]);
     assert!(on_worker(&api).await.is_empty());
+    // A create with initial offsets is reviewed before anything reaches Connect.
+    let with_offsets = format!("{id}-lines-file-source-dev-offsets");
+    let refused = api
+        .checked(
+            "createConnectv1Connector",
+            400,
+            As::Operator,
+            Method::POST,
+            &p("/connectors"),
+            Some(&json!({
+                "name": with_offsets,
+                "config": body_of(&file_source(&input, "not-ours")),
+                "offsets": [{"partition": {"filename": input.display().to_string()}, "offset": {"position": 1}}],
+            })),
+        )
+        .await;
+    assert_eq!(
+        rules_of(&refused.body["error"]["violations"]),
+        ["topics.prefix"]
+    );
+    assert!(on_worker(&api).await.is_empty());
 
     // 4. A compliant connector is created and runs.
     let a = format!("{id}-lines-file-source-dev-001");
@@ -394,7 +415,7 @@ async fn violating_writes_are_refused_with_every_violation_and_change_nothing() 
         .into_iter()
         .filter(|e| e.event == "policy_rejected")
         .collect();
-    assert_eq!(rejected.len(), 8, "{rejected:?}");
+    assert_eq!(rejected.len(), 9, "{rejected:?}");
     assert!(
         rejected[0]
             .message
@@ -416,6 +437,7 @@ async fn violating_writes_are_refused_with_every_violation_and_change_nothing() 
         ("quota.connectors", 1),
         ("quota.tasks-total", 4),
         ("secrets.literal", 1),
+        ("topics.prefix", 3),
         ("jdbc-heavy-pool", 0),
         ("required.keys", 0),
     ] {
@@ -690,7 +712,7 @@ async fn externalized_secrets_run_never_leak_and_leave_with_the_connector() {
         !store.path(&failed).exists(),
         "a failed create left its secret file"
     );
-    assert_eq!(on_worker(&api).await, [name.clone()]);
+    assert_eq!(on_worker(&api).await, std::slice::from_ref(&name));
 
     // Kafka's config topic holds references only.
     let config_topic = department.cluster_identity("shared").config_topic;
