@@ -8,7 +8,7 @@
 //! of each and the ratios. Run with `cargo bench --bench guardrails_api`.
 
 #[path = "../tests/harness/mod.rs"]
-#[allow(unused_imports, dead_code)]
+#[allow(unused_imports)]
 mod harness;
 
 use std::time::{Duration, Instant};
