@@ -260,7 +260,6 @@ pub struct WriteRequest<'a> {
 }
 
 /// A write the guardrails let through: what to give Connect, and the staged secret file.
-#[derive(Debug)]
 pub struct Admitted {
     /// The config Connect gets: the user's, platform defaults added (and recorded), literal
     /// secrets replaced by references in `externalize` mode.
@@ -274,6 +273,18 @@ pub struct Admitted {
     operation: Operation,
     name: String,
     principal: String,
+}
+
+impl std::fmt::Debug for Admitted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Keys only: the config, the scrub list and the secret file hold secret values.
+        f.debug_struct("Admitted")
+            .field("connector", &self.name)
+            .field("operation", &self.operation)
+            .field("config_keys", &self.config.keys().collect::<Vec<_>>())
+            .field("secrets", &self.secrets)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Admitted {
@@ -319,7 +330,6 @@ impl Admitted {
 }
 
 /// The connector's secret file before and after a write, so the write can be undone.
-#[derive(Debug)]
 struct StagedSecrets {
     store: SecretStore,
     name: String,
@@ -327,6 +337,21 @@ struct StagedSecrets {
     next: Option<BTreeMap<String, String>>,
     moved: Vec<String>,
     written: bool,
+}
+
+impl std::fmt::Debug for StagedSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys = |m: &Option<BTreeMap<String, String>>| {
+            m.as_ref().map(|m| m.keys().cloned().collect::<Vec<_>>())
+        };
+        f.debug_struct("StagedSecrets")
+            .field("file", &self.store.path(&self.name))
+            .field("previous_keys", &keys(&self.previous))
+            .field("next_keys", &keys(&self.next))
+            .field("moved", &self.moved)
+            .field("written", &self.written)
+            .finish()
+    }
 }
 
 impl StagedSecrets {
@@ -754,6 +779,62 @@ mod tests {
             violations: vec![],
         };
         assert_eq!(only_problems.to_string(), "a; b");
+    }
+
+    fn staged(
+        store: &SecretStore,
+        previous: Option<&[(&str, &str)]>,
+        next: Option<&[(&str, &str)]>,
+    ) -> StagedSecrets {
+        let map = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        if let Some(p) = previous {
+            store.write("dept1-a", &map(p)).unwrap();
+        }
+        StagedSecrets {
+            store: store.clone(),
+            name: "dept1-a".into(),
+            previous: previous.map(map),
+            next: next.map(map),
+            moved: vec![],
+            written: false,
+        }
+    }
+
+    #[test]
+    fn staged_secret_files_are_written_before_and_put_back_after_a_refusal() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SecretStore::new(dir.path().join("secrets"));
+        let read = || store.read("dept1-a").unwrap();
+        // A create Connect refuses leaves no file.
+        let mut s = staged(&store, None, Some(&[("pw", "new")]));
+        s.stage().unwrap();
+        assert_eq!(read().unwrap()["pw"], "new");
+        assert!(!format!("{s:?}").contains("new\""), "{s:?}");
+        s.rollback();
+        assert_eq!(read(), None);
+        // An update Connect refuses keeps the old secrets.
+        let mut s = staged(&store, Some(&[("pw", "old")]), Some(&[("pw", "new")]));
+        s.stage().unwrap();
+        s.rollback();
+        assert_eq!(read().unwrap()["pw"], "old");
+        // An accepted update that drops every secret removes the file, after Connect's answer.
+        let mut s = staged(&store, Some(&[("pw", "old")]), None);
+        s.stage().unwrap();
+        assert!(
+            read().is_some(),
+            "still referenced until Connect has the new config"
+        );
+        s.commit();
+        assert_eq!(read(), None);
+        // Nothing to write when nothing changes, so nothing to put back.
+        let mut s = staged(&store, Some(&[("pw", "same")]), Some(&[("pw", "same")]));
+        s.stage().unwrap();
+        assert!(!s.written);
     }
 
     #[test]
