@@ -230,7 +230,8 @@ async fn the_managed_lifecycle_returns_contract_bodies_and_matches_connect() {
         None,
     )
     .await;
-    wait_state(&api, &name, &["RUNNING"], "PAUSED").await;
+    // The config update above restarts the connector: it may still be coming back.
+    wait_state(&api, &name, &["RUNNING", "PROVISIONING"], "PAUSED").await;
     eventually("Connect to report PAUSED", WAIT, || async {
         (worker_state(&api, "shared", &name).await.0 == "PAUSED").then_some(())
     })
