@@ -17,8 +17,11 @@ use serde_json::{Value, json};
 use crate::connect::{
     ConnectClient, ConnectError, ConnectorInfo, ConnectorStatus, PluginInfo, ServerInfo,
 };
+use crate::guardrails::{self, Refusal, WriteRequest};
 use crate::model::Department;
 use crate::offsets::{self, Book, OffsetRequest, OffsetsError, Phase, RequestKind};
+use crate::policy::Operation;
+use crate::secret_store::{SecretStore, SecretStoreError};
 use crate::supervisor::Supervisor;
 use crate::translate::{
     self, Expand, ManagedConnector, ManagedExtras, ManagedStatus, Masker, POOL_CONFIG_KEY,
@@ -99,6 +102,15 @@ pub enum GatewayError {
     /// The supervisor's own state could not be written.
     #[error(transparent)]
     State(#[from] OffsetsError),
+    /// The guardrails refused a create or update; every problem and violation is listed.
+    #[error("{0}")]
+    Refused(Box<Refusal>),
+    /// A connector's secret file could not be read, written or removed.
+    #[error(transparent)]
+    SecretFile(#[from] SecretStoreError),
+    /// The secrets folder cannot be used in `${file:...}` references (a platform setting).
+    #[error("{0}")]
+    SecretFolder(String),
 }
 
 impl GatewayError {
@@ -115,6 +127,10 @@ impl GatewayError {
             Self::Unreachable { .. } => "connect_unreachable",
             Self::BadAnswer(_) => "connect_bad_answer",
             Self::State(e) => e.code(),
+            Self::Refused(r) if r.violations.is_empty() => "invalid_request",
+            Self::Refused(_) => "policy_violation",
+            Self::SecretFile(e) => e.code(),
+            Self::SecretFolder(_) => "secrets_folder",
         }
     }
 
@@ -122,11 +138,14 @@ impl GatewayError {
     pub fn status(&self) -> u16 {
         match self {
             Self::NotFound { .. } | Self::PluginNotFound { .. } => 404,
-            Self::Invalid(_) => 400,
+            Self::Invalid(_) | Self::Refused(_) => 400,
             Self::Exists { .. } | Self::Busy(_) => 409,
             Self::NoWorker { .. } | Self::Unreachable { .. } => 503,
             Self::Connect { status, .. } => *status,
-            Self::BadAnswer(_) | Self::State(OffsetsError::Io { .. }) => 500,
+            Self::BadAnswer(_)
+            | Self::State(OffsetsError::Io { .. })
+            | Self::SecretFile(_)
+            | Self::SecretFolder(_) => 500,
             Self::State(OffsetsError::InFlight { .. }) => 409,
         }
     }
@@ -152,12 +171,19 @@ impl GatewayError {
 pub struct Sensitivity {
     department: Arc<Department>,
     password_keys: Arc<BTreeSet<String>>,
+    resolved: Vec<String>,
 }
 
 impl Sensitivity {
-    /// A masker over these keys.
+    /// A masker over these keys, which also scrubs the values behind the config's references
+    /// to the supervisor's secret files.
     pub fn masker(&self) -> Masker<'_> {
-        Masker::new(&self.department.secrets, &self.password_keys)
+        Masker::new(&self.department.secrets, &self.password_keys).with_resolved(&self.resolved)
+    }
+
+    /// The PASSWORD-typed keys of the connector's plugin.
+    pub fn password_keys(&self) -> &BTreeSet<String> {
+        &self.password_keys
     }
 }
 
@@ -182,6 +208,11 @@ pub struct Gateway {
     recent: Mutex<HashMap<String, Instant>>,
     offsets: Book,
     server_info: RwLock<Option<ServerInfo>>,
+    // Creates, updates and deletes are admitted one at a time, so two concurrent creates cannot
+    // both fit under a quota that has room for one, and a delete cannot remove the secret file
+    // of a create of the same name.
+    admission: tokio::sync::Mutex<()>,
+    secrets: SecretStore,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -206,6 +237,10 @@ impl Gateway {
                 .map(String::as_str),
         );
         let offsets = Book::open(&Self::offsets_dir(&department))?;
+        let metrics = supervisor.observer().metrics();
+        metrics.policy_rules(crate::policy::rules::BUILTIN_RULES.iter().copied());
+        metrics.policy_rules(department.policy.rego.names());
+        let secrets = SecretStore::for_department(&department);
         Ok(Arc::new(Self {
             supervisor,
             department,
@@ -217,6 +252,8 @@ impl Gateway {
             recent: Mutex::new(HashMap::new()),
             offsets,
             server_info: RwLock::new(None),
+            admission: tokio::sync::Mutex::new(()),
+            secrets,
         }))
     }
 
@@ -515,7 +552,36 @@ impl Gateway {
         Sensitivity {
             department: Arc::clone(&self.department),
             password_keys: keys,
+            resolved: self.resolved_secrets(config).await,
         }
+    }
+
+    /// The values behind `config`'s references to the supervisor's secret files (read fresh:
+    /// the files are small and change with every update).
+    async fn resolved_secrets(&self, config: &BTreeMap<String, String>) -> Vec<String> {
+        let mut files = BTreeSet::new();
+        for value in config.values() {
+            for (path, _) in crate::policy::secrets::file_references(value) {
+                let path = std::path::Path::new(path);
+                if self.secrets.holds(path) {
+                    files.insert(path.to_path_buf());
+                }
+            }
+        }
+        let mut values = Vec::new();
+        for path in files {
+            match tokio::fs::read_to_string(&path).await {
+                Ok(text) => values.extend(
+                    crate::secret_store::parse_properties(&text)
+                        .into_values()
+                        .filter(|v| !v.is_empty()),
+                ),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(path = %path.display(), error = %e,
+                    "A secret file could not be read to scrub messages."),
+            }
+        }
+        values
     }
 
     /// `sink`/`source` of a connector, resolving Connect's `unknown` through the plugin list.
@@ -697,7 +763,9 @@ impl Gateway {
     ) -> ManagedConnector {
         ManagedConnector {
             name: info.name.clone(),
-            config: self.extras.add(masker.mask(&info.config)),
+            config: self
+                .extras
+                .add(masker.mask(&guardrails::shown_config(&info.config, false))),
             tasks: info.tasks.clone(),
             connector_type: connector_type.to_string(),
         }
@@ -866,7 +934,10 @@ impl Gateway {
 
     /// Creates a connector on its pool, optionally with initial offsets (created STOPPED, offsets
     /// patched, then started; if the offsets are refused the connector is removed again, so a
-    /// refused create changes nothing). Returns once reads see the connector.
+    /// refused create changes nothing). The guardrails review it first (a violating create is
+    /// refused with every violation, nothing created, no secret file written); Connect gets the
+    /// reviewed config: platform defaults added, literal secrets externalized. Returns once
+    /// reads see the connector.
     pub async fn create(
         &self,
         name: &str,
@@ -875,23 +946,64 @@ impl Gateway {
         offsets: &[Value],
         principal: &str,
     ) -> Result<Created, GatewayError> {
-        self.check_new(name, &config)?;
-        let pool = self.placement(&config)?;
-        if let Some(existing) = self.find(name).await? {
+        let admission = self.admission.lock().await;
+        self.create_admitted(admission, name, config, initial_state, offsets, principal)
+            .await
+    }
+
+    /// [`Gateway::create`] with the admission lock held; the lock is released once Connect has
+    /// the connector (from then on the department's usage includes it), not held while the
+    /// create waits for reads or applies initial offsets.
+    async fn create_admitted(
+        &self,
+        admission: tokio::sync::MutexGuard<'_, ()>,
+        name: &str,
+        config: BTreeMap<String, String>,
+        initial_state: Option<&str>,
+        offsets: &[Value],
+        principal: &str,
+    ) -> Result<Created, GatewayError> {
+        let problems = match self.check_new(name, &config) {
+            Ok(()) => Vec::new(),
+            Err(GatewayError::Invalid(problems)) => problems,
+            Err(e) => return Err(e),
+        };
+        let pool = self
+            .placement(&config)
+            .unwrap_or_else(|_| self.department.default_pool.clone());
+        // Before anything else: an existing connector's secret file must stay untouched.
+        if !name.trim().is_empty()
+            && let Some(existing) = self.find(name).await?
+        {
             return Err(GatewayError::Exists {
                 name: name.to_string(),
                 pool: existing,
             });
         }
-        let sensitivity = self.sensitivity(&pool, &config).await;
-        let secrets = sensitivity.masker().secrets(&config);
+        let mut admitted = guardrails::admit(
+            self,
+            WriteRequest {
+                operation: Operation::Create,
+                name,
+                config: &config,
+                pool: &pool,
+                problems,
+                principal,
+            },
+        )
+        .await?;
+        if let Err(e) = admitted.stage() {
+            admitted.rollback();
+            return Err(e);
+        }
+        let secrets = admitted.scrub.clone();
         let state = if offsets.is_empty() {
             initial_state
         } else {
             Some("STOPPED")
         };
-        let config_ref = &config;
-        let mut info = self
+        let config_ref = &admitted.config;
+        let created = self
             .call(&pool, &secrets, |c| async move {
                 c.create_connector_in_state(name, config_ref, state).await
             })
@@ -902,37 +1014,47 @@ impl Gateway {
                     pool: pool.clone(),
                 },
                 e => e,
-            })?;
+            });
+        let mut info = match created {
+            Ok(info) => info,
+            Err(e) => {
+                admitted.rollback();
+                return Err(e);
+            }
+        };
         self.remember(name, &pool);
         self.recent
             .lock()
             .expect("recent lock")
             .insert(name.to_string(), Instant::now());
+        drop(admission);
         self.wait_visible(&pool, name).await;
-        if !offsets.is_empty() {
-            if let Err(e) = self
+        if !offsets.is_empty()
+            && let Err(e) = self
                 .patch_when_stopped(&pool, name, RequestKind::Patch, offsets, &secrets)
                 .await
-            {
-                let _ = self
-                    .call(
-                        &pool,
-                        &[],
-                        |c| async move { c.delete_connector(name).await },
-                    )
-                    .await;
-                self.forget(name);
-                return Err(match e {
-                    GatewayError::Connect { status, message }
-                        if status < 500 || message.contains("offset") =>
-                    {
-                        GatewayError::Invalid(vec![format!(
-                            "offsets: Connect refused them: {message}"
-                        )])
-                    }
-                    e => e,
-                });
-            }
+        {
+            let _ = self
+                .call(
+                    &pool,
+                    &[],
+                    |c| async move { c.delete_connector(name).await },
+                )
+                .await;
+            self.forget(name);
+            admitted.rollback();
+            return Err(match e {
+                GatewayError::Connect { status, message }
+                    if status < 500 || message.contains("offset") =>
+                {
+                    GatewayError::Invalid(vec![format!("offsets: Connect refused them: {message}")])
+                }
+                e => e,
+            });
+        }
+        // The connector exists from here on, with its secret file.
+        admitted.commit(self);
+        if !offsets.is_empty() {
             let now = translate::rfc3339(time::OffsetDateTime::now_utc());
             let record = OffsetRequest {
                 connector: name.to_string(),
@@ -988,8 +1110,10 @@ impl Gateway {
     }
 
     /// Creates or replaces the config of `name` (`PUT .../config`). Masks sent back stand for
-    /// the current values, the managed extras echoed back are dropped, and a connector cannot
-    /// change pools this way. Returns whether it was created.
+    /// the current values (an externalized secret keeps its file entry), the managed extras
+    /// echoed back are dropped, and a connector cannot change pools this way. The guardrails
+    /// review the new config as an update (a create when the connector does not exist).
+    /// Returns whether it was created.
     pub async fn put_config(
         &self,
         name: &str,
@@ -1003,13 +1127,16 @@ impl Gateway {
         } else {
             config
         };
+        let admission = self.admission.lock().await;
         let current = match self.config(name).await {
             Ok(found) => Some(found),
             Err(GatewayError::NotFound { .. }) => None,
             Err(e) => return Err(e),
         };
         let Some((pool, current)) = current else {
-            let created = self.create(name, config, None, &[], principal).await?;
+            let created = self
+                .create_admitted(admission, name, config, None, &[], principal)
+                .await?;
             return Ok((true, created.pool, created.info));
         };
         let config = translate::unmask(&config, Some(&current)).map_err(|keys| {
@@ -1019,21 +1146,16 @@ impl Gateway {
                     .collect(),
             )
         })?;
-        self.check_update(name, &pool, &config)?;
-        let sensitivity = self.sensitivity(&pool, &config).await;
-        let mut secrets = sensitivity.masker().secrets(&config);
-        secrets.extend(sensitivity.masker().secrets(&current));
-        let config_ref = &config;
         let (created, info) = self
-            .call(&pool, &secrets, |c| async move {
-                c.put_connector_config(name, config_ref).await
-            })
+            .update_admitted(name, &pool, config, &current, principal)
             .await?;
         tracing::info!(connector = name, pool = %pool, principal, "Connector config replaced.");
         Ok((created, pool, info))
     }
 
-    /// `PATCH /connectors/{name}/config` (Apache, KIP-477): `null` removes a key.
+    /// `PATCH /connectors/{name}/config` (Apache, KIP-477): `null` removes a key. The patch
+    /// applies to the config as the user set it (the platform's defaults are added again by the
+    /// review, so a patch never turns them into user keys).
     pub async fn patch_config(
         &self,
         name: &str,
@@ -1041,8 +1163,10 @@ impl Gateway {
         principal: &str,
     ) -> Result<(String, ConnectorInfo), GatewayError> {
         self.ensure_not_busy(name)?;
-        let (pool, mut config) = self.config(name).await?;
-        let current = config.clone();
+        let _admission = self.admission.lock().await;
+        let (pool, current) = self.config(name).await?;
+        let mut config = crate::policy::strip_applied(&current);
+        config.remove(crate::policy::APPLIED_DEFAULTS_KEY);
         let mut problems = Vec::new();
         for (k, v) in patch {
             match v {
@@ -1067,18 +1191,63 @@ impl Gateway {
         if !problems.is_empty() {
             return Err(GatewayError::Invalid(problems));
         }
-        self.check_update(name, &pool, &config)?;
-        let sensitivity = self.sensitivity(&pool, &config).await;
-        let mut secrets = sensitivity.masker().secrets(&config);
-        secrets.extend(sensitivity.masker().secrets(&current));
-        let config_ref = &config;
         let (_, info) = self
-            .call(&pool, &secrets, |c| async move {
-                c.put_connector_config(name, config_ref).await
-            })
+            .update_admitted(name, &pool, config, &current, principal)
             .await?;
         tracing::info!(connector = name, pool = %pool, principal, "Connector config patched.");
         Ok((pool, info))
+    }
+
+    /// Reviews and applies a new config of existing connector `name` (admission lock held):
+    /// refused with every problem and violation, or the secret file staged, Connect's config
+    /// replaced, and the file put back if Connect refuses.
+    async fn update_admitted(
+        &self,
+        name: &str,
+        pool: &str,
+        config: BTreeMap<String, String>,
+        current: &BTreeMap<String, String>,
+        principal: &str,
+    ) -> Result<(bool, ConnectorInfo), GatewayError> {
+        let problems = match self.check_update(name, pool, &config) {
+            Ok(()) => Vec::new(),
+            Err(GatewayError::Invalid(problems)) => problems,
+            Err(e) => return Err(e),
+        };
+        let mut admitted = guardrails::admit(
+            self,
+            WriteRequest {
+                operation: Operation::Update,
+                name,
+                config: &config,
+                pool,
+                problems,
+                principal,
+            },
+        )
+        .await?;
+        let sensitivity = self.sensitivity(pool, current).await;
+        admitted.scrub.extend(sensitivity.masker().secrets(current));
+        if let Err(e) = admitted.stage() {
+            admitted.rollback();
+            return Err(e);
+        }
+        let config_ref = &admitted.config;
+        match self
+            .call(pool, &admitted.scrub, |c| async move {
+                c.put_connector_config(name, config_ref).await
+            })
+            .await
+        {
+            Ok(answer) => {
+                admitted.commit(self);
+                Ok(answer)
+            }
+            Err(e) => {
+                admitted.rollback();
+                Err(e)
+            }
+        }
     }
 
     fn check_update(
@@ -1116,9 +1285,10 @@ impl Gateway {
         }
     }
 
-    /// Deletes `name` and forgets its offsets request.
+    /// Deletes `name`, forgets its offsets request and removes its secret file.
     pub async fn delete(&self, name: &str, principal: &str) -> Result<(), GatewayError> {
         self.ensure_not_busy(name)?;
+        let _admission = self.admission.lock().await;
         let pool = self.locate(name).await?;
         match self
             .call(
@@ -1131,6 +1301,8 @@ impl Gateway {
             Ok(()) => {}
             Err(GatewayError::Connect { status: 404, .. }) => {
                 self.forget(name);
+                // Deleted behind the supervisor's back: its secrets go too.
+                self.remove_secret_file(name);
                 return Err(GatewayError::NotFound {
                     name: name.to_string(),
                 });
@@ -1139,8 +1311,21 @@ impl Gateway {
         }
         self.forget(name);
         self.offsets.remove(name)?;
+        self.remove_secret_file(name);
         tracing::info!(connector = name, pool = %pool, principal, "Connector deleted.");
         Ok(())
+    }
+
+    /// Removes the secret file of a connector that no longer exists. A failure is logged, not
+    /// returned: the connector is gone, and its delete must not read as failed (Terraform would
+    /// retry it into a 404).
+    fn remove_secret_file(&self, name: &str) {
+        match self.secrets.remove(name) {
+            Ok(true) => tracing::info!(connector = name, "Connector secret file removed."),
+            Ok(false) => {}
+            Err(e) => tracing::error!(connector = name, error = %e, code = e.code(),
+                "The secret file of a deleted connector could not be removed; remove it by hand."),
+        }
     }
 
     /// Pause, resume, stop: `action` is the Connect path segment.
@@ -1169,8 +1354,9 @@ impl Gateway {
         Ok(())
     }
 
-    /// Connect's validation of `config` for `plugin`, masked; guardrail violations will be added
-    /// here too. Unknown plugins are a 404 naming the installed ones.
+    /// Connect's validation of `config` for `plugin`, masked, with the guardrails' violations
+    /// added to the keys they concern (a dry run of a create). Unknown plugins are a 404 naming
+    /// the installed ones.
     pub async fn validate(
         &self,
         plugin: &str,
@@ -1208,6 +1394,9 @@ impl Gateway {
             })
             .await?;
         translate::mask_validation(&mut infos, &masker, &secrets);
+        let violations =
+            guardrails::dry_run(self, plugin, config, sensitivity.password_keys()).await?;
+        guardrails::add_to_validation(&mut infos, &violations, &masker.mask(config));
         Ok(infos)
     }
 

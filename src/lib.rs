@@ -22,6 +22,8 @@
 //! * [`app`] wires them together for the `run` and `dev` commands.
 //! * [`policy`] reviews connectors against the department's guardrails (pure).
 //! * [`gitops`] loads connector files and runs `connect-supervisor validate`.
+//! * [`guardrails`] applies the policy to the API's creates, updates and validations.
+//! * [`secret_store`] keeps the per-connector secret files of `externalize` mode.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -34,12 +36,14 @@ pub mod connect;
 pub mod dev;
 pub mod gateway;
 pub mod gitops;
+pub mod guardrails;
 pub mod model;
 pub mod observe;
 pub mod offsets;
 pub mod policy;
 pub mod process;
 pub mod runtime;
+pub mod secret_store;
 pub mod supervisor;
 pub mod translate;
 pub mod worker;

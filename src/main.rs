@@ -102,6 +102,25 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: ValidateFormat,
+        /// Check the files together with what runs now in the department, read from this
+        /// supervisor (its base URL, or its managed prefix .../connect/v1/environments/<env>/
+        /// clusters/<cluster>): quotas count the running connectors, and a running connector
+        /// renamed in the files is flagged.
+        #[arg(long, value_name = "URL")]
+        against: Option<String>,
+        /// API key id for --against (or the CS_KEY environment variable).
+        #[arg(long, env = gitops::against::API_KEY_ENV, hide_env_values = true)]
+        api_key: Option<String>,
+        /// API key secret for --against (or CS_SECRET; keep it out of command lines in CI).
+        #[arg(long, env = gitops::against::API_SECRET_ENV, hide_env_values = true)]
+        api_secret: Option<String>,
+        /// Bearer token for --against, instead of an API key (or CS_TOKEN).
+        #[arg(long, env = gitops::against::TOKEN_ENV, hide_env_values = true)]
+        token: Option<String>,
+        /// Report renames of running connectors as notices, not errors (the rename is
+        /// intended and its offsets are carried over).
+        #[arg(long)]
+        allow_renames: bool,
     },
     /// Manage the Connect runtime.
     Runtime {
@@ -162,20 +181,39 @@ fn main() -> ExitCode {
         env,
         plugins,
         format,
+        against,
+        api_key,
+        api_secret,
+        token,
+        allow_renames,
     } = cli.command
     {
-        return validate(gitops::ValidateOptions {
-            paths,
-            department,
-            environment: env,
-            plugins,
-            format: match format {
-                ValidateFormat::Text => gitops::OutputFormat::Text,
-                ValidateFormat::Json => gitops::OutputFormat::Json,
-                ValidateFormat::Github => gitops::OutputFormat::Github,
+        let against = match against {
+            None => None,
+            Some(url) => match credentials(api_key, api_secret, token) {
+                Ok(credentials) => Some(gitops::against::Against { url, credentials }),
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    return ExitCode::from(EXIT_USAGE as u8);
+                }
             },
-            baseline: gitops::Baseline::default(),
-        });
+        };
+        return validate(
+            gitops::ValidateOptions {
+                paths,
+                department,
+                environment: env,
+                plugins,
+                format: match format {
+                    ValidateFormat::Text => gitops::OutputFormat::Text,
+                    ValidateFormat::Json => gitops::OutputFormat::Json,
+                    ValidateFormat::Github => gitops::OutputFormat::Github,
+                },
+                baseline: gitops::Baseline::default(),
+                allow_renames,
+            },
+            against,
+        );
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -295,8 +333,53 @@ fn hash_secret() -> Result<(), anyhow::Error> {
     Ok(())
 }
 
-/// `validate`: the report on stdout, a reason on stderr when it could not run at all.
-fn validate(options: gitops::ValidateOptions) -> ExitCode {
+/// The credentials of `validate --against`: an API key (id and secret together) or a token.
+fn credentials(
+    api_key: Option<String>,
+    api_secret: Option<String>,
+    token: Option<String>,
+) -> Result<gitops::against::Credentials, String> {
+    use gitops::against::{API_KEY_ENV, API_SECRET_ENV, Credentials, TOKEN_ENV};
+    match (api_key, api_secret, token) {
+        (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => Err(format!(
+            "give either an API key (--api-key and --api-secret, or {API_KEY_ENV} and \
+             {API_SECRET_ENV}) or a token (--token or {TOKEN_ENV}), not both"
+        )),
+        (Some(id), Some(secret), None) => Ok(Credentials::ApiKey { id, secret }),
+        (Some(_), None, None) => Err(format!(
+            "--api-key needs its secret: --api-secret or {API_SECRET_ENV}"
+        )),
+        (None, Some(_), None) => Err(format!(
+            "--api-secret needs its key id: --api-key or {API_KEY_ENV}"
+        )),
+        (None, None, Some(token)) => Ok(Credentials::Token(token)),
+        (None, None, None) => Ok(Credentials::None),
+    }
+}
+
+/// `validate`: the report on stdout, a reason on stderr when it could not run at all. With
+/// `--against`, what runs in the department is read first.
+fn validate(
+    mut options: gitops::ValidateOptions,
+    against: Option<gitops::against::Against>,
+) -> ExitCode {
+    if let Some(against) = against {
+        let fetched = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))
+            .and_then(|rt| {
+                rt.block_on(gitops::fetch_baseline(&options.department, &against))
+                    .map_err(|e| e.to_string())
+            });
+        match fetched {
+            Ok(baseline) => options.baseline = baseline,
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(gitops::EXIT_UNREADABLE);
+            }
+        }
+    }
     match gitops::validate(&options) {
         Ok(outcome) => {
             print!("{}", outcome.output);

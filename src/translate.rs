@@ -127,6 +127,7 @@ pub fn connector_id(department: &str, name: &str) -> String {
 pub struct Masker<'a> {
     rules: &'a SecretRules,
     password_keys: &'a BTreeSet<String>,
+    resolved: &'a [String],
 }
 
 impl<'a> Masker<'a> {
@@ -135,7 +136,16 @@ impl<'a> Masker<'a> {
         Self {
             rules,
             password_keys,
+            resolved: &[],
         }
+    }
+
+    /// The same masker, also knowing the values behind the config's secret references (an
+    /// externalized secret is a reference in the config, but Connect's traces quote the
+    /// resolved value).
+    pub fn with_resolved(mut self, resolved: &'a [String]) -> Self {
+        self.resolved = resolved;
+        self
     }
 
     /// Whether `key`'s value must never be shown.
@@ -178,6 +188,7 @@ impl<'a> Masker<'a> {
             .into_iter()
             .filter(|(k, v)| self.is_sensitive(k) && !v.is_empty() && v.as_str() != MASK)
             .map(|(_, v)| v.clone())
+            .chain(self.resolved.iter().filter(|v| !v.is_empty()).cloned())
             .collect()
     }
 }

@@ -211,8 +211,13 @@ fn escape_property(text: &str, is_key: bool) -> String {
                 out.push('\\');
                 out.push(c);
             }
+            // Java reads \uXXXX as UTF-16 code units: characters beyond the BMP need both
+            // halves of their surrogate pair.
             c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
             }
             c => out.push(c),
         }

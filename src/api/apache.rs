@@ -19,6 +19,7 @@ use super::error::{ApiError, JsonBody, Shape};
 use crate::auth::Principal;
 use crate::connect::encode;
 use crate::gateway::{GatewayError, Lifecycle};
+use crate::guardrails;
 use crate::translate::{self, query_param};
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -104,12 +105,22 @@ async fn forward(
         .map_err(err)
 }
 
-/// Masks the config inside a `ConnectorInfo`-shaped value.
+/// Masks the config inside a `ConnectorInfo`-shaped value and leaves out the platform's
+/// defaults (as the managed API does: a tool that compares what it sent sees no drift).
 async fn mask_info(state: &AppState, pool: &str, info: &mut Value) {
     let config = config_of(info.get("config"));
     let sensitivity = state.gateway.sensitivity(pool, &config).await;
     if let Some(c) = info.get_mut("config") {
+        strip_defaults(c, &config);
         sensitivity.masker().mask_json(c);
+    }
+}
+
+/// Removes the keys the platform added (recorded in `config`) from a JSON config object.
+fn strip_defaults(json_config: &mut Value, config: &std::collections::BTreeMap<String, String>) {
+    let shown = guardrails::shown_config(config, false);
+    if let Value::Object(map) = json_config {
+        map.retain(|k, _| shown.contains_key(k) || !config.contains_key(k));
     }
 }
 
@@ -197,6 +208,7 @@ async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> Resul
         {
             let mut info = serde_json::to_value(info).expect("serialisable");
             if let Some(c) = info.get_mut("config") {
+                strip_defaults(c, &config);
                 masker.mask_json(c);
             }
             entry.insert("info".into(), info);
@@ -288,11 +300,17 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `GET /connectors/{name}/config`, masked.
-async fn read_config(State(state): State<AppState>, Path(name): Path<String>) -> Result<Response> {
+/// `GET /connectors/{name}/config`, masked, without the platform's defaults
+/// (`?include_defaults=true` shows the config as it runs).
+async fn read_config(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
     let (pool, config) = state.gateway.config(&name).await.map_err(err)?;
     let sensitivity = state.gateway.sensitivity(&pool, &config).await;
-    Ok(Json(sensitivity.masker().mask(&config)).into_response())
+    let shown = guardrails::shown_config(&config, guardrails::wants_defaults(query.as_deref()));
+    Ok(Json(sensitivity.masker().mask(&shown)).into_response())
 }
 
 async fn shown_info(state: &AppState, pool: &str, info: &crate::connect::ConnectorInfo) -> Value {
@@ -604,7 +622,8 @@ async fn plugin_config(
     Ok(reply_of(reply))
 }
 
-/// `PUT /connector-plugins/{plugin}/config/validate`, masked.
+/// `PUT /connector-plugins/{plugin}/config/validate`, masked, with the guardrails' violations
+/// in the keys they concern.
 async fn validate(
     State(state): State<AppState>,
     Path(plugin): Path<String>,

@@ -60,6 +60,9 @@ pub struct ApiError {
     /// Body shape.
     pub shape: Shape,
     challenge: bool,
+    /// A guardrails refusal's violations (`[{rule, key, message, hint}]`), listed in the body
+    /// next to the message (`error.violations`, or `violations` in Connect's shape).
+    violations: Option<Value>,
 }
 
 impl ApiError {
@@ -71,6 +74,7 @@ impl ApiError {
             message: message.into(),
             shape: Shape::Managed,
             challenge: false,
+            violations: None,
         }
     }
 
@@ -114,13 +118,21 @@ impl ApiError {
         } else {
             StatusCode::INTERNAL_SERVER_ERROR
         };
-        Self::new(status, e.code(), e.to_string()).shaped(shape)
+        let violations = match &e {
+            GatewayError::Refused(refusal) if !refusal.violations.is_empty() => {
+                Some(refusal.violations_json())
+            }
+            _ => None,
+        };
+        let mut error = Self::new(status, e.code(), e.to_string()).shaped(shape);
+        error.violations = violations;
+        error
     }
 
     /// The JSON body.
     pub fn body(&self) -> Value {
         let code = self.status.as_u16();
-        match self.shape {
+        let mut body = match self.shape {
             Shape::Managed => json!({ "error": { "code": code, "message": self.message } }),
             Shape::Connect => json!({ "error_code": code, "message": self.message }),
             Shape::Both => json!({
@@ -128,7 +140,20 @@ impl ApiError {
                 "error_code": code,
                 "message": self.message,
             }),
+        };
+        if let Some(violations) = &self.violations {
+            // Clients that know only `message` (Terraform, the CLI) still get every violation
+            // in it; tools can read them one by one here.
+            match self.shape {
+                Shape::Managed => body["error"]["violations"] = violations.clone(),
+                Shape::Connect => body["violations"] = violations.clone(),
+                Shape::Both => {
+                    body["error"]["violations"] = violations.clone();
+                    body["violations"] = violations.clone();
+                }
+            }
         }
+        body
     }
 }
 
@@ -240,6 +265,43 @@ mod tests {
         )
         .body();
         assert!(managed.get("error_code").is_none());
+    }
+
+    #[test]
+    fn refusals_list_their_violations_in_both_shapes() {
+        use crate::guardrails::Refusal;
+        use crate::policy::{RuleSource, Violation};
+        let refusal = Refusal {
+            connector: "dept1-x".into(),
+            problems: vec![],
+            violations: vec![Violation {
+                rule: "naming.prefix".into(),
+                key: Some("name".into()),
+                message: "must start with dept1-".into(),
+                hint: "rename it".into(),
+                source: RuleSource::Builtin,
+            }],
+        };
+        let e = ApiError::from_gateway(GatewayError::Refused(Box::new(refusal)), Shape::Managed);
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.code, "policy_violation");
+        let body = e.body();
+        assert_eq!(body["error"]["code"], 400);
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("[naming.prefix] name: must start with dept1- (fix: rename it)")
+        );
+        assert_eq!(
+            body["error"]["violations"],
+            json!([{"rule": "naming.prefix", "key": "name", "message": "must start with dept1-", "hint": "rename it"}])
+        );
+        let connect = e.shaped(Shape::Connect).body();
+        assert_eq!(connect["error_code"], 400);
+        assert_eq!(connect["violations"][0]["rule"], "naming.prefix");
+        let plain = ApiError::bad_request(&["x".into()]).body();
+        assert!(plain["error"].get("violations").is_none());
     }
 
     #[test]

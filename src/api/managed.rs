@@ -22,6 +22,7 @@ use super::AppState;
 use super::error::{ApiError, JsonBody, Shape};
 use crate::auth::Principal;
 use crate::gateway::{GatewayError, Lifecycle};
+use crate::guardrails;
 use crate::offsets::RequestKind;
 use crate::translate::{self, parse_expand, query_param};
 
@@ -251,10 +252,12 @@ async fn delete(
     Ok(Json(json!({ "error": null })).into_response())
 }
 
-/// `GET .../config`: masked, with the keys the managed API adds.
+/// `GET .../config`: masked, with the keys the managed API adds, without the platform's
+/// defaults (`?include_defaults=true` shows the config as it runs).
 async fn read_config(
     State(state): State<AppState>,
     Path(p): Path<ConnectorPath>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response> {
     check_scope(&state, &p.environment_id, &p.kafka_cluster_id)?;
     let (pool, config) = state
@@ -263,6 +266,7 @@ async fn read_config(
         .await
         .map_err(gateway_error)?;
     let sensitivity = state.gateway.sensitivity(&pool, &config).await;
+    let config = guardrails::shown_config(&config, guardrails::wants_defaults(query.as_deref()));
     let shown: BTreeMap<String, String> = state
         .gateway
         .extras()
@@ -498,7 +502,9 @@ async fn plugins(State(state): State<AppState>, Path(scope): Path<Scope>) -> Res
     Ok(Json(list).into_response())
 }
 
-/// `PUT .../connector-plugins/{plugin}/config/validate`: Connect's answer, masked.
+/// `PUT .../connector-plugins/{plugin}/config/validate`: Connect's answer, masked, with the
+/// guardrails' violations in the keys they concern (`error_count` counts them: Terraform
+/// aborts a create on it).
 async fn validate(
     State(state): State<AppState>,
     Path(p): Path<PluginPath>,

@@ -5,9 +5,10 @@
 //! skipped, `*.json` files are connector definitions), works out each file's environment in the
 //! per-environment layout (`<env>-<connector>.json` beside an `<env>-vars.yaml`), and hands the
 //! parsed documents to the pure [`check`]; [`document`] parses one file, [`report`] renders the
-//! findings. It never talks to the network: `--against URL` (what runs now) plugs in through
-//! [`Baseline`].
+//! findings. Only [`against`] talks to the network: `--against URL` reads what runs now in the
+//! department into the [`Baseline`] the files are checked with.
 
+pub mod against;
 pub mod check;
 pub mod document;
 pub mod lines;
@@ -49,6 +50,9 @@ pub enum GitopsError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// What runs in the department could not be read (`--against`).
+    #[error(transparent)]
+    Against(#[from] against::AgainstError),
     /// The plugin list is not the JSON of `GET /connector-plugins`.
     #[error("the plugin list {path} is not the JSON of GET /connector-plugins: {message}")]
     PluginsFormat {
@@ -66,6 +70,7 @@ impl GitopsError {
             Self::Department(e) => e.code(),
             Self::PluginsRead { .. } => "plugins_unreadable",
             Self::PluginsFormat { .. } => "plugins_format",
+            Self::Against(e) => e.code(),
         }
     }
 }
@@ -85,6 +90,8 @@ pub struct ValidateOptions {
     pub format: OutputFormat,
     /// What runs in the department now (empty offline).
     pub baseline: Baseline,
+    /// Report renames of running connectors as notices, not errors (`--allow-renames`).
+    pub allow_renames: bool,
 }
 
 /// What `validate` found.
@@ -147,11 +154,12 @@ pub fn validate(options: &ValidateOptions) -> Result<ValidateOutcome, GitopsErro
         });
     }
     let mut findings = environments.problems;
-    findings.extend(check::check(
+    findings.extend(check::check_with(
         &department,
         &catalog,
         &loaded,
         &options.baseline,
+        options.allow_renames,
     ));
     let summary = Summary {
         files: loaded.len(),
@@ -181,6 +189,16 @@ pub fn validate(options: &ValidateOptions) -> Result<ValidateOutcome, GitopsErro
         summary,
         exit_code,
     })
+}
+
+/// Reads what runs now in the department of the department file `department` from the
+/// supervisor `against` names (for `validate --against`).
+pub async fn fetch_baseline(
+    department: &Path,
+    against: &against::Against,
+) -> Result<Baseline, GitopsError> {
+    let department = config::load(department)?;
+    Ok(against::fetch(&department, against).await?)
 }
 
 /// Reads a saved `GET /connector-plugins` answer.

@@ -165,6 +165,40 @@ pub enum Event {
         /// Processes killed.
         processes: usize,
     },
+    /// The guardrails refused a connector create or update (rule ids only: messages may quote
+    /// config values).
+    PolicyRejected {
+        /// The connector.
+        connector: String,
+        /// `create` or `update`.
+        operation: &'static str,
+        /// Who asked (key id or token name).
+        principal: String,
+        /// The broken rules' ids (built-in ids, or Rego policy names).
+        rules: Vec<String>,
+    },
+    /// The platform added defaults to a connector's config (audit trail).
+    DefaultsApplied {
+        /// The connector.
+        connector: String,
+        /// `create` or `update`.
+        operation: &'static str,
+        /// Who asked.
+        principal: String,
+        /// Keys and values added (never secrets: defaults are platform settings).
+        defaults: Vec<(String, String)>,
+    },
+    /// Literal secrets of a connector were moved to its secret file (keys only).
+    SecretsExternalized {
+        /// The connector.
+        connector: String,
+        /// `create` or `update`.
+        operation: &'static str,
+        /// Who asked.
+        principal: String,
+        /// The config keys whose values moved.
+        keys: Vec<String>,
+    },
 }
 
 impl Event {
@@ -190,6 +224,9 @@ impl Event {
             Self::EnforcementSelected { .. } => "enforcement_selected",
             Self::EnforcementDegraded { .. } => "enforcement_degraded",
             Self::LeftoversCleaned { .. } => "leftovers_cleaned",
+            Self::PolicyRejected { .. } => "policy_rejected",
+            Self::DefaultsApplied { .. } => "policy_defaults_applied",
+            Self::SecretsExternalized { .. } => "secrets_externalized",
         }
     }
 
@@ -203,7 +240,8 @@ impl Event {
             | Self::RestartScheduled { .. }
             | Self::ScaleRefused { .. }
             | Self::EnforcementDegraded { .. }
-            | Self::LeftoversCleaned { .. } => Level::Warn,
+            | Self::LeftoversCleaned { .. }
+            | Self::PolicyRejected { .. } => Level::Warn,
             Self::RolloutFinished { ok: false, .. } | Self::WorkerHeld { .. } => Level::Error,
             _ => Level::Info,
         }
@@ -333,6 +371,37 @@ impl Event {
             Self::LeftoversCleaned { cgroups, processes } => format!(
                 "Cleaned leftovers of an earlier run: {cgroups} cgroup(s), {processes} process(es)."
             ),
+            Self::PolicyRejected {
+                connector,
+                operation,
+                principal,
+                rules,
+            } => format!(
+                "The {operation} of connector {connector} by {principal} was refused by the guardrails: {}.",
+                rules.join(", ")
+            ),
+            Self::DefaultsApplied {
+                connector,
+                operation,
+                principal,
+                defaults,
+            } => format!(
+                "Platform defaults added to connector {connector} ({operation} by {principal}): {}.",
+                defaults
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Self::SecretsExternalized {
+                connector,
+                operation,
+                principal,
+                keys,
+            } => format!(
+                "Secrets of connector {connector} ({operation} by {principal}) moved to its secret file: {}.",
+                keys.join(", ")
+            ),
         }
     }
 }
@@ -435,6 +504,39 @@ mod tests {
         assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 4, 5]);
         assert_eq!(log.since(4, 10).len(), 1);
         assert_eq!(log.recent(1)[0].message, "4");
+    }
+
+    #[test]
+    fn guardrail_events_carry_rule_ids_and_keys_only() {
+        let rejected = Event::PolicyRejected {
+            connector: "dept1-a".into(),
+            operation: "create",
+            principal: "OPERATOR".into(),
+            rules: vec!["naming.prefix".into(), "prod-tasks-max".into()],
+        };
+        assert_eq!(rejected.code(), "policy_rejected");
+        assert_eq!(rejected.level(), Level::Warn);
+        assert_eq!(rejected.pool(), None);
+        assert_eq!(
+            rejected.message(),
+            "The create of connector dept1-a by OPERATOR was refused by the guardrails: naming.prefix, prod-tasks-max."
+        );
+        let applied = Event::DefaultsApplied {
+            connector: "dept1-a".into(),
+            operation: "update",
+            principal: "ci".into(),
+            defaults: vec![("errors.tolerance".into(), "all".into())],
+        };
+        assert_eq!(applied.level(), Level::Info);
+        assert!(applied.message().contains("errors.tolerance=all"));
+        let moved = Event::SecretsExternalized {
+            connector: "dept1-a".into(),
+            operation: "create",
+            principal: "ci".into(),
+            keys: vec!["connection.password".into()],
+        };
+        assert_eq!(moved.code(), "secrets_externalized");
+        assert!(moved.message().ends_with("connection.password."));
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub struct Metrics {
     worker_memory_limit_bytes: IntGaugeVec,
     worker_cpu_limit_cores: GaugeVec,
     enforcement: IntGaugeVec,
+    policy_refusals_total: IntCounterVec,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -117,6 +118,11 @@ impl Metrics {
                 &["mode"],
             )
             .expect("valid metric"),
+            policy_refusals_total: IntCounterVec::new(
+                opts("policy_refusals_total", "Connector creates and updates refused by the guardrails, by broken rule id (a refusal counts once per rule)."),
+                &["rule"],
+            )
+            .expect("valid metric"),
             registry,
         };
         for c in [
@@ -132,6 +138,7 @@ impl Metrics {
             Box::new(m.worker_memory_limit_bytes.clone()),
             Box::new(m.worker_cpu_limit_cores.clone()),
             Box::new(m.enforcement.clone()),
+            Box::new(m.policy_refusals_total.clone()),
         ] {
             m.registry.register(c).expect("metric names are unique");
         }
@@ -170,6 +177,11 @@ impl Metrics {
             }
             Event::EnforcementSelected { mode, .. } => self.set_enforcement(*mode),
             Event::EnforcementDegraded { .. } => self.set_enforcement(Enforcement::None),
+            Event::PolicyRejected { rules, .. } => {
+                for rule in rules {
+                    self.policy_refusals_total.with_label_values(&[rule]).inc();
+                }
+            }
             _ => {}
         }
     }
@@ -251,6 +263,16 @@ impl Metrics {
         }
     }
 
+    /// Declares the guardrails' rule ids, so `kcs_policy_refusals_total` starts at 0 for each
+    /// (rates and alerts need the series before the first refusal).
+    pub fn policy_rules<'r>(&self, rules: impl IntoIterator<Item = &'r str>) {
+        for rule in rules {
+            self.policy_refusals_total
+                .with_label_values(&[rule])
+                .inc_by(0);
+        }
+    }
+
     /// Forgets a worker removed by a scale down.
     pub fn worker_removed(&self, pool: &str, worker: &str) {
         let l = [pool, worker];
@@ -319,6 +341,20 @@ mod tests {
             r#"kcs_worker_state{pool="shared",state="ready",worker="shared-0",department="dept1"} 1"#,
             r#"kcs_worker_cpu_limit_cores{pool="shared",worker="shared-0",department="dept1"} 0.5"#,
             r#"kcs_events_total{event="worker_exited",department="dept1"} 1"#,
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        m.record(&Event::PolicyRejected {
+            connector: "dept1-a".into(),
+            operation: "create",
+            principal: "p".into(),
+            rules: vec!["naming.prefix".into(), "quota.connectors".into()],
+        });
+        let text = m.encode();
+        for line in [
+            r#"kcs_policy_refusals_total{rule="naming.prefix",department="dept1"} 1"#,
+            r#"kcs_policy_refusals_total{rule="quota.connectors",department="dept1"} 1"#,
+            r#"kcs_events_total{event="policy_rejected",department="dept1"} 1"#,
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }

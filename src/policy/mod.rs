@@ -37,7 +37,7 @@ pub use plugins::{ConnectorType, PluginCatalog};
 pub use quota::Usage;
 pub use rego::{RegoPolicies, RegoProblem, RegoSource};
 pub use rules::PolicyRules;
-pub use secrets::{Externalized, MASKED_VALUE, externalize, secrets_dir};
+pub use secrets::{Externalized, MASKED_VALUE, SecretPlan, externalize, secrets_dir};
 
 /// The config key naming a connector.
 pub const NAME_KEY: &str = "name";
@@ -124,6 +124,16 @@ pub enum PolicyError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// Config values refer to secrets the connector's secret file does not hold.
+    #[error(
+        "{} refer{} to a secret this connector's secret file does not hold; send the value itself",
+        quote_list(keys),
+        if keys.len() == 1 { "s" } else { "" }
+    )]
+    SecretMissing {
+        /// The config keys.
+        keys: Vec<String>,
+    },
     /// A secret key cannot appear in a config-provider reference.
     #[error("the secret key {key} contains '}}' and cannot be referenced by a config provider")]
     SecretKey {
@@ -138,6 +148,7 @@ impl PolicyError {
         match self {
             Self::SecretPath { .. } => "policy_secret_path",
             Self::SecretKey { .. } => "policy_secret_key",
+            Self::SecretMissing { .. } => "policy_secret_missing",
         }
     }
 }

@@ -38,6 +38,8 @@ static WHOLE_REFERENCE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\$\{([^}:]*):[^}]*\}$").expect("valid regex"));
 static ANY_REFERENCE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\$\{([^}:]*):[^}]*\}").expect("valid regex"));
+static FILE_REFERENCE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\$\{file:([^}:]*):([^}]*)\}").expect("valid regex"));
 static SAFE_FILE_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$").expect("valid regex"));
 
@@ -47,6 +49,24 @@ pub fn reference_provider(value: &str) -> Option<&str> {
         .captures(value)
         .and_then(|c| c.get(1))
         .map(|m| m.as_str())
+}
+
+/// Every `${file:<path>:<key>}` reference inside `value`, as `(path, key)`.
+pub fn file_references(value: &str) -> impl Iterator<Item = (&str, &str)> {
+    FILE_REFERENCE.captures_iter(value).filter_map(|c| {
+        let path = c.get(1)?.as_str();
+        let key = c.get(2)?.as_str();
+        Some((path, key))
+    })
+}
+
+/// The key of the secret that `value` refers to when it is exactly one reference to the secret
+/// file at `path` (`${file:<path>:<key>}`).
+pub fn own_reference<'v>(value: &'v str, path: &Path) -> Option<&'v str> {
+    let inner = value.strip_prefix("${")?.strip_suffix('}')?;
+    let rest = inner.strip_prefix(FILE_PROVIDER)?.strip_prefix(':')?;
+    let key = rest.strip_prefix(path.to_str()?)?.strip_prefix(':')?;
+    (!key.contains('}')).then_some(key)
 }
 
 /// Whether `key` holds a secret: a sensitive-key pattern matches it, or Connect declares it a
@@ -161,6 +181,37 @@ pub(crate) fn check(
     literals
 }
 
+/// References in `config` (of connector `name`) to the secret file of another connector of the
+/// department (`others`). The secrets folder holds every connector's externalized secrets: a
+/// connector that refers to another's file could copy that secret into its own data (a
+/// transform's static value, a file name) where its operator can read it. Other files the
+/// platform puts in the folder stay usable.
+pub fn foreign_references<'a>(
+    config: &BTreeMap<String, String>,
+    dir: &Path,
+    name: &str,
+    others: impl IntoIterator<Item = &'a str>,
+) -> Vec<Violation> {
+    let foreign: BTreeSet<PathBuf> = others
+        .into_iter()
+        .filter(|other| *other != name)
+        .map(|other| secret_file(dir, other))
+        .collect();
+    let mut out = Vec::new();
+    for (key, value) in config {
+        if file_references(value).any(|(path, _)| foreign.contains(Path::new(path))) {
+            out.push(Violation::builtin(
+                RULE_SECRETS_PROVIDER,
+                Some(key),
+                format!("{key} refers to the secret file of another connector"),
+                "send the secret value itself (the supervisor keeps it in this connector's own \
+                 secret file) or refer to your secret store",
+            ));
+        }
+    }
+    out
+}
+
 /// The folder of the per-connector secret files: `<state_dir>/secrets`, absolute (the workers
 /// run in their own folders and `FileConfigProvider` only accepts absolute allowed paths).
 pub fn secrets_dir(department: &Department) -> PathBuf {
@@ -244,6 +295,96 @@ pub fn externalize(
         config: rewritten,
         path,
         secrets,
+    })
+}
+
+/// What a create or update does with a connector's secrets: the config Connect gets and the
+/// connector's secret file afterwards.
+#[derive(Clone, PartialEq)]
+pub struct SecretPlan {
+    /// The config to give Connect (literal secrets replaced by references in `externalize`
+    /// mode).
+    pub config: BTreeMap<String, String>,
+    /// The connector's secret file afterwards; `None` when it should not exist.
+    pub file: Option<BTreeMap<String, String>>,
+    /// Keys whose literal value this change moves to the file.
+    pub moved: Vec<String>,
+    /// Keys whose secret stays as it is in the file (a masked value sent back).
+    pub kept: Vec<String>,
+}
+
+impl std::fmt::Debug for SecretPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretPlan")
+            .field("config_keys", &self.config.keys().collect::<Vec<_>>())
+            .field(
+                "file_keys",
+                &self.file.as_ref().map(|m| m.keys().collect::<Vec<_>>()),
+            )
+            .field("moved", &self.moved)
+            .field("kept", &self.kept)
+            .finish()
+    }
+}
+
+impl SecretPlan {
+    /// Every secret value involved (for scrubbing Connect's messages, which may quote resolved
+    /// values).
+    pub fn values(&self) -> Vec<String> {
+        self.file
+            .iter()
+            .flat_map(|m| m.values().cloned())
+            .filter(|v| !v.is_empty())
+            .collect()
+    }
+}
+
+/// Plans the secrets of connector `name` whose reviewed config is `config`: in `externalize`
+/// mode its literal secrets move to its file in `dir`; in every mode, references to its own file
+/// (what a masked value sent back in an update stands for) keep the secret from `previous`, the
+/// file as it is now. A reference to a secret the file does not hold is an error naming the
+/// config keys.
+pub fn plan(
+    rules: &SecretRules,
+    password_keys: &BTreeSet<String>,
+    config: &BTreeMap<String, String>,
+    dir: &Path,
+    name: &str,
+    previous: Option<&BTreeMap<String, String>>,
+) -> Result<SecretPlan, PolicyError> {
+    let (config, mut file, moved) = if rules.mode == SecretMode::Externalize {
+        let out = externalize(rules, password_keys, config, dir, name)?;
+        let moved = out.secrets.keys().cloned().collect();
+        (out.config, out.secrets, moved)
+    } else {
+        (config.clone(), BTreeMap::new(), Vec::new())
+    };
+    let path = secret_file(dir, name);
+    let mut kept = Vec::new();
+    let mut missing = Vec::new();
+    for (key, value) in &config {
+        let Some(secret) = own_reference(value, &path) else {
+            continue;
+        };
+        if file.contains_key(secret) {
+            continue;
+        }
+        match previous.and_then(|p| p.get(secret)) {
+            Some(v) => {
+                file.insert(secret.to_string(), v.clone());
+                kept.push(key.clone());
+            }
+            None => missing.push(key.clone()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(PolicyError::SecretMissing { keys: missing });
+    }
+    Ok(SecretPlan {
+        config,
+        file: (!file.is_empty()).then_some(file),
+        moved,
+        kept,
     })
 }
 
@@ -352,6 +493,163 @@ mod tests {
         let odd = secret_file(dir, "../../etc/passwd");
         assert_eq!(odd.parent(), Some(dir));
         assert_eq!(odd.file_name().unwrap().len(), 64 + ".properties".len());
+    }
+
+    #[test]
+    fn own_references_are_exact_whole_values() {
+        let path = Path::new("/s/dept1-a.properties");
+        assert_eq!(
+            own_reference("${file:/s/dept1-a.properties:db.password}", path),
+            Some("db.password")
+        );
+        assert_eq!(own_reference("${file:/s/dept1-b.properties:k}", path), None);
+        assert_eq!(own_reference("${dir:/s/dept1-a.properties:k}", path), None);
+        assert_eq!(
+            own_reference("x${file:/s/dept1-a.properties:k}", path),
+            None
+        );
+        assert_eq!(own_reference("${file:/s/dept1-a.properties}", path), None);
+        let refs: Vec<_> =
+            file_references("a ${file:/x:k1} b ${vault:y:k} ${file:/z:k2}").collect();
+        assert_eq!(refs, [("/x", "k1"), ("/z", "k2")]);
+    }
+
+    fn planned(
+        mode: SecretMode,
+        pairs: &[(&str, &str)],
+        previous: Option<&BTreeMap<String, String>>,
+    ) -> Result<SecretPlan, PolicyError> {
+        let rules = SecretRules {
+            mode,
+            ..SecretRules::default()
+        };
+        plan(
+            &rules,
+            &BTreeSet::new(),
+            &config(pairs),
+            Path::new("/s"),
+            "dept1-a",
+            previous,
+        )
+    }
+
+    const OWN_PW: &str = "${file:/s/dept1-a.properties:connection.password}";
+
+    #[test]
+    fn a_create_moves_literals_to_the_file() {
+        let plan = planned(
+            SecretMode::Externalize,
+            &[("connection.password", "hunter2"), ("topics", "dept1-t")],
+            None,
+        )
+        .unwrap();
+        assert_eq!(plan.config["connection.password"], OWN_PW);
+        assert_eq!(
+            plan.file,
+            Some(config(&[("connection.password", "hunter2")]))
+        );
+        assert_eq!(plan.moved, ["connection.password"]);
+        assert!(plan.kept.is_empty());
+        assert_eq!(plan.values(), ["hunter2"]);
+        assert!(!format!("{plan:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn an_update_keeps_secrets_sent_back_masked_and_drops_removed_ones() {
+        let previous = config(&[("connection.password", "old"), ("api.token", "tok")]);
+        // The mask was replaced by the stored reference; api.token is no longer in the config.
+        let plan = planned(
+            SecretMode::Externalize,
+            &[("connection.password", OWN_PW), ("db.secret", "new")],
+            Some(&previous),
+        )
+        .unwrap();
+        assert_eq!(
+            plan.file,
+            Some(config(&[
+                ("connection.password", "old"),
+                ("db.secret", "new")
+            ]))
+        );
+        assert_eq!(plan.kept, ["connection.password"]);
+        assert_eq!(plan.moved, ["db.secret"]);
+        // A new literal replaces the kept one.
+        let plan = planned(
+            SecretMode::Externalize,
+            &[("connection.password", "newer")],
+            Some(&previous),
+        )
+        .unwrap();
+        assert_eq!(plan.file, Some(config(&[("connection.password", "newer")])));
+        // No secrets left: no file.
+        let plan = planned(SecretMode::Externalize, &[("topics", "t")], Some(&previous)).unwrap();
+        assert_eq!(plan.file, None);
+    }
+
+    #[test]
+    fn other_modes_pass_literals_on_but_still_keep_the_file_for_references() {
+        let previous = config(&[("connection.password", "old")]);
+        for mode in [SecretMode::Allow, SecretMode::Reject] {
+            let plan = planned(
+                mode,
+                &[("connection.password", OWN_PW), ("api.token", "literal")],
+                Some(&previous),
+            )
+            .unwrap();
+            assert_eq!(plan.config["api.token"], "literal");
+            assert_eq!(plan.file, Some(previous.clone()));
+            assert!(plan.moved.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_reference_to_a_secret_the_file_lacks_is_an_error() {
+        let err = planned(
+            SecretMode::Externalize,
+            &[("connection.password", OWN_PW)],
+            Some(&config(&[("other", "x")])),
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "policy_secret_missing");
+        assert!(err.to_string().contains("\"connection.password\""), "{err}");
+        assert!(
+            planned(
+                SecretMode::Externalize,
+                &[("connection.password", OWN_PW)],
+                None
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn references_to_another_connectors_secret_file_are_refused() {
+        let dir = Path::new("/s");
+        let cfg = config(&[
+            (
+                "connection.password",
+                "${file:/s/dept1-a.properties:connection.password}",
+            ),
+            (
+                "transforms.t.static.value",
+                "${file:/s/dept1-b.properties:connection.password}",
+            ),
+            (
+                "sasl.jaas.config",
+                "x password=\"${file:/s/dept1-b.properties:p}\";",
+            ),
+            ("api.token", "${file:/s/shared-db.properties:token}"),
+        ]);
+        let found = foreign_references(&cfg, dir, "dept1-a", ["dept1-a", "dept1-b", "dept1-c"]);
+        let keys: Vec<_> = found.iter().map(|v| v.key.as_deref().unwrap()).collect();
+        assert_eq!(keys, ["sasl.jaas.config", "transforms.t.static.value"]);
+        assert!(found.iter().all(|v| v.rule == RULE_SECRETS_PROVIDER));
+        // Seen from dept1-b, its own file is fine and dept1-a's is not.
+        let from_b = foreign_references(&cfg, dir, "dept1-b", ["dept1-a", "dept1-b"]);
+        assert_eq!(from_b.len(), 1);
+        assert_eq!(from_b[0].key.as_deref(), Some("connection.password"));
+        // Files that belong to no connector (platform-provided) are fine.
+        assert!(foreign_references(&cfg, dir, "dept1-a", ["dept1-c"]).is_empty());
     }
 
     #[test]

@@ -397,3 +397,4 @@ pub fn read_lines(path: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 pub mod api;
+pub mod guardrails;

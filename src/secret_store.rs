@@ -1,0 +1,383 @@
+//! The per-connector secret files of `externalize` mode: `<state_dir>/secrets/<connector>.properties`,
+//! written atomically with mode 0600 (owner only: the supervisor, and the workers it starts as the
+//! same user), read back for updates that keep a secret, and removed with the connector.
+//!
+//! This is the thin I/O half of [`crate::policy::secrets`]: what goes into a file, and the
+//! `${file:<path>:<key>}` references Connect gets, are decided there and in
+//! [`crate::guardrails`]. Nothing here logs a value, and errors carry paths, never contents.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::model::Department;
+use crate::policy::secrets;
+
+/// Mode of a secret file: read and write for its owner only.
+pub const SECRET_FILE_MODE: u32 = 0o600;
+/// Mode of the secrets folder.
+pub const SECRETS_DIR_MODE: u32 = 0o700;
+/// Suffix of the temporary file a secret file is written to before it is renamed into place.
+pub const TEMP_SUFFIX: &str = ".tmp";
+
+/// Why a secret file could not be read, written or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretStoreError {
+    /// The secrets folder could not be created.
+    #[error("cannot create the secrets folder {path}: {source}")]
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A secret file could not be written.
+    #[error("cannot write the secret file {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A secret file exists but could not be read.
+    #[error("cannot read the secret file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A secret file could not be removed.
+    #[error("cannot remove the secret file {path}: {source}")]
+    Remove {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl SecretStoreError {
+    /// Short, bounded code for metrics and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Folder { .. } => "secrets_folder",
+            Self::Write { .. } => "secret_file_write",
+            Self::Read { .. } => "secret_file_read",
+            Self::Remove { .. } => "secret_file_remove",
+        }
+    }
+}
+
+/// The department's folder of secret files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretStore {
+    dir: PathBuf,
+}
+
+impl SecretStore {
+    /// The store in `dir` (absolute: the path appears in `${file:...}` references).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The store of `department`: `<state_dir>/secrets`.
+    pub fn for_department(department: &Department) -> Self {
+        Self::new(secrets::secrets_dir(department))
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The secret file of connector `name`.
+    pub fn path(&self, name: &str) -> PathBuf {
+        secrets::secret_file(&self.dir, name)
+    }
+
+    /// Whether `path` is a file of this store (a `${file:...}` reference into the folder).
+    pub fn holds(&self, path: &Path) -> bool {
+        path.parent() == Some(self.dir.as_path())
+    }
+
+    /// The secrets kept for connector `name`, or `None` when it has no file.
+    pub fn read(&self, name: &str) -> Result<Option<BTreeMap<String, String>>, SecretStoreError> {
+        read_file(&self.path(name))
+    }
+
+    /// Replaces connector `name`'s file with `secrets`: written to a temporary file created
+    /// with mode 0600, flushed to disk, then renamed over the old one, so a worker reading it
+    /// sees the old or the new file, never half of one.
+    pub fn write(
+        &self,
+        name: &str,
+        secrets: &BTreeMap<String, String>,
+    ) -> Result<(), SecretStoreError> {
+        self.ensure_folder()?;
+        let path = self.path(name);
+        let mut temp = path.clone().into_os_string();
+        temp.push(TEMP_SUFFIX);
+        let temp = PathBuf::from(temp);
+        let write = |temp: &Path| -> std::io::Result<()> {
+            // A leftover from a crash may have other permissions: start afresh.
+            match std::fs::remove_file(temp) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(SECRET_FILE_MODE)
+                .open(temp)?;
+            file.write_all(crate::worker::render_properties(secrets).as_bytes())?;
+            file.sync_all()
+        };
+        if let Err(source) = write(&temp) {
+            let _ = std::fs::remove_file(&temp);
+            return Err(SecretStoreError::Write { path, source });
+        }
+        std::fs::rename(&temp, &path).map_err(|source| {
+            let _ = std::fs::remove_file(&temp);
+            SecretStoreError::Write {
+                path: path.clone(),
+                source,
+            }
+        })
+    }
+
+    /// Removes connector `name`'s file; `false` when there was none.
+    pub fn remove(&self, name: &str) -> Result<bool, SecretStoreError> {
+        let path = self.path(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(source) => Err(SecretStoreError::Remove { path, source }),
+        }
+    }
+
+    /// Puts connector `name`'s file back the way it was: `previous` written, or the file removed
+    /// when there was none.
+    pub fn restore(
+        &self,
+        name: &str,
+        previous: Option<&BTreeMap<String, String>>,
+    ) -> Result<(), SecretStoreError> {
+        match previous {
+            Some(secrets) => self.write(name, secrets),
+            None => self.remove(name).map(|_| ()),
+        }
+    }
+
+    fn ensure_folder(&self) -> Result<(), SecretStoreError> {
+        if self.dir.is_dir() {
+            return Ok(());
+        }
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(SECRETS_DIR_MODE)
+            .create(&self.dir)
+            .and_then(|()| {
+                std::fs::set_permissions(
+                    &self.dir,
+                    std::fs::Permissions::from_mode(SECRETS_DIR_MODE),
+                )
+            })
+            .map_err(|source| SecretStoreError::Folder {
+                path: self.dir.clone(),
+                source,
+            })
+    }
+}
+
+/// The properties of the secret file at `path`, or `None` when it does not exist.
+pub fn read_file(path: &Path) -> Result<Option<BTreeMap<String, String>>, SecretStoreError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(parse_properties(&text))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(SecretStoreError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Parses Java properties as [`crate::worker::render_properties`] writes them: one `key=value`
+/// per line, `#`/`!` comments, and Java's escapes (`\\`, `\n`, `\r`, `\t`, `\f`, `\uXXXX` with
+/// surrogate pairs, and `\` before any other character standing for that character). Line
+/// continuations are not produced by the writer and are read as Java does.
+pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut logical = String::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let trimmed = line.trim_start_matches([' ', '\t', '\u{c}']);
+        if logical.is_empty() && (trimmed.is_empty() || trimmed.starts_with(['#', '!'])) {
+            continue;
+        }
+        logical.push_str(trimmed);
+        // An odd number of trailing backslashes continues the line.
+        let trailing = logical.chars().rev().take_while(|c| *c == '\\').count();
+        if trailing % 2 == 1 && lines.clone().next().is_some() {
+            logical.pop();
+            continue;
+        }
+        let (key, value) = split_entry(&logical);
+        out.insert(unescape(key), unescape(value));
+        logical.clear();
+    }
+    out
+}
+
+/// Splits a logical line at the first unescaped `=`, `:` or whitespace (Java's rule).
+fn split_entry(line: &str) -> (&str, &str) {
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            '=' | ':' | ' ' | '\t' | '\u{c}' => {
+                let key = &line[..i];
+                let mut rest = line[i..].trim_start_matches([' ', '\t', '\u{c}']);
+                if c.is_whitespace() || c == '\u{c}' {
+                    if let Some(r) = rest.strip_prefix(['=', ':']) {
+                        rest = r;
+                    }
+                } else {
+                    rest = &rest[1..];
+                }
+                return (key, rest.trim_start_matches([' ', '\t', '\u{c}']));
+            }
+            _ => {}
+        }
+    }
+    (line, "")
+}
+
+fn unescape(text: &str) -> String {
+    let mut units: Vec<u16> = Vec::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            let mut buf = [0u16; 2];
+            units.extend_from_slice(c.encode_utf16(&mut buf));
+            continue;
+        }
+        let Some(next) = chars.next() else { break };
+        let unit = match next {
+            'n' => u16::from(b'\n'),
+            'r' => u16::from(b'\r'),
+            't' => u16::from(b'\t'),
+            'f' => 0x0c,
+            'u' => {
+                let hex: String = chars.clone().take(4).collect();
+                match u16::from_str_radix(&hex, 16) {
+                    Ok(v) if hex.len() == 4 => {
+                        for _ in 0..4 {
+                            chars.next();
+                        }
+                        v
+                    }
+                    _ => u16::from(b'u'),
+                }
+            }
+            other => {
+                let mut buf = [0u16; 2];
+                units.extend_from_slice(other.encode_utf16(&mut buf));
+                continue;
+            }
+        };
+        units.push(unit);
+    }
+    String::from_utf16_lossy(&units)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::worker::render_properties;
+
+    #[test]
+    fn java_properties_are_read_with_their_escapes() {
+        let text = "# comment\n! other comment\n\n  a = 1\nb:2\nc 3\nd\\=x=y\\=z\ne=\\u00e9\\n\\tend\nf=line\\\n   continued\ng=\n";
+        let p = parse_properties(text);
+        assert_eq!(p["a"], "1");
+        assert_eq!(p["b"], "2");
+        assert_eq!(p["c"], "3");
+        assert_eq!(p["d=x"], "y=z");
+        assert_eq!(p["e"], "é\n\tend");
+        assert_eq!(p["f"], "linecontinued");
+        assert_eq!(p["g"], "");
+        assert_eq!(p.len(), 7);
+    }
+
+    #[test]
+    fn files_are_written_owner_only_read_back_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SecretStore::new(dir.path().join("secrets"));
+        assert_eq!(store.read("dept1-a").unwrap(), None);
+        let secrets = BTreeMap::from([("connection.password".to_string(), "p=w:d #1".to_string())]);
+        store.write("dept1-a", &secrets).unwrap();
+        let path = store.path("dept1-a");
+        assert_eq!(path, dir.path().join("secrets/dept1-a.properties"));
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, SECRET_FILE_MODE);
+        let folder = std::fs::metadata(store.dir()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(folder, SECRETS_DIR_MODE);
+        assert_eq!(store.read("dept1-a").unwrap(), Some(secrets.clone()));
+        assert!(store.holds(&path));
+        assert!(!store.holds(Path::new("/etc/passwd")));
+        // Replaced whole, no temporary file left behind.
+        let other = BTreeMap::from([("token".to_string(), "t".to_string())]);
+        store.write("dept1-a", &other).unwrap();
+        assert_eq!(store.read("dept1-a").unwrap(), Some(other));
+        let names: Vec<_> = std::fs::read_dir(store.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["dept1-a.properties"]);
+        store.restore("dept1-a", Some(&secrets)).unwrap();
+        assert_eq!(store.read("dept1-a").unwrap(), Some(secrets));
+        store.restore("dept1-a", None).unwrap();
+        assert!(!path.exists());
+        assert!(!store.remove("dept1-a").unwrap());
+    }
+
+    #[test]
+    fn errors_name_the_path_and_have_codes() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file where the folder should be.
+        let blocker = dir.path().join("secrets");
+        std::fs::write(&blocker, "x").unwrap();
+        let store = SecretStore::new(blocker.join("inner"));
+        let err = store
+            .write("a", &BTreeMap::from([("k".into(), "v".into())]))
+            .unwrap_err();
+        assert_eq!(err.code(), "secrets_folder");
+        assert!(err.to_string().contains("inner"), "{err}");
+    }
+
+    proptest! {
+        /// What the writer renders, the reader gives back, for any keys and values (newlines,
+        /// separators, leading spaces, non-ASCII and supplementary characters included).
+        #[test]
+        fn rendering_then_parsing_round_trips(
+            entries in proptest::collection::btree_map(
+                "[a-z.]{1,8}[ =:#!a-z\\\\]{0,3}",
+                any::<String>(),
+                0..6,
+            )
+        ) {
+            let text = render_properties(&entries);
+            prop_assert_eq!(parse_properties(&text), entries);
+        }
+    }
+}
