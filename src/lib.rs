@@ -42,4 +42,5 @@ pub mod process;
 pub mod runtime;
 pub mod supervisor;
 pub mod translate;
+pub mod watch;
 pub mod worker;

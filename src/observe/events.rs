@@ -25,7 +25,62 @@ pub enum Level {
     Error,
 }
 
-/// Something that happened to a worker, a pool or the department.
+/// A change made to a connector through the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectorChange {
+    /// Created (POST, or PUT of a new config).
+    Created,
+    /// Config replaced or patched.
+    Updated,
+    /// Deleted.
+    Deleted,
+    /// Paused.
+    Paused,
+    /// Resumed.
+    Resumed,
+    /// Stopped (Apache API).
+    Stopped,
+    /// Restarted by hand (the connector, its tasks, or one task).
+    Restarted,
+    /// Offsets read/alter/reset requested.
+    OffsetsRequested,
+    /// Active topics reset (Apache API).
+    TopicsReset,
+}
+
+impl ConnectorChange {
+    /// The event code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Created => "connector_created",
+            Self::Updated => "connector_updated",
+            Self::Deleted => "connector_deleted",
+            Self::Paused => "connector_paused",
+            Self::Resumed => "connector_resumed",
+            Self::Stopped => "connector_stopped",
+            Self::Restarted => "connector_restarted",
+            Self::OffsetsRequested => "offsets_requested",
+            Self::TopicsReset => "connector_topics_reset",
+        }
+    }
+
+    /// A verb for sentences.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Deleted => "deleted",
+            Self::Paused => "paused",
+            Self::Resumed => "resumed",
+            Self::Stopped => "stopped",
+            Self::Restarted => "restarted",
+            Self::OffsetsRequested => "given an offsets request",
+            Self::TopicsReset => "given a topics reset",
+        }
+    }
+}
+
+/// Something that happened to a worker, a pool, a connector or the department.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// A worker process was spawned.
@@ -165,6 +220,92 @@ pub enum Event {
         /// Processes killed.
         processes: usize,
     },
+    /// A connector was changed through the API.
+    ConnectorChanged {
+        /// The connector.
+        connector: String,
+        /// What was done.
+        change: ConnectorChange,
+        /// Who did it (key id or token name).
+        principal: String,
+    },
+    /// A connector or one of its tasks was seen FAILED.
+    ConnectorFailed {
+        /// The connector.
+        connector: String,
+        /// Its pool.
+        pool: String,
+        /// The failed task (`None`: the connector itself).
+        task: Option<u32>,
+        /// First line of the error, secrets masked.
+        error: String,
+    },
+    /// The supervisor restarted a failed connector's failed parts.
+    ConnectorAutoRestarted {
+        /// The connector.
+        connector: String,
+        /// Its pool.
+        pool: String,
+        /// Restarts in its budget so far, this one included.
+        attempt: u32,
+        /// The budget.
+        max: u32,
+    },
+    /// An automatic restart call was refused or failed.
+    AutoRestartFailed {
+        /// The connector.
+        connector: String,
+        /// Its pool.
+        pool: String,
+        /// Bounded error code.
+        code: &'static str,
+        /// What failed (scrubbed).
+        message: String,
+    },
+    /// The restart of the worker a connector ran on was counted in the connector's budget.
+    RestartBudgetCharged {
+        /// The connector.
+        connector: String,
+        /// The worker that restarted.
+        worker: String,
+        /// Restarts in its budget so far.
+        attempt: u32,
+        /// The budget.
+        max: u32,
+    },
+    /// A failed connector runs again (after automatic restarts).
+    ConnectorRecovered {
+        /// The connector.
+        connector: String,
+        /// Its pool.
+        pool: String,
+        /// Restarts it took.
+        attempts: u32,
+    },
+    /// A connector used up its restart budget: no more automatic restarts until an operator
+    /// restarts it.
+    ConnectorHeld {
+        /// The connector.
+        connector: String,
+        /// Its pool.
+        pool: String,
+        /// Restarts spent.
+        attempts: u32,
+    },
+    /// An operator's restart released a held connector.
+    ConnectorReleased {
+        /// The connector.
+        connector: String,
+        /// Who restarted it.
+        principal: String,
+    },
+    /// Kafka stopped answering the supervisor's check.
+    KafkaUnreachable {
+        /// What failed.
+        message: String,
+    },
+    /// Kafka answers the supervisor's check again.
+    KafkaReachable,
 }
 
 impl Event {
@@ -190,6 +331,96 @@ impl Event {
             Self::EnforcementSelected { .. } => "enforcement_selected",
             Self::EnforcementDegraded { .. } => "enforcement_degraded",
             Self::LeftoversCleaned { .. } => "leftovers_cleaned",
+            Self::ConnectorChanged { change, .. } => change.code(),
+            Self::ConnectorFailed { .. } => "connector_failed",
+            Self::ConnectorAutoRestarted { .. } => "connector_auto_restarted",
+            Self::AutoRestartFailed { .. } => "auto_restart_failed",
+            Self::RestartBudgetCharged { .. } => "restart_budget_charged",
+            Self::ConnectorRecovered { .. } => "connector_recovered",
+            Self::ConnectorHeld { .. } => "connector_held",
+            Self::ConnectorReleased { .. } => "connector_released",
+            Self::KafkaUnreachable { .. } => "kafka_unreachable",
+            Self::KafkaReachable => "kafka_reachable",
+        }
+    }
+
+    /// Every code [`Event::code`] can return, for documentation and the events API.
+    pub const CODES: &'static [&'static str] = &[
+        "worker_started",
+        "worker_ready",
+        "worker_stable",
+        "worker_exited",
+        "worker_oom_killed",
+        "worker_spawn_failed",
+        "worker_unresponsive",
+        "restart_scheduled",
+        "worker_held",
+        "worker_restart_requested",
+        "worker_cleared",
+        "worker_stopped",
+        "pool_scaled",
+        "scale_refused",
+        "rollout_started",
+        "rollout_finished",
+        "enforcement_selected",
+        "enforcement_degraded",
+        "leftovers_cleaned",
+        "connector_created",
+        "connector_updated",
+        "connector_deleted",
+        "connector_paused",
+        "connector_resumed",
+        "connector_stopped",
+        "connector_restarted",
+        "offsets_requested",
+        "connector_topics_reset",
+        "connector_failed",
+        "connector_auto_restarted",
+        "auto_restart_failed",
+        "restart_budget_charged",
+        "connector_recovered",
+        "connector_held",
+        "connector_released",
+        "kafka_unreachable",
+        "kafka_reachable",
+    ];
+
+    /// The connector concerned, if any.
+    pub fn connector(&self) -> Option<&str> {
+        match self {
+            Self::ConnectorChanged { connector, .. }
+            | Self::ConnectorFailed { connector, .. }
+            | Self::ConnectorAutoRestarted { connector, .. }
+            | Self::AutoRestartFailed { connector, .. }
+            | Self::RestartBudgetCharged { connector, .. }
+            | Self::ConnectorRecovered { connector, .. }
+            | Self::ConnectorHeld { connector, .. }
+            | Self::ConnectorReleased { connector, .. } => Some(connector),
+            _ => None,
+        }
+    }
+
+    /// Who caused it (a key id or token name; never a secret), for changes made through the API.
+    pub fn principal(&self) -> Option<&str> {
+        match self {
+            Self::ConnectorChanged { principal, .. }
+            | Self::ConnectorReleased { principal, .. } => Some(principal),
+            _ => None,
+        }
+    }
+
+    /// A bounded outcome: the exit reason of a worker, `ok` for a change, `failed`, `held`.
+    pub fn outcome(&self) -> Option<&'static str> {
+        match self {
+            Self::WorkerExited { reason, .. } => Some(reason.code()),
+            Self::ConnectorChanged { .. }
+            | Self::ConnectorAutoRestarted { .. }
+            | Self::ConnectorRecovered { .. }
+            | Self::ConnectorReleased { .. } => Some("ok"),
+            Self::AutoRestartFailed { code, .. } => Some(code),
+            Self::ConnectorHeld { .. } | Self::WorkerHeld { .. } => Some("held"),
+            Self::ConnectorFailed { .. } | Self::WorkerSpawnFailed { .. } => Some("failed"),
+            _ => None,
         }
     }
 
@@ -204,7 +435,14 @@ impl Event {
             | Self::ScaleRefused { .. }
             | Self::EnforcementDegraded { .. }
             | Self::LeftoversCleaned { .. } => Level::Warn,
-            Self::RolloutFinished { ok: false, .. } | Self::WorkerHeld { .. } => Level::Error,
+            Self::ConnectorFailed { .. }
+            | Self::ConnectorAutoRestarted { .. }
+            | Self::AutoRestartFailed { .. }
+            | Self::RestartBudgetCharged { .. }
+            | Self::KafkaUnreachable { .. } => Level::Warn,
+            Self::RolloutFinished { ok: false, .. }
+            | Self::WorkerHeld { .. }
+            | Self::ConnectorHeld { .. } => Level::Error,
             _ => Level::Info,
         }
     }
@@ -224,6 +462,7 @@ impl Event {
             | Self::WorkerRestartRequested { worker }
             | Self::WorkerCleared { worker }
             | Self::WorkerStopped { worker } => Some(worker.to_string()),
+            Self::RestartBudgetCharged { worker, .. } => Some(worker.clone()),
             _ => None,
         }
     }
@@ -234,7 +473,12 @@ impl Event {
             Self::PoolScaled { pool, .. }
             | Self::ScaleRefused { pool, .. }
             | Self::RolloutStarted { pool, .. }
-            | Self::RolloutFinished { pool, .. } => Some(pool.clone()),
+            | Self::RolloutFinished { pool, .. }
+            | Self::ConnectorFailed { pool, .. }
+            | Self::ConnectorAutoRestarted { pool, .. }
+            | Self::AutoRestartFailed { pool, .. }
+            | Self::ConnectorRecovered { pool, .. }
+            | Self::ConnectorHeld { pool, .. } => Some(pool.clone()),
             other => other.worker_id().map(|w| w.pool.clone()),
         }
     }
@@ -333,6 +577,64 @@ impl Event {
             Self::LeftoversCleaned { cgroups, processes } => format!(
                 "Cleaned leftovers of an earlier run: {cgroups} cgroup(s), {processes} process(es)."
             ),
+            Self::ConnectorChanged {
+                connector,
+                change,
+                principal,
+            } => format!(
+                "Connector {connector} was {} by {principal}.",
+                change.verb()
+            ),
+            Self::ConnectorFailed {
+                connector,
+                task,
+                error,
+                ..
+            } => match task {
+                Some(t) => format!("Task {t} of connector {connector} failed: {error}"),
+                None => format!("Connector {connector} failed: {error}"),
+            },
+            Self::ConnectorAutoRestarted {
+                connector,
+                attempt,
+                max,
+                ..
+            } => format!(
+                "Connector {connector}: failed parts restarted automatically (restart {attempt} of {max})."
+            ),
+            Self::AutoRestartFailed {
+                connector, message, ..
+            } => format!("Automatic restart of connector {connector} failed: {message}"),
+            Self::RestartBudgetCharged {
+                connector,
+                worker,
+                attempt,
+                max,
+            } => format!(
+                "Connector {connector} ran on worker {worker}, which restarted after a failure; that counts as restart {attempt} of {max} of the connector."
+            ),
+            Self::ConnectorRecovered {
+                connector,
+                attempts,
+                ..
+            } => format!("Connector {connector} runs again after {attempts} automatic restart(s)."),
+            Self::ConnectorHeld {
+                connector,
+                attempts,
+                ..
+            } => format!(
+                "Connector {connector} is held after {attempts} restarts: no more automatic restarts; fix the cause, then restart it (POST .../connectors/{connector}/restart)."
+            ),
+            Self::ConnectorReleased {
+                connector,
+                principal,
+            } => format!(
+                "Connector {connector} was restarted by {principal}; its hold is released and its restart budget is full again."
+            ),
+            Self::KafkaUnreachable { message } => {
+                format!("Kafka does not answer the supervisor: {message}")
+            }
+            Self::KafkaReachable => "Kafka answers the supervisor again.".to_string(),
         }
     }
 }
@@ -357,6 +659,15 @@ pub struct EventRecord {
     /// The worker concerned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worker: Option<String>,
+    /// The connector concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
+    /// Who caused it (key id or token name, never a secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// Bounded outcome ([`Event::outcome`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<&'static str>,
     /// The sentence.
     pub message: String,
 }
@@ -421,6 +732,9 @@ mod tests {
             level: Level::Info,
             pool: None,
             worker: None,
+            connector: None,
+            principal: None,
+            outcome: None,
             message: message.into(),
         }
     }
