@@ -28,7 +28,7 @@ use crate::gateway::Gateway;
 use crate::model::AutoRestartSettings;
 use crate::observe::connectors::ConnectorSample;
 use crate::observe::health::KafkaState;
-use crate::observe::logs::ForwardStats;
+use crate::observe::logs::{ForwardStats, Redactor};
 use crate::observe::{Event, Observer};
 use crate::supervisor::Supervisor;
 use crate::translate;
@@ -239,13 +239,16 @@ fn first_failure(status: &ConnectorStatus, now: OffsetDateTime) -> Option<Failur
     })
 }
 
-fn scrub_status(status: &mut ConnectorStatus, secrets: &[String]) {
+/// Masks the connector's own secret values, then whatever the log redactor knows (other secret
+/// values, `password=...` in text).
+fn scrub_status(status: &mut ConnectorStatus, secrets: &[String], redactor: &Redactor) {
+    let clean = |t: &mut String| *t = redactor.redact(&translate::scrub(t, secrets)).into_owned();
     if let Some(t) = &mut status.connector.trace {
-        *t = translate::scrub(t, secrets);
+        clean(t);
     }
     for task in &mut status.tasks {
         if let Some(t) = &mut task.state.trace {
-            *t = translate::scrub(t, secrets);
+            clean(t);
         }
     }
 }
@@ -327,17 +330,18 @@ impl ConnectorWatch {
         for (name, (pool, e)) in seen {
             let Some(mut status) = e.status else { continue };
             let mut tasks_max = 1;
+            let mut secrets = Vec::new();
             if let Some(info) = &e.info {
                 let sensitivity = self.gateway.sensitivity(&pool, &info.config).await;
-                let secrets = sensitivity.masker().secrets(&info.config);
+                secrets = sensitivity.masker().secrets(&info.config);
                 logs.redactor().add_secrets(&secrets);
-                scrub_status(&mut status, &secrets);
                 tasks_max = info
                     .config
                     .get("tasks.max")
                     .and_then(|t| t.parse().ok())
                     .unwrap_or(1);
             }
+            scrub_status(&mut status, &secrets, logs.redactor());
             statuses.insert(name, (pool, status, tasks_max));
         }
         logs.learn_secret_files(&crate::policy::secrets::secrets_dir(

@@ -264,6 +264,7 @@ pub struct LogHub {
     forwarder: Option<Forwarder<Forwarded>>,
     forward_error: Option<String>,
     metrics: LogMetrics,
+    records: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for LogHub {
@@ -315,7 +316,13 @@ impl LogHub {
             forwarder,
             forward_error,
             metrics,
+            records: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Records read from every worker so far.
+    pub fn records(&self) -> u64 {
+        self.records.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The redactor (to teach it secret values).
@@ -416,6 +423,8 @@ impl LogHub {
                 out.push(record);
             }
         }
+        self.records
+            .fetch_add(out.len() as u64, std::sync::atomic::Ordering::Relaxed);
         for level in LogLevel::ALL {
             let n = per_level[level as usize];
             if n > 0 {
