@@ -44,8 +44,9 @@ impl AppState {
         let gateway = Gateway::new(Arc::clone(&supervisor))?;
         gateway.resume_pending_offsets();
         let auth = Arc::new(Authenticator::new(supervisor.department().auth.clone()));
-        let watch =
-            crate::watch::ConnectorWatch::start(Arc::clone(&supervisor), Arc::clone(&gateway));
+        let watch = supervisor.connector_watch(|| {
+            crate::watch::ConnectorWatch::start(Arc::clone(&supervisor), Arc::clone(&gateway))
+        });
         Ok(Self {
             supervisor,
             gateway,

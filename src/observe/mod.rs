@@ -140,8 +140,12 @@ impl Observer {
         let observer = Arc::new(observer);
         if let Some(check) = check {
             let settings = kafka::client_settings(department, &o.health.kafka_client);
+            let topic = department
+                .cluster_identity(&department.default_pool)
+                .status_topic;
             check.start(
                 &settings,
+                &topic,
                 o.health.kafka_interval,
                 Arc::downgrade(&observer),
             );

@@ -351,6 +351,7 @@ pub struct Supervisor {
     shutdown: watch::Sender<bool>,
     background: Mutex<Vec<JoinHandle<()>>>,
     http: reqwest::Client,
+    connector_watch: std::sync::OnceLock<Arc<crate::watch::ConnectorWatch>>,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -435,6 +436,7 @@ impl Supervisor {
             shutdown,
             background: Mutex::new(Vec::new()),
             http: crate::connect::ConnectClient::default_http(),
+            connector_watch: std::sync::OnceLock::new(),
         });
         {
             let mut inner = supervisor.lock();
@@ -555,6 +557,15 @@ impl Supervisor {
             .filter(|(_, w)| w.snapshot.phase.is_up())
             .filter_map(|(id, w)| Some((id.to_string(), id.pool.clone(), w.plan.metrics_url()?)))
             .collect()
+    }
+
+    /// The department's connector watch, started by the first caller (one per supervisor, however
+    /// many API states are built over it).
+    pub fn connector_watch(
+        &self,
+        start: impl FnOnce() -> Arc<crate::watch::ConnectorWatch>,
+    ) -> Arc<crate::watch::ConnectorWatch> {
+        Arc::clone(self.connector_watch.get_or_init(start))
     }
 
     /// Turns `true` when the supervisor starts shutting down.

@@ -339,12 +339,33 @@ impl LogHub {
         if drafts.is_empty() {
             return Vec::new();
         }
+        // Redaction is the costly part: done before the lock, so workers do not wait on it.
+        let redacted: Vec<(Draft, String, String)> = drafts
+            .into_iter()
+            .map(|mut d| {
+                let message = self.redactor.redact(&d.message).into_owned();
+                let mut stack = if d.stack.is_empty() {
+                    String::new()
+                } else {
+                    self.redactor.redact(&d.stack).into_owned()
+                };
+                if d.dropped_lines > 0 {
+                    stack.push_str(&format!(
+                        "\n\t... {} more line(s) left out by connect-supervisor",
+                        d.dropped_lines
+                    ));
+                }
+                d.message.clear();
+                d.stack.clear();
+                (d, message, stack)
+            })
+            .collect();
         let mut forward = Vec::new();
-        let mut out = Vec::with_capacity(drafts.len());
+        let mut out = Vec::with_capacity(redacted.len());
         let mut per_level = [0u64; 6];
         {
             let mut state = self.lock();
-            for d in drafts {
+            for (d, message, stack) in redacted {
                 state.seq += 1;
                 let record = Arc::new(LogRecord {
                     seq: state.seq,
@@ -354,19 +375,8 @@ impl LogHub {
                     logger: d.logger,
                     connector: d.connector,
                     scope: d.scope,
-                    message: self.redactor.redact(&d.message).into_owned(),
-                    stack: if d.stack.is_empty() {
-                        d.stack
-                    } else {
-                        let mut s = self.redactor.redact(&d.stack).into_owned();
-                        if d.dropped_lines > 0 {
-                            s.push_str(&format!(
-                                "\n\t... {} more line(s) left out by connect-supervisor",
-                                d.dropped_lines
-                            ));
-                        }
-                        s
-                    },
+                    message,
+                    stack,
                     source: Arc::clone(source),
                     stream: d.stream,
                 });
