@@ -751,6 +751,171 @@ mod tests {
         assert_eq!(log.recent(1)[0].message, "4");
     }
 
+    fn one_of_each() -> Vec<Event> {
+        let w = || WorkerId::new("p", 0);
+        let c = || "d-c".to_string();
+        let mut all = vec![
+            Event::WorkerStarted {
+                worker: w(),
+                pid: 1,
+                launch: 1,
+            },
+            Event::WorkerReady {
+                worker: w(),
+                after: Duration::ZERO,
+            },
+            Event::WorkerStable { worker: w() },
+            Event::WorkerExited {
+                worker: w(),
+                reason: ExitReason::OomKilled,
+            },
+            Event::WorkerOomKilled {
+                worker: w(),
+                oom_kills: 1,
+            },
+            Event::WorkerSpawnFailed {
+                worker: w(),
+                code: "exec_failed",
+                message: "m".into(),
+            },
+            Event::WorkerUnresponsive {
+                worker: w(),
+                misses: 3,
+            },
+            Event::RestartScheduled {
+                worker: w(),
+                delay: Duration::ZERO,
+                attempt: 1,
+            },
+            Event::WorkerHeld {
+                worker: w(),
+                failures: 5,
+                window: Duration::ZERO,
+            },
+            Event::WorkerRestartRequested { worker: w() },
+            Event::WorkerCleared { worker: w() },
+            Event::WorkerStopped { worker: w() },
+            Event::PoolScaled {
+                pool: "p".into(),
+                from: 1,
+                to: 2,
+            },
+            Event::ScaleRefused {
+                pool: "p".into(),
+                workers: 9,
+                message: "m".into(),
+            },
+            Event::RolloutStarted {
+                pool: "p".into(),
+                workers: 1,
+            },
+            Event::RolloutFinished {
+                pool: "p".into(),
+                ok: true,
+                message: "m".into(),
+            },
+            Event::EnforcementSelected {
+                mode: Enforcement::CgroupV2,
+                controllers: vec![],
+            },
+            Event::EnforcementDegraded { reason: "r".into() },
+            Event::LeftoversCleaned {
+                cgroups: 0,
+                processes: 0,
+            },
+            Event::ConnectorFailed {
+                connector: c(),
+                pool: "p".into(),
+                task: Some(0),
+                error: "e".into(),
+            },
+            Event::ConnectorAutoRestarted {
+                connector: c(),
+                pool: "p".into(),
+                attempt: 1,
+                max: 3,
+            },
+            Event::AutoRestartFailed {
+                connector: c(),
+                pool: "p".into(),
+                code: "x",
+                message: "m".into(),
+            },
+            Event::RestartBudgetCharged {
+                connector: c(),
+                worker: "p-0".into(),
+                attempt: 1,
+                max: 3,
+            },
+            Event::ConnectorRecovered {
+                connector: c(),
+                pool: "p".into(),
+                attempts: 1,
+            },
+            Event::ConnectorHeld {
+                connector: c(),
+                pool: "p".into(),
+                attempts: 3,
+            },
+            Event::ConnectorReleased {
+                connector: c(),
+                principal: "OP".into(),
+            },
+            Event::KafkaUnreachable {
+                message: "m".into(),
+            },
+            Event::KafkaReachable,
+        ];
+        for change in [
+            ConnectorChange::Created,
+            ConnectorChange::Updated,
+            ConnectorChange::Deleted,
+            ConnectorChange::Paused,
+            ConnectorChange::Resumed,
+            ConnectorChange::Stopped,
+            ConnectorChange::Restarted,
+            ConnectorChange::OffsetsRequested,
+            ConnectorChange::TopicsReset,
+        ] {
+            all.push(Event::ConnectorChanged {
+                connector: c(),
+                change,
+                principal: "OP".into(),
+            });
+        }
+        all
+    }
+
+    #[test]
+    fn every_code_is_listed_once_and_connector_events_name_their_connector() {
+        let all = one_of_each();
+        let mut codes: Vec<&str> = all.iter().map(Event::code).collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), Event::CODES.len(), "{codes:?}");
+        for e in &all {
+            assert!(
+                Event::CODES.contains(&e.code()),
+                "{} is not in CODES",
+                e.code()
+            );
+            assert!(!e.message().is_empty());
+            if e.code().starts_with("connector_") {
+                assert_eq!(e.connector(), Some("d-c"), "{}", e.code());
+            }
+        }
+        let change = Event::ConnectorChanged {
+            connector: "d-c".into(),
+            change: ConnectorChange::Deleted,
+            principal: "OP".into(),
+        };
+        assert_eq!(
+            (change.principal(), change.outcome()),
+            (Some("OP"), Some("ok"))
+        );
+        assert_eq!(change.message(), "Connector d-c was deleted by OP.");
+    }
+
     #[test]
     fn events_name_their_worker_pool_and_level() {
         let held = Event::WorkerHeld {
