@@ -670,6 +670,52 @@ mod tests {
     }
 
     #[test]
+    fn observability_routes_need_the_documented_roles() {
+        let s = settings();
+        let p = "/connect/v1/environments/env-a/clusters/lkc-a";
+        for (method, path, expected) in [
+            ("GET", "/readyz".to_string(), Access::Open),
+            ("GET", "/v1/health".into(), Access::Role(Role::Viewer)),
+            ("GET", "/v1/events".into(), Access::Role(Role::Viewer)),
+            ("GET", "/v1/audit".into(), Access::Role(Role::Admin)),
+            (
+                "GET",
+                "/v1/workers/shared-0/logs".into(),
+                Access::Role(Role::Admin),
+            ),
+            (
+                "GET",
+                format!("{p}/connectors/x/logs"),
+                Access::Role(Role::Operator),
+            ),
+            (
+                "GET",
+                format!("/api{p}/connectors/x/logs"),
+                Access::Role(Role::Operator),
+            ),
+            (
+                "GET",
+                format!("{p}/connectors/x/status"),
+                Access::Role(Role::Viewer),
+            ),
+        ] {
+            assert_eq!(
+                required_access(method, &path, &s),
+                expected,
+                "{method} {path}"
+            );
+        }
+        let closed = AuthSettings {
+            open_health: false,
+            ..settings()
+        };
+        assert_eq!(
+            required_access("GET", "/readyz", &closed),
+            Access::Role(Role::Viewer)
+        );
+    }
+
+    #[test]
     fn delete_can_be_admin_only_and_health_can_be_closed() {
         let mut s = settings();
         s.delete_requires_admin = true;
