@@ -376,11 +376,13 @@ pub enum Access {
 
 /// Path prefixes of the worker admin API: admin only, whatever the method, including routes that
 /// do not exist yet (unknown paths below them still answer 404 only to admins).
-pub const ADMIN_PREFIXES: &[&str] = &["/v1/pools", "/v1/workers"];
+pub const ADMIN_PREFIXES: &[&str] = &["/v1/pools", "/v1/workers", "/v1/audit"];
 /// Health endpoint of the supervisor.
 pub const HEALTH_PATH: &str = "/healthz";
 /// Metrics endpoint of the supervisor.
 pub const METRICS_PATH: &str = "/metrics";
+/// Readiness endpoint of the supervisor (open like `/healthz` when `open_health` is on).
+pub const READY_PATH: &str = "/readyz";
 
 /// The least role a request needs: pure, so it is tested route by route.
 pub fn required_access(method: &str, path: &str, settings: &AuthSettings) -> Access {
@@ -389,7 +391,7 @@ pub fn required_access(method: &str, path: &str, settings: &AuthSettings) -> Acc
     } else {
         path
     };
-    if path == HEALTH_PATH {
+    if path == HEALTH_PATH || path == READY_PATH {
         return if settings.open_health {
             Access::Open
         } else {
@@ -410,13 +412,17 @@ pub fn required_access(method: &str, path: &str, settings: &AuthSettings) -> Acc
         return Access::Role(Role::Admin);
     }
     let read = matches!(method, "GET" | "HEAD" | "OPTIONS");
-    if read {
-        return Access::Role(Role::Viewer);
-    }
     let connector_path = connector_route(path);
     let segments: Vec<&str> = connector_path
         .map(|p| p.split('/').filter(|s| !s.is_empty()).collect())
         .unwrap_or_default();
+    // A connector's log is the operators' view (requirement 7: viewers see status only).
+    if read && segments.len() == 3 && segments[0] == "connectors" && segments[2] == "logs" {
+        return Access::Role(Role::Operator);
+    }
+    if read {
+        return Access::Role(Role::Viewer);
+    }
     // A validation is a dry run: it changes nothing, so a viewer (or a CI pipeline) may do it.
     if method == "PUT"
         && segments.len() == 4
@@ -661,6 +667,52 @@ mod tests {
                 "{method} {path}"
             );
         }
+    }
+
+    #[test]
+    fn observability_routes_need_the_documented_roles() {
+        let s = settings();
+        let p = "/connect/v1/environments/env-a/clusters/lkc-a";
+        for (method, path, expected) in [
+            ("GET", "/readyz".to_string(), Access::Open),
+            ("GET", "/v1/health".into(), Access::Role(Role::Viewer)),
+            ("GET", "/v1/events".into(), Access::Role(Role::Viewer)),
+            ("GET", "/v1/audit".into(), Access::Role(Role::Admin)),
+            (
+                "GET",
+                "/v1/workers/shared-0/logs".into(),
+                Access::Role(Role::Admin),
+            ),
+            (
+                "GET",
+                format!("{p}/connectors/x/logs"),
+                Access::Role(Role::Operator),
+            ),
+            (
+                "GET",
+                format!("/api{p}/connectors/x/logs"),
+                Access::Role(Role::Operator),
+            ),
+            (
+                "GET",
+                format!("{p}/connectors/x/status"),
+                Access::Role(Role::Viewer),
+            ),
+        ] {
+            assert_eq!(
+                required_access(method, &path, &s),
+                expected,
+                "{method} {path}"
+            );
+        }
+        let closed = AuthSettings {
+            open_health: false,
+            ..settings()
+        };
+        assert_eq!(
+            required_access("GET", "/readyz", &closed),
+            Access::Role(Role::Viewer)
+        );
     }
 
     #[test]

@@ -46,4 +46,5 @@ pub mod runtime;
 pub mod secret_store;
 pub mod supervisor;
 pub mod translate;
+pub mod watch;
 pub mod worker;

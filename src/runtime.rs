@@ -26,6 +26,8 @@ pub const CONFIG_DIR: &str = "config";
 pub const CONNECT_LOG_CONFIG: &str = "connect-log4j2.yaml";
 /// Log4j2 config of the embedded broker.
 pub const BROKER_LOG_CONFIG: &str = "broker-log4j2.yaml";
+/// Rules of the Prometheus JMX exporter agent in each worker (Connect's MBeans to metrics).
+pub const JMX_EXPORTER_CONFIG: &str = "jmx-exporter.yaml";
 /// Stamp written last by a complete materialisation.
 pub const STAMP_FILE: &str = ".complete";
 /// File name of the runtime declaration.
@@ -173,6 +175,11 @@ impl RuntimeLayout {
     /// The config folder (log4j2 files, JMX exporter rules).
     pub fn config_dir(&self) -> PathBuf {
         self.root.join(CONFIG_DIR)
+    }
+
+    /// The rules file of the JMX exporter agent.
+    pub fn jmx_exporter_config(&self) -> PathBuf {
+        self.root.join(CONFIG_DIR).join(JMX_EXPORTER_CONFIG)
     }
 
     /// The Prometheus JMX exporter agent jar, if present.

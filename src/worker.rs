@@ -17,8 +17,9 @@ use crate::runtime::RuntimeLayout;
 pub const CONNECT_MAIN_CLASS: &str = "org.apache.kafka.connect.cli.ConnectDistributed";
 /// File name of a worker's properties, in its state folder.
 pub const PROPERTIES_FILE: &str = "worker.properties";
-/// File name of a worker's captured stdout/stderr, in its state folder.
-pub const LOG_FILE: &str = "worker.log";
+/// File name of a worker's captured stdout/stderr, in its state folder (rotated; see
+/// [`crate::observe::logs`]).
+pub const LOG_FILE: &str = crate::observe::logs::LOG_FILE;
 /// Folder, under the supervisor's state folder, holding one folder per worker.
 pub const WORKERS_DIR: &str = "workers";
 /// Prefixes under which the Kafka client settings are repeated, so that the clients of the
@@ -47,6 +48,8 @@ pub struct WorkerPlan {
     /// The department's secrets folder, which must exist before the worker starts (Connect's
     /// FileConfigProvider refuses a missing allowed path).
     pub secrets_dir: PathBuf,
+    /// Port of the worker's Prometheus JMX exporter, when it runs one.
+    pub metrics_port: Option<u16>,
 }
 
 impl WorkerPlan {
@@ -74,7 +77,44 @@ impl WorkerPlan {
             properties,
             command,
             secrets_dir: secrets::secrets_dir(department),
+            metrics_port: None,
         }
+    }
+
+    /// This plan with the Prometheus JMX exporter agent (`agent` jar, `rules` file) serving
+    /// Connect's metrics on `port` of the worker host.
+    pub fn with_metrics_exporter(mut self, port: u16, agent: &Path, rules: &Path) -> Self {
+        let host = self
+            .rest_url
+            .trim_start_matches("http://")
+            .rsplit_once(':')
+            .map(|(h, _)| h.to_string())
+            .unwrap_or_else(|| "127.0.0.1".into());
+        let arg = format!(
+            "-javaagent:{}={host}:{port}:{}",
+            agent.display(),
+            rules.display()
+        );
+        // Java agents must come before the main class (and its class path).
+        let at = self
+            .command
+            .args
+            .iter()
+            .position(|a| a == "-cp")
+            .unwrap_or(self.command.args.len());
+        self.command.args.insert(at, arg.into());
+        self.metrics_port = Some(port);
+        self
+    }
+
+    /// URL of the worker's exporter, when it runs one.
+    pub fn metrics_url(&self) -> Option<String> {
+        let host = self
+            .rest_url
+            .trim_start_matches("http://")
+            .rsplit_once(':')
+            .map(|(h, _)| h.to_string())?;
+        Some(format!("http://{host}:{}/metrics", self.metrics_port?))
     }
 
     /// Path of the properties file.
@@ -261,7 +301,9 @@ pub fn jvm_command(
     args.push(dir.join(PROPERTIES_FILE).display().to_string());
     let mut spec = SpawnSpec::new(&department.runtime.java, args);
     spec.current_dir = Some(dir.to_path_buf());
-    spec.output = Output::File(dir.join(LOG_FILE));
+    // The supervisor reads the output: parsed per connector, buffered, forwarded to Kafka and
+    // written to a rotated worker.log.
+    spec.output = Output::Piped;
     spec
 }
 
@@ -383,6 +425,36 @@ jvm_options = ["-XX:+UseSerialGC"]
         assert!(line.contains("-XX:+ExitOnOutOfMemoryError"), "{line}");
         assert!(line.contains("-XX:+UseSerialGC"), "{line}");
         assert!(line.ends_with("org.apache.kafka.connect.cli.ConnectDistributed /var/lib/cs/workers/shared-0/worker.properties"), "{line}");
+        assert!(
+            matches!(plan.command.output, Output::Piped),
+            "the supervisor reads the output"
+        );
+    }
+
+    #[test]
+    fn the_metrics_exporter_runs_as_an_agent_before_the_main_class() {
+        let d = department();
+        let plan = WorkerPlan::new(
+            &d,
+            &d.pools[0],
+            WorkerId::new("shared", 0),
+            18083,
+            &RuntimeLayout::new("/opt/rt"),
+        )
+        .with_metrics_exporter(
+            19090,
+            Path::new("/opt/rt/agents/jmx.jar"),
+            Path::new("/opt/rt/config/jmx-exporter.yaml"),
+        );
+        let line = plan.command.command_line();
+        let agent = line
+            .find("-javaagent:/opt/rt/agents/jmx.jar=127.0.0.1:19090:/opt/rt/config/jmx-exporter.yaml")
+            .expect(&line);
+        assert!(agent < line.find(" -cp ").unwrap(), "{line}");
+        assert_eq!(
+            plan.metrics_url().as_deref(),
+            Some("http://127.0.0.1:19090/metrics")
+        );
     }
 
     #[test]

@@ -44,7 +44,10 @@ pub async fn authorize(
                     needed,
                 };
                 tracing::info!(principal = %p.name, method = %method, path = %path, code = e.code(), "API request forbidden.");
-                return ApiError::from_auth(&e, &path).into_response();
+                let mut response = ApiError::from_auth(&e, &path).into_response();
+                // For the audit trail (the outer layer): who was refused.
+                response.extensions_mut().insert(p);
+                return response;
             }
             p
         }
@@ -54,8 +57,10 @@ pub async fn authorize(
         }
     };
     let name = principal.name.clone();
-    request.extensions_mut().insert(principal);
-    let response = next.run(request).await;
+    request.extensions_mut().insert(principal.clone());
+    let mut response = next.run(request).await;
+    // For the audit trail (the outer layer): who made the change.
+    response.extensions_mut().insert(principal);
     let status = response.status().as_u16();
     if method == axum::http::Method::GET || method == axum::http::Method::HEAD {
         tracing::debug!(principal = %name, method = %method, path = %path, status, "API request.");

@@ -362,7 +362,13 @@ async fn status(State(state): State<AppState>, Path(p): Path<ConnectorPath>) -> 
         .managed_status(&p.connector_name)
         .await
         .map_err(gateway_error)?;
-    Ok(Json(status).into_response())
+    // Auto-restart state and the last failure's trace, in a field clients ignore.
+    Ok(Json(super::observe::with_auto_restart(
+        &state,
+        &p.connector_name,
+        status,
+    ))
+    .into_response())
 }
 
 /// `GET .../tasks`: task ids and configs, masked, with the managed keys.

@@ -17,6 +17,6 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let text = state.supervisor.observer().metrics().encode();
+    let text = state.supervisor.observer().encode_metrics();
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], text)
 }

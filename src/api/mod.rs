@@ -21,6 +21,8 @@ use crate::supervisor::Supervisor;
 
 pub mod admin;
 pub mod metrics;
+pub mod observe;
+pub mod telemetry;
 
 /// State shared by every handler.
 #[derive(Clone, Debug)]
@@ -31,6 +33,8 @@ pub struct AppState {
     pub gateway: Arc<Gateway>,
     /// Credentials and roles of the department.
     pub auth: Arc<Authenticator>,
+    /// The connector watch: status poll, auto-restart, health summary.
+    pub watch: Arc<crate::watch::ConnectorWatch>,
 }
 
 impl AppState {
@@ -40,10 +44,14 @@ impl AppState {
         let gateway = Gateway::new(Arc::clone(&supervisor))?;
         gateway.resume_pending_offsets();
         let auth = Arc::new(Authenticator::new(supervisor.department().auth.clone()));
+        let watch = supervisor.connector_watch(|| {
+            crate::watch::ConnectorWatch::start(Arc::clone(&supervisor), Arc::clone(&gateway))
+        });
         Ok(Self {
             supervisor,
             gateway,
             auth,
+            watch,
         })
     }
 }
@@ -55,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .merge(admin::router())
         .merge(metrics::router())
+        .merge(observe::router())
         .merge(managed::router())
         .merge(apache::router())
         .fallback(unknown_route)
@@ -62,6 +71,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             access::authorize,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            telemetry::observe,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(error::MAX_BODY_BYTES))
         .with_state(state)

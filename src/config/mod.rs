@@ -6,6 +6,7 @@
 //! file's own folder, so a department file means the same thing from any working directory.
 
 mod auth;
+mod observe;
 mod policy;
 mod reader;
 mod supervision;
@@ -303,6 +304,7 @@ fn read_department(
     let supervision = root
         .with_table("supervision", supervision::read_supervision)
         .unwrap_or_else(|| Some(crate::model::Supervision::default()));
+    let observe = observe::read(root, env);
 
     let pools: Vec<Pool> = match pools {
         None => {
@@ -372,6 +374,7 @@ fn read_department(
         auth: auth?,
         policy: policy?,
         supervision: supervision?,
+        observe: observe?,
     })
 }
 

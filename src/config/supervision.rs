@@ -27,7 +27,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
 }
 
-fn duration(
+pub(super) fn duration(
     t: &mut TableReader<'_>,
     key: &'static str,
     min: Duration,

@@ -25,7 +25,62 @@ pub enum Level {
     Error,
 }
 
-/// Something that happened to a worker, a pool or the department.
+/// A change made to a connector through the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectorChange {
+    /// Created (POST, or PUT of a new config).
+    Created,
+    /// Config replaced or patched.
+    Updated,
+    /// Deleted.
+    Deleted,
+    /// Paused.
+    Paused,
+    /// Resumed.
+    Resumed,
+    /// Stopped (Apache API).
+    Stopped,
+    /// Restarted by hand (the connector, its tasks, or one task).
+    Restarted,
+    /// Offsets read/alter/reset requested.
+    OffsetsRequested,
+    /// Active topics reset (Apache API).
+    TopicsReset,
+}
+
+impl ConnectorChange {
+    /// The event code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Created => "connector_created",
+            Self::Updated => "connector_updated",
+            Self::Deleted => "connector_deleted",
+            Self::Paused => "connector_paused",
+            Self::Resumed => "connector_resumed",
+            Self::Stopped => "connector_stopped",
+            Self::Restarted => "connector_restarted",
+            Self::OffsetsRequested => "offsets_requested",
+            Self::TopicsReset => "connector_topics_reset",
+        }
+    }
+
+    /// A verb for sentences.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Deleted => "deleted",
+            Self::Paused => "paused",
+            Self::Resumed => "resumed",
+            Self::Stopped => "stopped",
+            Self::Restarted => "restarted",
+            Self::OffsetsRequested => "given an offsets request",
+            Self::TopicsReset => "given a topics reset",
+        }
+    }
+}
+
+/// Something that happened to a worker, a pool, a connector or the department.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// A worker process was spawned.
@@ -199,6 +254,92 @@ pub enum Event {
         /// The config keys whose values moved.
         keys: Vec<String>,
     },
+    /// A connector was changed through the API.
+    ConnectorChanged {
+        /// The connector.
+        connector: String,
+        /// What was done.
+        change: ConnectorChange,
+        /// Who did it (key id or token name).
+        principal: String,
+    },
+    /// A connector or one of its tasks was seen FAILED.
+    ConnectorFailed {
+        /// The connector.
+        connector: String,
+        /// Its pool.
+        pool: String,
+        /// The failed task (`None`: the connector itself).
+        task: Option<u32>,
+        /// First line of the error, secrets masked.
+        error: String,
+    },
+    /// The supervisor restarted a failed connector's failed parts.
+    ConnectorAutoRestarted {
+        /// The connector.
+        connector: String,
+        /// Its pool.
+        pool: String,
+        /// Restarts in its budget so far, this one included.
+        attempt: u32,
+        /// The budget.
+        max: u32,
+    },
+    /// An automatic restart call was refused or failed.
+    AutoRestartFailed {
+        /// The connector.
+        connector: String,
+        /// Its pool.
+        pool: String,
+        /// Bounded error code.
+        code: &'static str,
+        /// What failed (scrubbed).
+        message: String,
+    },
+    /// The restart of the worker a connector ran on was counted in the connector's budget.
+    RestartBudgetCharged {
+        /// The connector.
+        connector: String,
+        /// The worker that restarted.
+        worker: String,
+        /// Restarts in its budget so far.
+        attempt: u32,
+        /// The budget.
+        max: u32,
+    },
+    /// A failed connector runs again (after automatic restarts).
+    ConnectorRecovered {
+        /// The connector.
+        connector: String,
+        /// Its pool.
+        pool: String,
+        /// Restarts it took.
+        attempts: u32,
+    },
+    /// A connector used up its restart budget: no more automatic restarts until an operator
+    /// restarts it.
+    ConnectorHeld {
+        /// The connector.
+        connector: String,
+        /// Its pool.
+        pool: String,
+        /// Restarts spent.
+        attempts: u32,
+    },
+    /// An operator's restart released a held connector.
+    ConnectorReleased {
+        /// The connector.
+        connector: String,
+        /// Who restarted it.
+        principal: String,
+    },
+    /// Kafka stopped answering the supervisor's check.
+    KafkaUnreachable {
+        /// What failed.
+        message: String,
+    },
+    /// Kafka answers the supervisor's check again.
+    KafkaReachable,
 }
 
 impl Event {
@@ -227,6 +368,108 @@ impl Event {
             Self::PolicyRejected { .. } => "policy_rejected",
             Self::DefaultsApplied { .. } => "policy_defaults_applied",
             Self::SecretsExternalized { .. } => "secrets_externalized",
+            Self::ConnectorChanged { change, .. } => change.code(),
+            Self::ConnectorFailed { .. } => "connector_failed",
+            Self::ConnectorAutoRestarted { .. } => "connector_auto_restarted",
+            Self::AutoRestartFailed { .. } => "auto_restart_failed",
+            Self::RestartBudgetCharged { .. } => "restart_budget_charged",
+            Self::ConnectorRecovered { .. } => "connector_recovered",
+            Self::ConnectorHeld { .. } => "connector_held",
+            Self::ConnectorReleased { .. } => "connector_released",
+            Self::KafkaUnreachable { .. } => "kafka_unreachable",
+            Self::KafkaReachable => "kafka_reachable",
+        }
+    }
+
+    /// Every code [`Event::code`] can return, for documentation and the events API.
+    pub const CODES: &'static [&'static str] = &[
+        "worker_started",
+        "worker_ready",
+        "worker_stable",
+        "worker_exited",
+        "worker_oom_killed",
+        "worker_spawn_failed",
+        "worker_unresponsive",
+        "restart_scheduled",
+        "worker_held",
+        "worker_restart_requested",
+        "worker_cleared",
+        "worker_stopped",
+        "pool_scaled",
+        "scale_refused",
+        "rollout_started",
+        "rollout_finished",
+        "enforcement_selected",
+        "enforcement_degraded",
+        "leftovers_cleaned",
+        "connector_created",
+        "connector_updated",
+        "connector_deleted",
+        "connector_paused",
+        "connector_resumed",
+        "connector_stopped",
+        "connector_restarted",
+        "offsets_requested",
+        "connector_topics_reset",
+        "connector_failed",
+        "connector_auto_restarted",
+        "auto_restart_failed",
+        "restart_budget_charged",
+        "connector_recovered",
+        "connector_held",
+        "connector_released",
+        "kafka_unreachable",
+        "kafka_reachable",
+        "policy_rejected",
+        "policy_defaults_applied",
+        "secrets_externalized",
+    ];
+
+    /// The connector concerned, if any.
+    pub fn connector(&self) -> Option<&str> {
+        match self {
+            Self::ConnectorChanged { connector, .. }
+            | Self::ConnectorFailed { connector, .. }
+            | Self::ConnectorAutoRestarted { connector, .. }
+            | Self::AutoRestartFailed { connector, .. }
+            | Self::RestartBudgetCharged { connector, .. }
+            | Self::ConnectorRecovered { connector, .. }
+            | Self::ConnectorHeld { connector, .. }
+            | Self::ConnectorReleased { connector, .. }
+            | Self::PolicyRejected { connector, .. }
+            | Self::DefaultsApplied { connector, .. }
+            | Self::SecretsExternalized { connector, .. } => Some(connector),
+            _ => None,
+        }
+    }
+
+    /// Who caused it (a key id or token name; never a secret), for changes made through the API.
+    pub fn principal(&self) -> Option<&str> {
+        match self {
+            Self::ConnectorChanged { principal, .. }
+            | Self::ConnectorReleased { principal, .. }
+            | Self::PolicyRejected { principal, .. }
+            | Self::DefaultsApplied { principal, .. }
+            | Self::SecretsExternalized { principal, .. } => Some(principal),
+            _ => None,
+        }
+    }
+
+    /// A bounded outcome: the exit reason of a worker, `ok` for a change, `failed`, `held`.
+    pub fn outcome(&self) -> Option<&'static str> {
+        match self {
+            Self::WorkerExited { reason, .. } => Some(reason.code()),
+            Self::ConnectorChanged { .. }
+            | Self::ConnectorAutoRestarted { .. }
+            | Self::ConnectorRecovered { .. }
+            | Self::ConnectorReleased { .. }
+            | Self::DefaultsApplied { .. }
+            | Self::SecretsExternalized { .. } => Some("ok"),
+            Self::PolicyRejected { .. } => Some("refused"),
+            Self::AutoRestartFailed { code, .. } => Some(code),
+            Self::ConnectorHeld { .. } | Self::WorkerHeld { .. } => Some("held"),
+            Self::ConnectorFailed { .. } | Self::WorkerSpawnFailed { .. } => Some("failed"),
+            _ => None,
         }
     }
 
@@ -241,8 +484,15 @@ impl Event {
             | Self::ScaleRefused { .. }
             | Self::EnforcementDegraded { .. }
             | Self::LeftoversCleaned { .. }
-            | Self::PolicyRejected { .. } => Level::Warn,
-            Self::RolloutFinished { ok: false, .. } | Self::WorkerHeld { .. } => Level::Error,
+            | Self::PolicyRejected { .. }
+            | Self::ConnectorFailed { .. }
+            | Self::ConnectorAutoRestarted { .. }
+            | Self::AutoRestartFailed { .. }
+            | Self::RestartBudgetCharged { .. }
+            | Self::KafkaUnreachable { .. } => Level::Warn,
+            Self::RolloutFinished { ok: false, .. }
+            | Self::WorkerHeld { .. }
+            | Self::ConnectorHeld { .. } => Level::Error,
             _ => Level::Info,
         }
     }
@@ -262,6 +512,7 @@ impl Event {
             | Self::WorkerRestartRequested { worker }
             | Self::WorkerCleared { worker }
             | Self::WorkerStopped { worker } => Some(worker.to_string()),
+            Self::RestartBudgetCharged { worker, .. } => Some(worker.clone()),
             _ => None,
         }
     }
@@ -272,7 +523,12 @@ impl Event {
             Self::PoolScaled { pool, .. }
             | Self::ScaleRefused { pool, .. }
             | Self::RolloutStarted { pool, .. }
-            | Self::RolloutFinished { pool, .. } => Some(pool.clone()),
+            | Self::RolloutFinished { pool, .. }
+            | Self::ConnectorFailed { pool, .. }
+            | Self::ConnectorAutoRestarted { pool, .. }
+            | Self::AutoRestartFailed { pool, .. }
+            | Self::ConnectorRecovered { pool, .. }
+            | Self::ConnectorHeld { pool, .. } => Some(pool.clone()),
             other => other.worker_id().map(|w| w.pool.clone()),
         }
     }
@@ -402,6 +658,64 @@ impl Event {
                 "Secrets of connector {connector} ({operation} by {principal}) moved to its secret file: {}.",
                 keys.join(", ")
             ),
+            Self::ConnectorChanged {
+                connector,
+                change,
+                principal,
+            } => format!(
+                "Connector {connector} was {} by {principal}.",
+                change.verb()
+            ),
+            Self::ConnectorFailed {
+                connector,
+                task,
+                error,
+                ..
+            } => match task {
+                Some(t) => format!("Task {t} of connector {connector} failed: {error}"),
+                None => format!("Connector {connector} failed: {error}"),
+            },
+            Self::ConnectorAutoRestarted {
+                connector,
+                attempt,
+                max,
+                ..
+            } => format!(
+                "Connector {connector}: failed parts restarted automatically (restart {attempt} of {max})."
+            ),
+            Self::AutoRestartFailed {
+                connector, message, ..
+            } => format!("Automatic restart of connector {connector} failed: {message}"),
+            Self::RestartBudgetCharged {
+                connector,
+                worker,
+                attempt,
+                max,
+            } => format!(
+                "Connector {connector} ran on worker {worker}, which restarted after a failure; that counts as restart {attempt} of {max} of the connector."
+            ),
+            Self::ConnectorRecovered {
+                connector,
+                attempts,
+                ..
+            } => format!("Connector {connector} runs again after {attempts} automatic restart(s)."),
+            Self::ConnectorHeld {
+                connector,
+                attempts,
+                ..
+            } => format!(
+                "Connector {connector} is held after {attempts} restarts: no more automatic restarts; fix the cause, then restart it (POST .../connectors/{connector}/restart)."
+            ),
+            Self::ConnectorReleased {
+                connector,
+                principal,
+            } => format!(
+                "Connector {connector} was restarted by {principal}; its hold is released and its restart budget is full again."
+            ),
+            Self::KafkaUnreachable { message } => {
+                format!("Kafka does not answer the supervisor: {message}")
+            }
+            Self::KafkaReachable => "Kafka answers the supervisor again.".to_string(),
         }
     }
 }
@@ -426,6 +740,15 @@ pub struct EventRecord {
     /// The worker concerned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worker: Option<String>,
+    /// The connector concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
+    /// Who caused it (key id or token name, never a secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// Bounded outcome ([`Event::outcome`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<&'static str>,
     /// The sentence.
     pub message: String,
 }
@@ -490,6 +813,9 @@ mod tests {
             level: Level::Info,
             pool: None,
             worker: None,
+            connector: None,
+            principal: None,
+            outcome: None,
             message: message.into(),
         }
     }
@@ -504,6 +830,189 @@ mod tests {
         assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 4, 5]);
         assert_eq!(log.since(4, 10).len(), 1);
         assert_eq!(log.recent(1)[0].message, "4");
+    }
+
+    fn one_of_each() -> Vec<Event> {
+        let w = || WorkerId::new("p", 0);
+        let c = || "d-c".to_string();
+        let mut all = vec![
+            Event::WorkerStarted {
+                worker: w(),
+                pid: 1,
+                launch: 1,
+            },
+            Event::WorkerReady {
+                worker: w(),
+                after: Duration::ZERO,
+            },
+            Event::WorkerStable { worker: w() },
+            Event::WorkerExited {
+                worker: w(),
+                reason: ExitReason::OomKilled,
+            },
+            Event::WorkerOomKilled {
+                worker: w(),
+                oom_kills: 1,
+            },
+            Event::WorkerSpawnFailed {
+                worker: w(),
+                code: "exec_failed",
+                message: "m".into(),
+            },
+            Event::WorkerUnresponsive {
+                worker: w(),
+                misses: 3,
+            },
+            Event::RestartScheduled {
+                worker: w(),
+                delay: Duration::ZERO,
+                attempt: 1,
+            },
+            Event::WorkerHeld {
+                worker: w(),
+                failures: 5,
+                window: Duration::ZERO,
+            },
+            Event::WorkerRestartRequested { worker: w() },
+            Event::WorkerCleared { worker: w() },
+            Event::WorkerStopped { worker: w() },
+            Event::PoolScaled {
+                pool: "p".into(),
+                from: 1,
+                to: 2,
+            },
+            Event::ScaleRefused {
+                pool: "p".into(),
+                workers: 9,
+                message: "m".into(),
+            },
+            Event::RolloutStarted {
+                pool: "p".into(),
+                workers: 1,
+            },
+            Event::RolloutFinished {
+                pool: "p".into(),
+                ok: true,
+                message: "m".into(),
+            },
+            Event::EnforcementSelected {
+                mode: Enforcement::CgroupV2,
+                controllers: vec![],
+            },
+            Event::EnforcementDegraded { reason: "r".into() },
+            Event::LeftoversCleaned {
+                cgroups: 0,
+                processes: 0,
+            },
+            Event::ConnectorFailed {
+                connector: c(),
+                pool: "p".into(),
+                task: Some(0),
+                error: "e".into(),
+            },
+            Event::ConnectorAutoRestarted {
+                connector: c(),
+                pool: "p".into(),
+                attempt: 1,
+                max: 3,
+            },
+            Event::AutoRestartFailed {
+                connector: c(),
+                pool: "p".into(),
+                code: "x",
+                message: "m".into(),
+            },
+            Event::RestartBudgetCharged {
+                connector: c(),
+                worker: "p-0".into(),
+                attempt: 1,
+                max: 3,
+            },
+            Event::ConnectorRecovered {
+                connector: c(),
+                pool: "p".into(),
+                attempts: 1,
+            },
+            Event::ConnectorHeld {
+                connector: c(),
+                pool: "p".into(),
+                attempts: 3,
+            },
+            Event::ConnectorReleased {
+                connector: c(),
+                principal: "OP".into(),
+            },
+            Event::KafkaUnreachable {
+                message: "m".into(),
+            },
+            Event::KafkaReachable,
+            Event::PolicyRejected {
+                connector: c(),
+                operation: "create",
+                principal: "OP".into(),
+                rules: vec!["naming.prefix".into()],
+            },
+            Event::DefaultsApplied {
+                connector: c(),
+                operation: "create",
+                principal: "OP".into(),
+                defaults: vec![("errors.tolerance".into(), "all".into())],
+            },
+            Event::SecretsExternalized {
+                connector: c(),
+                operation: "create",
+                principal: "OP".into(),
+                keys: vec!["db.password".into()],
+            },
+        ];
+        for change in [
+            ConnectorChange::Created,
+            ConnectorChange::Updated,
+            ConnectorChange::Deleted,
+            ConnectorChange::Paused,
+            ConnectorChange::Resumed,
+            ConnectorChange::Stopped,
+            ConnectorChange::Restarted,
+            ConnectorChange::OffsetsRequested,
+            ConnectorChange::TopicsReset,
+        ] {
+            all.push(Event::ConnectorChanged {
+                connector: c(),
+                change,
+                principal: "OP".into(),
+            });
+        }
+        all
+    }
+
+    #[test]
+    fn every_code_is_listed_once_and_connector_events_name_their_connector() {
+        let all = one_of_each();
+        let mut codes: Vec<&str> = all.iter().map(Event::code).collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), Event::CODES.len(), "{codes:?}");
+        for e in &all {
+            assert!(
+                Event::CODES.contains(&e.code()),
+                "{} is not in CODES",
+                e.code()
+            );
+            assert!(!e.message().is_empty());
+            if e.code().starts_with("connector_") {
+                assert_eq!(e.connector(), Some("d-c"), "{}", e.code());
+            }
+        }
+        let change = Event::ConnectorChanged {
+            connector: "d-c".into(),
+            change: ConnectorChange::Deleted,
+            principal: "OP".into(),
+        };
+        assert_eq!(
+            (change.principal(), change.outcome()),
+            (Some("OP"), Some("ok"))
+        );
+        assert_eq!(change.message(), "Connector d-c was deleted by OP.");
     }
 
     #[test]

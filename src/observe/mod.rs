@@ -1,36 +1,161 @@
-//! Telemetry as typed events: one [`Observer`] per department owns the metrics registry and
-//! the bounded event list, and [`Observer::emit`] is the one place where an event becomes a log
-//! line, a metric update and an entry in the list (with its time and department).
+//! Telemetry as typed events: one [`Observer`] per department owns the metrics registry, the
+//! bounded event list, the worker logs, the re-exposed Connect metrics, the Kafka check and the
+//! audit trail. [`Observer::emit`] is the one place where an event becomes a log line, a metric
+//! update and an entry in the list (with its time, department, connector, principal and outcome).
 //!
-//! Nothing here decides anything about workers; it only records what the supervisor reports.
-//! Later additions (connector, API and log metrics, the events HTTP API) register their own
-//! collectors on [`Metrics::registry`] and read [`EventLog`].
+//! Nothing here decides anything about workers or connectors; it only records what the
+//! supervisor, the connector watch and the API report.
 
+pub mod audit;
+pub mod connectors;
 pub mod events;
+pub mod exposition;
+pub mod health;
+pub mod http;
+pub mod kafka;
+pub mod logs;
 pub mod metrics;
 
-pub use events::{Event, EventLog, EventRecord, Level};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use events::{ConnectorChange, Event, EventLog, EventRecord, Level};
 pub use metrics::Metrics;
+
+use crate::model::{Department, LogSettings, SecretRules};
 
 /// Events kept in memory per department (oldest dropped first).
 pub const EVENT_CAPACITY: usize = 2000;
+/// How long shutdown waits for Kafka to take the waiting log and audit records.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The department's telemetry: metrics and events.
+/// The department's telemetry.
 #[derive(Debug)]
 pub struct Observer {
     department: String,
     metrics: Metrics,
     events: EventLog,
+    logs: Arc<logs::LogHub>,
+    workers: exposition::WorkerSeries,
+    connectors: connectors::ConnectorMetrics,
+    api: http::ApiMetrics,
+    kafka: Option<Arc<health::KafkaCheck>>,
+    audit: Option<audit::AuditLog>,
 }
 
 impl Observer {
-    /// Telemetry of `department`.
+    /// Telemetry of `department` kept in memory only: no forwarding, no Kafka check, no audit
+    /// file (for tests and tools).
     pub fn new(department: &str) -> Self {
+        let metrics = Metrics::new(department);
+        let logs = Arc::new(logs::LogHub::new(
+            department,
+            &LogSettings {
+                forward: false,
+                ..LogSettings::default()
+            },
+            &SecretRules::default(),
+            metrics.registry(),
+            None,
+        ));
+        Self::assemble(department, metrics, logs, None)
+    }
+
+    fn assemble(
+        department: &str,
+        metrics: Metrics,
+        logs: Arc<logs::LogHub>,
+        audit: Option<audit::AuditLog>,
+    ) -> Self {
+        let connectors = connectors::ConnectorMetrics::new(metrics.registry());
+        let api = http::ApiMetrics::new(metrics.registry());
         Self {
             department: department.to_string(),
-            metrics: Metrics::new(department),
             events: EventLog::new(EVENT_CAPACITY),
+            logs,
+            workers: exposition::WorkerSeries::default(),
+            connectors,
+            api,
+            kafka: None,
+            audit,
+            metrics,
         }
+    }
+
+    /// The full telemetry of a running department: logs forwarded to its log topic (per
+    /// `[logs]`), the Kafka check (per `[health]`), the audit trail in its state folder (per
+    /// `[audit]`), and the secrets its logs must never show.
+    pub fn for_department(department: &Department) -> Arc<Self> {
+        let o = &department.observe;
+        let metrics = Metrics::new(&department.id);
+        let producer = kafka::client_settings(department, &o.logs.producer);
+        let logs = Arc::new(logs::LogHub::new(
+            &department.id,
+            &o.logs,
+            &department.secrets,
+            metrics.registry(),
+            Some(&producer),
+        ));
+        // The department's own credentials never show in worker logs either.
+        let rules = &department.secrets;
+        let mut secrets: Vec<String> = Vec::new();
+        for map in [
+            &department.kafka.client,
+            &o.logs.producer,
+            &o.health.kafka_client,
+        ] {
+            for (k, v) in map {
+                if rules.is_sensitive(k) || k.contains("password") {
+                    secrets.push(v.clone());
+                    if let Some((_, password)) = kafka::jaas_credentials(v) {
+                        secrets.push(password);
+                    }
+                }
+            }
+        }
+        logs.redactor().add_secrets(secrets);
+        let audit_forwarder = o.audit.topic.as_ref().and_then(|topic| {
+            let registry = metrics.registry();
+            let counters = audit_counters(registry);
+            match kafka::Forwarder::start("audit", &producer, topic, 10_000, counters) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    tracing::error!(error = %e, "Audit records will not be sent to Kafka.");
+                    None
+                }
+            }
+        });
+        let audit = audit::AuditLog::open(&department.supervisor.state_dir, audit_forwarder);
+        let mut observer = Self::assemble(&department.id, metrics, logs, Some(audit));
+        observer.connectors.set_quota_limits(
+            department.policy.quotas.max_connectors,
+            department.policy.quotas.max_tasks_total,
+            department.policy.quotas.max_tasks_per_connector,
+        );
+        let check = o
+            .health
+            .kafka_check
+            .then(|| health::KafkaCheck::new(observer.metrics.registry()));
+        observer.kafka = check.clone();
+        let observer = Arc::new(observer);
+        if let Some(check) = check {
+            let settings = kafka::client_settings(department, &o.health.kafka_client);
+            let topic = department
+                .cluster_identity(&department.default_pool)
+                .status_topic;
+            check.start(
+                &settings,
+                &topic,
+                o.health.kafka_interval,
+                Arc::downgrade(&observer),
+            );
+        }
+        observer
+    }
+
+    /// The department.
+    pub fn department(&self) -> &str {
+        &self.department
     }
 
     /// The metrics.
@@ -43,6 +168,54 @@ impl Observer {
         &self.events
     }
 
+    /// The worker logs.
+    pub fn logs(&self) -> &Arc<logs::LogHub> {
+        &self.logs
+    }
+
+    /// Connect's metrics scraped from the workers.
+    pub fn worker_series(&self) -> &exposition::WorkerSeries {
+        &self.workers
+    }
+
+    /// The connector metrics.
+    pub fn connectors(&self) -> &connectors::ConnectorMetrics {
+        &self.connectors
+    }
+
+    /// The API's metrics.
+    pub fn api(&self) -> &http::ApiMetrics {
+        &self.api
+    }
+
+    /// The Kafka check, when it is on.
+    pub fn kafka(&self) -> Option<&Arc<health::KafkaCheck>> {
+        self.kafka.as_ref()
+    }
+
+    /// The audit trail (none for in-memory telemetry).
+    pub fn audit(&self) -> Option<&audit::AuditLog> {
+        self.audit.as_ref()
+    }
+
+    /// Everything `/metrics` shows: the registry and the workers' Connect metrics.
+    pub fn encode_metrics(&self) -> String {
+        let mut text = self.metrics.encode();
+        self.workers.encode(&mut text);
+        text
+    }
+
+    /// Stops the Kafka check and gives Kafka a few seconds to take waiting records.
+    pub fn close(&self) {
+        if let Some(k) = &self.kafka {
+            k.stop();
+        }
+        self.logs.close(CLOSE_TIMEOUT);
+        if let Some(a) = &self.audit {
+            a.close(CLOSE_TIMEOUT);
+        }
+    }
+
     /// Records `event`: a log line, the event counter (and the metrics the event carries), and
     /// an entry in the event list.
     pub fn emit(&self, event: Event) {
@@ -52,10 +225,35 @@ impl Observer {
         let pool = event.pool();
         let department = self.department.as_str();
         let w = worker.as_deref().unwrap_or("");
+        let c = event.connector().unwrap_or("");
         match event.level() {
-            Level::Info => tracing::info!(department, event = code, worker = w, "{message}"),
-            Level::Warn => tracing::warn!(department, event = code, worker = w, "{message}"),
-            Level::Error => tracing::error!(department, event = code, worker = w, "{message}"),
+            Level::Info => {
+                tracing::info!(
+                    department,
+                    event = code,
+                    worker = w,
+                    connector = c,
+                    "{message}"
+                )
+            }
+            Level::Warn => {
+                tracing::warn!(
+                    department,
+                    event = code,
+                    worker = w,
+                    connector = c,
+                    "{message}"
+                )
+            }
+            Level::Error => {
+                tracing::error!(
+                    department,
+                    event = code,
+                    worker = w,
+                    connector = c,
+                    "{message}"
+                )
+            }
         }
         self.metrics.record(&event);
         self.events.push(EventRecord {
@@ -66,7 +264,52 @@ impl Observer {
             level: event.level(),
             pool,
             worker,
+            connector: event.connector().map(str::to_string),
+            principal: event.principal().map(str::to_string),
+            outcome: event.outcome(),
             message,
         });
+    }
+}
+
+fn audit_counters(registry: &prometheus::Registry) -> kafka::ForwardCounters {
+    use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
+    let forwarded = IntCounter::with_opts(
+        Opts::new(
+            "audit_records_forwarded_total",
+            "Audit records Kafka acknowledged on the audit topic.",
+        )
+        .namespace(metrics::NAMESPACE),
+    )
+    .expect("valid metric");
+    let dropped = IntCounterVec::new(
+        Opts::new(
+            "audit_records_dropped_total",
+            "Audit records not sent to the audit topic (they are still in the audit file).",
+        )
+        .namespace(metrics::NAMESPACE),
+        &["reason"],
+    )
+    .expect("valid metric");
+    let queued = IntGauge::with_opts(
+        Opts::new(
+            "audit_forward_queue_records",
+            "Audit records waiting to be sent to Kafka.",
+        )
+        .namespace(metrics::NAMESPACE),
+    )
+    .expect("valid metric");
+    for c in [
+        Box::new(forwarded.clone()) as Box<dyn prometheus::core::Collector>,
+        Box::new(dropped.clone()),
+        Box::new(queued.clone()),
+    ] {
+        registry.register(c).expect("metric names are unique");
+    }
+    kafka::ForwardCounters {
+        forwarded,
+        dropped_full: dropped.with_label_values(&["buffer_full"]),
+        dropped_failed: dropped.with_label_values(&["delivery_failed"]),
+        queued,
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod lifecycle;
 mod sampler;
+mod scraper;
 mod stale;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -350,6 +351,7 @@ pub struct Supervisor {
     shutdown: watch::Sender<bool>,
     background: Mutex<Vec<JoinHandle<()>>>,
     http: reqwest::Client,
+    connector_watch: std::sync::OnceLock<Arc<crate::watch::ConnectorWatch>>,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -381,7 +383,7 @@ impl Supervisor {
         if matches!(options.launcher, Launcher::Jvm) {
             runtime.check()?;
         }
-        let observer = Arc::new(Observer::new(&department.id));
+        let observer = Observer::for_department(&department);
         let selected = match options.cgroups {
             Some(driver) => {
                 let leftovers = driver.prepare()?;
@@ -434,9 +436,12 @@ impl Supervisor {
             shutdown,
             background: Mutex::new(Vec::new()),
             http: crate::connect::ConnectClient::default_http(),
+            connector_watch: std::sync::OnceLock::new(),
         });
         {
             let mut inner = supervisor.lock();
+            // Every REST port is taken before any exporter port is picked.
+            inner.ports_in_use.extend(ports.values().copied());
             for pool in &supervisor.department.pools {
                 inner.pool_sizes.insert(pool.name.clone(), pool.workers);
                 for index in 0..pool.workers {
@@ -450,6 +455,8 @@ impl Supervisor {
         }
         let sampler = tokio::spawn(sampler::run(Arc::clone(&supervisor)));
         supervisor.lock_background().push(sampler);
+        let scraper = tokio::spawn(scraper::run(Arc::clone(&supervisor)));
+        supervisor.lock_background().push(scraper);
         Ok(supervisor)
     }
 
@@ -469,7 +476,13 @@ impl Supervisor {
         id: WorkerId,
         port: u16,
     ) -> Result<(), (PathBuf, std::io::Error)> {
-        let plan = WorkerPlan::new(&self.department, pool, id.clone(), port, &self.runtime);
+        let plan = self.with_exporter(
+            WorkerPlan::new(&self.department, pool, id.clone(), port, &self.runtime),
+            &inner.ports_in_use,
+        );
+        if let Some(metrics_port) = plan.metrics_port {
+            inner.ports_in_use.push(metrics_port);
+        }
         plan.write_files().map_err(|e| (plan.dir.clone(), e))?;
         let limits = Limits {
             cpu_millis: pool.worker.cpu.millis(),
@@ -508,6 +521,56 @@ impl Supervisor {
             entry.task = Some(task);
         }
         Ok(())
+    }
+
+    /// `plan` with the JMX exporter agent when `[metrics] jmx_exporter` is on and the runtime has
+    /// the agent and its rules (a JVM launcher only).
+    fn with_exporter(&self, plan: WorkerPlan, in_use: &[u16]) -> WorkerPlan {
+        if !self.department.observe.metrics.jmx_exporter || !matches!(self.launcher, Launcher::Jvm)
+        {
+            return plan;
+        }
+        let rules = self.runtime.jmx_exporter_config();
+        let (Some(agent), true) = (self.runtime.jmx_exporter_agent(), rules.is_file()) else {
+            tracing::warn!(runtime = %self.runtime.root().display(), "The runtime has no JMX exporter agent or rules; Connect's own metrics are not collected. Run `connect-supervisor runtime fetch`.");
+            return plan;
+        };
+        // A free port that no worker's REST listener (bound later) will take.
+        let host = &self.department.supervisor.worker_host;
+        let port = (0..50)
+            .filter_map(|_| free_port(host).ok())
+            .find(|p| *p != plan.rest_port && !in_use.contains(p));
+        match port {
+            Some(port) => plan.with_metrics_exporter(port, &agent, &rules),
+            None => {
+                tracing::warn!(worker = %plan.id, "No free port for the worker's metrics exporter; its Connect metrics are not collected.");
+                plan
+            }
+        }
+    }
+
+    /// Metrics exporters of the workers that are up: (worker, pool, URL).
+    pub fn metrics_targets(&self) -> Vec<(String, String, String)> {
+        self.lock()
+            .workers
+            .iter()
+            .filter(|(_, w)| w.snapshot.phase.is_up())
+            .filter_map(|(id, w)| Some((id.to_string(), id.pool.clone(), w.plan.metrics_url()?)))
+            .collect()
+    }
+
+    /// The department's connector watch, started by the first caller (one per supervisor, however
+    /// many API states are built over it).
+    pub fn connector_watch(
+        &self,
+        start: impl FnOnce() -> Arc<crate::watch::ConnectorWatch>,
+    ) -> Arc<crate::watch::ConnectorWatch> {
+        Arc::clone(self.connector_watch.get_or_init(start))
+    }
+
+    /// Turns `true` when the supervisor starts shutting down.
+    pub fn shutting_down(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
     }
 
     /// The department this supervisor runs, as loaded (pool sizes changed by scaling are in
@@ -707,6 +770,9 @@ impl Supervisor {
             }
         })
         .await;
+        // The workers' last lines (and the audit records) get a few seconds to reach Kafka.
+        let observer = Arc::clone(&self.observer);
+        let _ = tokio::task::spawn_blocking(move || observer.close()).await;
     }
 
     /// Scales `pool` to `workers`, checking the department budget first. New workers start
@@ -790,7 +856,9 @@ impl Supervisor {
                 }
                 let mut inner = self.lock();
                 if let Some(entry) = inner.workers.remove(&id) {
-                    inner.ports_in_use.retain(|p| *p != entry.plan.rest_port);
+                    inner.ports_in_use.retain(|p| {
+                        *p != entry.plan.rest_port && Some(*p) != entry.plan.metrics_port
+                    });
                 }
                 self.observer
                     .metrics()
@@ -1123,7 +1191,7 @@ impl Supervisor {
             Launcher::Script { program, args } => {
                 let mut spec = SpawnSpec::new(program, args.clone());
                 spec.current_dir = Some(entry.plan.dir.clone());
-                spec.output = Output::File(entry.plan.log_path());
+                spec.output = Output::Piped;
                 spec.env = vec![
                     (ENV_WORKER_ID.into(), entry.plan.id.to_string().into()),
                     (ENV_WORKER_DIR.into(), entry.plan.dir.clone().into()),
@@ -1178,10 +1246,19 @@ impl Supervisor {
             let _ = std::fs::remove_file(dir.join(READY_FILE));
         }
         spec.cgroup_procs = self.cgroups.procs_files(&name);
-        let child = Spawner::global()
+        let mut child = Spawner::global()
             .spawn(spec)
             .await
             .map_err(|e| (e.code(), e.to_string()))?;
+        // The output is read for the whole life of the process: parsed, buffered per connector
+        // and worker, forwarded; the pipes are always drained, so a worker never blocks on them.
+        self.observer.logs().attach(
+            &id.pool,
+            &name,
+            &dir,
+            child.stdout.take(),
+            child.stderr.take(),
+        );
         let pid = child.id().unwrap_or(0);
         stale::write_pid_file(&dir, pid);
         if let Some(entry) = self.lock().workers.get_mut(id) {

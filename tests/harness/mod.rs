@@ -6,6 +6,7 @@
 //! get a parent-death signal, so nothing outlives the test binary.
 #![allow(dead_code)]
 
+pub mod observe;
 pub mod supervision;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,280 @@
+//! Readiness: whether every pool has a ready worker and Kafka answers. The Kafka check runs on a
+//! thread of its own (librdkafka calls block) and keeps its last result; the readiness verdict is
+//! a pure function of the pools and that result.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use prometheus::{IntGauge, Opts, Registry};
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::kafka::client_config;
+use super::metrics::NAMESPACE;
+use super::{Event, Observer};
+
+/// The last result of the Kafka check.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct KafkaState {
+    /// `None` until the first check ends.
+    pub reachable: Option<bool>,
+    /// When the last check ended.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub checked_at: Option<OffsetDateTime>,
+    /// Brokers the cluster reported.
+    pub brokers: usize,
+    /// Why the last check failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+struct Quiet;
+
+impl ClientContext for Quiet {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        tracing::debug!(facility = fac, level = ?level, "librdkafka (Kafka check): {message}");
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::debug!(%error, "librdkafka (Kafka check): {reason}");
+    }
+}
+
+impl ConsumerContext for Quiet {}
+
+/// The Kafka check: a metadata request every interval.
+#[derive(Debug)]
+pub struct KafkaCheck {
+    state: Mutex<KafkaState>,
+    stop: AtomicBool,
+    up: IntGauge,
+}
+
+impl KafkaCheck {
+    /// A check whose gauge `kcs_kafka_up` is in `registry` (started with [`KafkaCheck::start`]).
+    pub fn new(registry: &Registry) -> Arc<Self> {
+        let up = IntGauge::with_opts(
+            Opts::new(
+                "kafka_up",
+                "1 when Kafka answered the supervisor's last metadata request.",
+            )
+            .namespace(NAMESPACE),
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(up.clone()))
+            .expect("metric names are unique");
+        Arc::new(Self {
+            state: Mutex::new(KafkaState::default()),
+            stop: AtomicBool::new(false),
+            up,
+        })
+    }
+
+    /// Starts checking with the librdkafka `settings` every `interval`, asking for the metadata
+    /// of `topic` only (a department's own topic: cheap on a cluster of thousands of topics, and
+    /// allowed by the department's ACLs; a metadata request never creates it); transitions become
+    /// events of `observer`.
+    pub fn start(
+        self: &Arc<Self>,
+        settings: &BTreeMap<String, String>,
+        topic: &str,
+        interval: Duration,
+        observer: Weak<Observer>,
+    ) {
+        let mut config = client_config(settings);
+        config.set("socket.connection.setup.timeout.ms", "5000");
+        let consumer: BaseConsumer<Quiet> = match config.create_with_context(Quiet) {
+            Ok(c) => c,
+            Err(e) => {
+                self.record(
+                    Err(format!("the Kafka client settings are invalid: {e}")),
+                    &observer,
+                );
+                return;
+            }
+        };
+        let check = Arc::clone(self);
+        let thread_observer = observer.clone();
+        let topic = topic.to_string();
+        let spawned = std::thread::Builder::new()
+            .name("kafka-check".into())
+            .spawn(move || {
+                while !check.stop.load(Ordering::SeqCst) {
+                    let result = consumer
+                        .fetch_metadata(Some(&topic), interval.max(Duration::from_secs(1)))
+                        .map_err(|e| e.to_string())
+                        .and_then(|m| match m.brokers().len() {
+                            0 => Err("the cluster reported no brokers".to_string()),
+                            n => Ok(n),
+                        });
+                    check.record(result, &thread_observer);
+                    let mut slept = Duration::ZERO;
+                    while slept < interval && !check.stop.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(100));
+                        slept += Duration::from_millis(100);
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            self.record(
+                Err(format!("cannot start the Kafka check thread: {e}")),
+                &observer,
+            );
+        }
+    }
+
+    fn record(&self, result: Result<usize, String>, observer: &Weak<Observer>) {
+        let reachable = result.is_ok();
+        let before = {
+            let mut state = self.state.lock().expect("kafka state lock");
+            let before = state.reachable;
+            *state = KafkaState {
+                reachable: Some(reachable),
+                checked_at: Some(OffsetDateTime::now_utc()),
+                brokers: *result.as_ref().unwrap_or(&0),
+                error: result.as_ref().err().cloned(),
+            };
+            before
+        };
+        self.up.set(i64::from(reachable));
+        if before != Some(reachable)
+            && let Some(observer) = observer.upgrade()
+        {
+            match (before, result) {
+                (_, Err(message)) => observer.emit(Event::KafkaUnreachable { message }),
+                (Some(false), Ok(_)) => observer.emit(Event::KafkaReachable),
+                _ => {}
+            }
+        }
+    }
+
+    /// The last result.
+    pub fn state(&self) -> KafkaState {
+        self.state.lock().expect("kafka state lock").clone()
+    }
+
+    /// Stops the check thread (within a tenth of a second, or after a request in flight).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// One pool as readiness sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PoolReadiness {
+    /// The pool.
+    pub pool: String,
+    /// Workers it should have.
+    pub desired_workers: u32,
+    /// Workers ready.
+    pub ready_workers: usize,
+}
+
+/// The readiness verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Readiness {
+    /// Ready to serve connectors.
+    pub ready: bool,
+    /// Every pool.
+    pub pools: Vec<PoolReadiness>,
+    /// The Kafka check, when it is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<KafkaState>,
+    /// What keeps it from being ready.
+    pub problems: Vec<String>,
+}
+
+/// Ready when every pool that should have workers has at least one ready, and (when checked)
+/// Kafka answered the last check.
+pub fn readiness(pools: Vec<PoolReadiness>, kafka: Option<KafkaState>) -> Readiness {
+    let mut problems = Vec::new();
+    for p in &pools {
+        if p.desired_workers > 0 && p.ready_workers == 0 {
+            problems.push(format!(
+                "pool {} has no ready worker (0 of {})",
+                p.pool, p.desired_workers
+            ));
+        }
+    }
+    if let Some(k) = &kafka {
+        match k.reachable {
+            None => problems.push("Kafka has not been checked yet".to_string()),
+            Some(false) => problems.push(format!(
+                "Kafka does not answer: {}",
+                k.error.as_deref().unwrap_or("unknown error")
+            )),
+            Some(true) => {}
+        }
+    }
+    Readiness {
+        ready: problems.is_empty(),
+        pools,
+        kafka,
+        problems,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(name: &str, desired: u32, ready: usize) -> PoolReadiness {
+        PoolReadiness {
+            pool: name.into(),
+            desired_workers: desired,
+            ready_workers: ready,
+        }
+    }
+
+    fn kafka(reachable: Option<bool>) -> KafkaState {
+        KafkaState {
+            reachable,
+            error: reachable.and_then(|r| (!r).then(|| "Local: Broker transport failure".into())),
+            ..KafkaState::default()
+        }
+    }
+
+    #[test]
+    fn every_pool_needs_a_ready_worker_and_kafka_must_answer() {
+        let ok = readiness(
+            vec![pool("a", 2, 1), pool("b", 0, 0)],
+            Some(kafka(Some(true))),
+        );
+        assert!(ok.ready, "{ok:?}");
+        let down = readiness(
+            vec![pool("a", 2, 0), pool("b", 1, 1)],
+            Some(kafka(Some(false))),
+        );
+        assert!(!down.ready);
+        assert_eq!(down.problems.len(), 2, "{down:?}");
+        assert!(down.problems[0].contains("pool a"));
+        assert!(down.problems[1].contains("Broker transport failure"));
+        assert!(!readiness(vec![pool("a", 1, 1)], Some(kafka(None))).ready);
+        assert!(readiness(vec![pool("a", 1, 1)], None).ready, "check off");
+    }
+
+    #[test]
+    fn an_unreachable_broker_is_reported_by_the_check() {
+        let registry = Registry::new();
+        let check = KafkaCheck::new(&registry);
+        let settings =
+            BTreeMap::from([("bootstrap.servers".to_string(), "127.0.0.1:9".to_string())]);
+        check.start(&settings, "t", Duration::from_secs(1), Weak::new());
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while check.state().reachable.is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        check.stop();
+        let state = check.state();
+        assert_eq!(state.reachable, Some(false), "{state:?}");
+        assert!(state.error.is_some());
+        assert_eq!(check.up.get(), 0);
+    }
+}
