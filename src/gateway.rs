@@ -40,6 +40,9 @@ pub const PLUGIN_LIST_TTL: Duration = Duration::from_secs(300);
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long an offsets request waits for a worker after a supervisor restart.
 pub const RECOVERY_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long an offsets request waits for a connector that is between states (UNASSIGNED or
+/// RESTARTING, e.g. right after a config update) to settle, so it knows the state to return to.
+pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(15);
 
 const POLL: Duration = Duration::from_millis(200);
 
@@ -735,9 +738,12 @@ impl Gateway {
             }
             if expand.status {
                 let status = match &e.status {
-                    Some(s) => {
-                        translate::managed_status(s, &connector_type, &masker.secrets(&config))
-                    }
+                    Some(s) => translate::managed_status(
+                        s,
+                        e.info.as_ref().map(|i| i.tasks.len()),
+                        &connector_type,
+                        &masker.secrets(&config),
+                    ),
                     None => translate::provisioning_status(&name, &connector_type),
                 };
                 entry.insert(
@@ -795,24 +801,39 @@ impl Gateway {
         &self,
         name: &str,
     ) -> Result<(String, Option<ConnectorStatus>), GatewayError> {
-        match self
-            .on_connector(name, &[], |c| async move { c.connector_status(name).await })
-            .await
-        {
-            Ok((pool, s)) => Ok((pool, Some(s))),
+        let (pool, status, _) = self.status_and_task_count(name).await?;
+        Ok((pool, status))
+    }
+
+    /// Connect's status of `name` (`None` while Connect has not written it yet), its pool, and
+    /// the number of tasks its task configs hold, both asked for at once so the answer takes no
+    /// longer than one call.
+    pub async fn status_and_task_count(
+        &self,
+        name: &str,
+    ) -> Result<(String, Option<ConnectorStatus>, Option<usize>), GatewayError> {
+        let found = self
+            .on_connector(name, &[], |c| async move {
+                let (status, info) = tokio::join!(c.connector_status(name), c.connector(name));
+                status.map(|s| (s, info.ok().map(|i| i.tasks.len())))
+            })
+            .await;
+        match found {
+            Ok((pool, (status, tasks))) => Ok((pool, Some(status), tasks)),
             // "No status found": either gone, or so new that Connect has not written its status.
             Err(GatewayError::NotFound { .. }) => {
-                let (pool, _) = self.info(name).await?;
-                Ok((pool, None))
+                let (pool, info) = self.info(name).await?;
+                Ok((pool, None, Some(info.tasks.len())))
             }
             Err(e) => Err(e),
         }
     }
 
-    /// `GET .../status` in the managed shape. One call to Connect unless the status holds a trace
+    /// `GET .../status` in the managed shape. One round of calls to Connect (status and task
+    /// configs at once) unless the status holds a trace
     /// (then the config is read to scrub it) or Connect does not know the type.
     pub async fn managed_status(&self, name: &str) -> Result<ManagedStatus, GatewayError> {
-        let (pool, status) = self.status(name).await?;
+        let (pool, status, expected_tasks) = self.status_and_task_count(name).await?;
         let Some(status) = status else {
             let (_, info) = self.info(name).await?;
             let t = self
@@ -828,7 +849,7 @@ impl Gateway {
         let known_type = matches!(status.connector_type.as_deref(), Some("sink" | "source"));
         if !has_trace && known_type {
             let t = status.connector_type.clone().unwrap_or_default();
-            return Ok(translate::managed_status(&status, &t, &[]));
+            return Ok(translate::managed_status(&status, expected_tasks, &t, &[]));
         }
         let config = self
             .call(
@@ -846,6 +867,7 @@ impl Gateway {
             .await;
         Ok(translate::managed_status(
             &status,
+            expected_tasks,
             &t,
             &sensitivity.masker().secrets(&config),
         ))
@@ -1428,7 +1450,27 @@ impl Gateway {
             ]));
         }
         self.ensure_not_busy(name)?;
-        let (pool, status) = self.status(name).await?;
+        // A connector restarted by a config update shows UNASSIGNED for a moment, whatever its
+        // target state: wait for it to settle, or a paused connector would be resumed.
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        let (pool, status) = loop {
+            let (pool, status) = self.status(name).await?;
+            let settled = status.as_ref().is_some_and(|s| {
+                matches!(
+                    s.connector.state.as_str(),
+                    "RUNNING" | "PAUSED" | "STOPPED" | "FAILED"
+                )
+            });
+            if settled || Instant::now() >= deadline {
+                break (pool, status);
+            }
+            tracing::debug!(
+                connector = name,
+                state = status.as_ref().map(|s| s.connector.state.as_str()),
+                "Offsets request: waiting for the connector to settle."
+            );
+            tokio::time::sleep(POLL).await;
+        };
         let restore_state = match status.as_ref().map(|s| s.connector.state.as_str()) {
             Some("PAUSED") => "PAUSED",
             Some("STOPPED") => "STOPPED",

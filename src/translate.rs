@@ -68,6 +68,21 @@ impl ManagedState {
     }
 }
 
+/// The managed state of a connector from Connect's status and, when known, the number of tasks
+/// its task configs hold (`GET /connectors/{name}`): tasks Connect has generated but not started
+/// yet have no status entry, and until they run the connector is still provisioning.
+pub fn connector_state_expecting(
+    status: &ConnectorStatus,
+    expected_tasks: Option<usize>,
+) -> ManagedState {
+    match connector_state(status) {
+        ManagedState::Running if expected_tasks.is_some_and(|n| status.tasks.len() < n) => {
+            ManagedState::Provisioning
+        }
+        state => state,
+    }
+}
+
 /// The managed state of a connector from Connect's status.
 pub fn connector_state(status: &ConnectorStatus) -> ManagedState {
     match status.connector.state.as_str() {
@@ -343,10 +358,11 @@ pub fn first_line(trace: &str) -> String {
 /// The managed status of a connector; traces scrubbed of `secrets`.
 pub fn managed_status(
     status: &ConnectorStatus,
+    expected_tasks: Option<usize>,
     connector_type: &str,
     secrets: &[String],
 ) -> ManagedStatus {
-    let state = connector_state(status);
+    let state = connector_state_expecting(status, expected_tasks);
     let mut trace = status
         .connector
         .trace
@@ -772,7 +788,12 @@ mod tests {
 
     #[test]
     fn managed_status_carries_task_messages_and_a_connector_trace_for_task_failures() {
-        let s = managed_status(&status("RUNNING", &["RUNNING", "FAILED"]), "source", &[]);
+        let s = managed_status(
+            &status("RUNNING", &["RUNNING", "FAILED"]),
+            None,
+            "source",
+            &[],
+        );
         assert_eq!(s.connector.state, "DEGRADED");
         assert_eq!(
             s.connector.trace,
@@ -791,7 +812,7 @@ mod tests {
     fn traces_are_scrubbed_of_secrets() {
         let mut st = status("FAILED", &[]);
         st.connector.trace = Some("login failed for password hunter22 at db".into());
-        let s = managed_status(&st, "source", &["hunter22".into()]);
+        let s = managed_status(&st, None, "source", &["hunter22".into()]);
         assert_eq!(
             s.connector.trace,
             format!("login failed for password {MASK} at db")
@@ -1054,6 +1075,21 @@ mod tests {
         ) {
             let extras = ManagedExtras::new("env", "b:1", None);
             prop_assert_eq!(extras.strip(extras.add(config.clone())), config);
+        }
+
+        #[test]
+        fn a_connector_with_tasks_not_started_yet_is_provisioning(
+            started in 0usize..4,
+            generated in 0usize..6,
+        ) {
+            let tasks = vec!["RUNNING"; started];
+            let state = connector_state_expecting(&status("RUNNING", &tasks), Some(generated));
+            let running = started > 0 && started >= generated;
+            prop_assert_eq!(state == ManagedState::Running, running);
+            prop_assert_eq!(
+                connector_state_expecting(&status("RUNNING", &tasks), None),
+                connector_state(&status("RUNNING", &tasks))
+            );
         }
 
         #[test]
