@@ -36,6 +36,14 @@ pub const VISIBLE_TIMEOUT: Duration = Duration::from_secs(15);
 pub const RECENT_WINDOW: Duration = Duration::from_secs(120);
 /// How long the plugin list is cached.
 pub const PLUGIN_LIST_TTL: Duration = Duration::from_secs(300);
+/// How long the task count of a connector is kept for its managed status.
+pub const TASK_COUNT_TTL: Duration = Duration::from_secs(10);
+/// How far apart the two listings of a secret-file sweep are (see [`Gateway::sweep_secret_files`]).
+pub const SWEEP_CONFIRM: Duration = Duration::from_secs(30);
+/// A secret file younger than this at the sweep's first listing is kept: its connector may be
+/// in the middle of being created.
+pub const SWEEP_MIN_AGE: Duration = Duration::from_secs(120);
+
 /// How long an offsets request waits for the connector to stop.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long an offsets request waits for a worker after a supervisor restart.
@@ -209,6 +217,7 @@ pub struct Gateway {
     password_keys: RwLock<HashMap<String, Arc<BTreeSet<String>>>>,
     locations: RwLock<HashMap<String, String>>,
     recent: Mutex<HashMap<String, Instant>>,
+    task_counts: Mutex<HashMap<String, (usize, Instant)>>,
     offsets: Book,
     server_info: RwLock<Option<ServerInfo>>,
     // Creates, updates and deletes are admitted one at a time, so two concurrent creates cannot
@@ -253,6 +262,7 @@ impl Gateway {
             password_keys: RwLock::new(HashMap::new()),
             locations: RwLock::new(HashMap::new()),
             recent: Mutex::new(HashMap::new()),
+            task_counts: Mutex::new(HashMap::new()),
             offsets,
             server_info: RwLock::new(None),
             admission: tokio::sync::Mutex::new(()),
@@ -409,6 +419,7 @@ impl Gateway {
     }
 
     fn forget(&self, name: &str) {
+        self.tasks_may_change(name);
         self.locations.write().expect("locations lock").remove(name);
         self.recent.lock().expect("recent lock").remove(name);
     }
@@ -801,39 +812,66 @@ impl Gateway {
         &self,
         name: &str,
     ) -> Result<(String, Option<ConnectorStatus>), GatewayError> {
-        let (pool, status, _) = self.status_and_task_count(name).await?;
-        Ok((pool, status))
-    }
-
-    /// Connect's status of `name` (`None` while Connect has not written it yet), its pool, and
-    /// the number of tasks its task configs hold, both asked for at once so the answer takes no
-    /// longer than one call.
-    pub async fn status_and_task_count(
-        &self,
-        name: &str,
-    ) -> Result<(String, Option<ConnectorStatus>, Option<usize>), GatewayError> {
-        let found = self
-            .on_connector(name, &[], |c| async move {
-                let (status, info) = tokio::join!(c.connector_status(name), c.connector(name));
-                status.map(|s| (s, info.ok().map(|i| i.tasks.len())))
-            })
-            .await;
-        match found {
-            Ok((pool, (status, tasks))) => Ok((pool, Some(status), tasks)),
+        match self
+            .on_connector(name, &[], |c| async move { c.connector_status(name).await })
+            .await
+        {
+            Ok((pool, s)) => Ok((pool, Some(s))),
             // "No status found": either gone, or so new that Connect has not written its status.
             Err(GatewayError::NotFound { .. }) => {
-                let (pool, info) = self.info(name).await?;
-                Ok((pool, None, Some(info.tasks.len())))
+                let (pool, _) = self.info(name).await?;
+                Ok((pool, None))
             }
             Err(e) => Err(e),
         }
     }
 
-    /// `GET .../status` in the managed shape. One round of calls to Connect (status and task
-    /// configs at once) unless the status holds a trace
-    /// (then the config is read to scrub it) or Connect does not know the type.
+    /// How many tasks Connect generated for the connector of `status`, when the status alone
+    /// would say RUNNING: tasks not started yet have no status entry, and until they run the
+    /// connector is still provisioning. Connect answers the task list through its herder
+    /// thread, slower than the status, so a count that agrees with the status is reused for
+    /// [`TASK_COUNT_TTL`] (dropped on every change made through the gateway) and any other is
+    /// asked again; `None` when it cannot be read (the status alone decides).
+    async fn expected_tasks(&self, pool: &str, status: &ConnectorStatus) -> Option<usize> {
+        if translate::connector_state(status) != translate::ManagedState::Running {
+            return None;
+        }
+        let name = status.name.as_str();
+        let cached = self
+            .task_counts
+            .lock()
+            .expect("task counts lock")
+            .get(name)
+            .filter(|(n, at)| *n == status.tasks.len() && at.elapsed() < TASK_COUNT_TTL)
+            .map(|(n, _)| *n);
+        if cached.is_some() {
+            return cached;
+        }
+        let info = self
+            .call(pool, &[], |c| async move { c.connector(name).await })
+            .await
+            .ok()?;
+        let n = info.tasks.len();
+        self.task_counts
+            .lock()
+            .expect("task counts lock")
+            .insert(name.to_string(), (n, Instant::now()));
+        Some(n)
+    }
+
+    /// Drops the task count kept for `name` (its tasks may change).
+    fn tasks_may_change(&self, name: &str) {
+        self.task_counts
+            .lock()
+            .expect("task counts lock")
+            .remove(name);
+    }
+
+    /// `GET .../status` in the managed shape. One call to Connect unless the status holds a
+    /// trace (then the config is read to scrub it), Connect does not know the type, or the task
+    /// count must be checked (see [`Self::expected_tasks`]).
     pub async fn managed_status(&self, name: &str) -> Result<ManagedStatus, GatewayError> {
-        let (pool, status, expected_tasks) = self.status_and_task_count(name).await?;
+        let (pool, status) = self.status(name).await?;
         let Some(status) = status else {
             let (_, info) = self.info(name).await?;
             let t = self
@@ -844,6 +882,7 @@ impl Gateway {
                 .await;
             return Ok(translate::provisioning_status(name, &t));
         };
+        let expected_tasks = self.expected_tasks(&pool, &status).await;
         let has_trace = status.connector.trace.is_some()
             || status.tasks.iter().any(|t| t.state.trace.is_some());
         let known_type = matches!(status.connector_type.as_deref(), Some("sink" | "source"));
@@ -969,6 +1008,7 @@ impl Gateway {
         principal: &str,
     ) -> Result<Created, GatewayError> {
         let admission = self.admission.lock().await;
+        self.tasks_may_change(name);
         self.create_admitted(admission, name, config, initial_state, offsets, principal)
             .await
     }
@@ -1231,6 +1271,7 @@ impl Gateway {
         current: &BTreeMap<String, String>,
         principal: &str,
     ) -> Result<(bool, ConnectorInfo), GatewayError> {
+        self.tasks_may_change(name);
         let problems = match self.check_update(name, pool, &config) {
             Ok(()) => Vec::new(),
             Err(GatewayError::Invalid(problems)) => problems,
@@ -1358,6 +1399,7 @@ impl Gateway {
         principal: &str,
     ) -> Result<(), GatewayError> {
         self.ensure_not_busy(name)?;
+        self.tasks_may_change(name);
         self.on_connector(name, &[], |c| async move {
             match action {
                 Lifecycle::Pause => c.pause(name).await,
@@ -1506,6 +1548,70 @@ impl Gateway {
         Ok(record)
     }
 
+    /// Once every pool has a ready worker (waiting up to [`RECOVERY_TIMEOUT`]), sweeps the
+    /// secrets folder once in the background (see [`Self::sweep_secret_files`]).
+    pub fn sweep_secret_files_when_ready(self: &Arc<Self>) {
+        let gateway = Arc::clone(self);
+        tokio::spawn(async move {
+            let deadline = Instant::now() + RECOVERY_TIMEOUT;
+            let all_ready = || {
+                gateway
+                    .pools()
+                    .iter()
+                    .all(|p| !gateway.supervisor.ready_worker_urls(p).is_empty())
+            };
+            while !all_ready() {
+                if Instant::now() >= deadline {
+                    tracing::warn!(
+                        "Secret files not swept: not every pool had a ready worker in time; \
+                         files of connectors deleted while the supervisor was down stay until \
+                         the next start."
+                    );
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            if let Err(e) = gateway.sweep_secret_files(SWEEP_CONFIRM).await {
+                tracing::warn!(error = %e, "Secret files not swept.");
+            }
+        });
+    }
+
+    /// Removes the secret files that no connector uses any more: those of connectors deleted
+    /// while the supervisor was down, or on a worker's own API, and temporary files a crash left
+    /// mid-write, so no literal secret stays on disk without a connector. The connectors of
+    /// every pool are listed twice, `confirm` apart, and a file goes only when both listings
+    /// miss its connector and it was last written [`SWEEP_MIN_AGE`] before the first; when a
+    /// pool does not answer, nothing is removed. Returns the files removed.
+    pub async fn sweep_secret_files(
+        &self,
+        confirm: Duration,
+    ) -> Result<Vec<PathBuf>, GatewayError> {
+        let before = std::time::SystemTime::now() - SWEEP_MIN_AGE;
+        let mut live: BTreeSet<String> = self.names().await?.into_iter().collect();
+        let first = self.secrets.orphans(&live, before)?;
+        if first.is_empty() {
+            return Ok(Vec::new());
+        }
+        tokio::time::sleep(confirm).await;
+        live.extend(self.names().await?);
+        let confirmed: BTreeSet<PathBuf> =
+            self.secrets.orphans(&live, before)?.into_iter().collect();
+        let mut removed = Vec::new();
+        for path in first.into_iter().filter(|p| confirmed.contains(p)) {
+            if self.secrets.remove_file(&path)? {
+                tracing::warn!(
+                    file = %path.display(),
+                    "Removed a secret file that no connector uses (its connector was deleted \
+                     while the supervisor was down or on a worker's own API, or a write was \
+                     cut short)."
+                );
+                removed.push(path);
+            }
+        }
+        Ok(removed)
+    }
+
     /// Takes up the requests that were pending when the supervisor stopped.
     pub fn resume_pending_offsets(self: &Arc<Self>) {
         for record in self.offsets.pending() {
@@ -1530,6 +1636,7 @@ impl Gateway {
         }
         let name = connector.as_str();
         let pool = record.pool.clone();
+        self.tasks_may_change(name);
         let result: Result<(), GatewayError> = async {
             let config = self
                 .call(

@@ -6,10 +6,11 @@
 //! `${file:<path>:<key>}` references Connect gets, are decided there and in
 //! [`crate::guardrails`]. Nothing here logs a value, and errors carry paths, never contents.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use crate::model::Department;
 use crate::policy::secrets;
@@ -48,6 +49,14 @@ pub enum SecretStoreError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The secrets folder could not be listed.
+    #[error("cannot list the secrets folder {path}: {source}")]
+    List {
+        /// The folder.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// A secret file could not be removed.
     #[error("cannot remove the secret file {path}: {source}")]
     Remove {
@@ -65,6 +74,7 @@ impl SecretStoreError {
             Self::Folder { .. } => "secrets_folder",
             Self::Write { .. } => "secret_file_write",
             Self::Read { .. } => "secret_file_read",
+            Self::List { .. } => "secrets_folder_list",
             Self::Remove { .. } => "secret_file_remove",
         }
     }
@@ -167,6 +177,70 @@ impl SecretStore {
         match previous {
             Some(secrets) => self.write(name, secrets),
             None => self.remove(name).map(|_| ()),
+        }
+    }
+
+    /// The files of the folder that none of the `live` connectors uses and that were last
+    /// written before `before`: the secret files of connectors deleted while the supervisor was
+    /// down (or behind its back, on a worker's own API), and temporary files a crash left
+    /// mid-write. Files of other kinds are not the store's and are never listed.
+    pub fn orphans(
+        &self,
+        live: &BTreeSet<String>,
+        before: SystemTime,
+    ) -> Result<Vec<PathBuf>, SecretStoreError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(SecretStoreError::List {
+                    path: self.dir.clone(),
+                    source,
+                });
+            }
+        };
+        let in_use: BTreeSet<PathBuf> = live.iter().map(|name| self.path(name)).collect();
+        let extension = format!(".{}", secrets::SECRET_FILE_EXTENSION);
+        let temp_extension = format!("{extension}{TEMP_SUFFIX}");
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let is_temp = file_name.ends_with(&temp_extension);
+            if !is_temp && (!file_name.ends_with(&extension) || in_use.contains(&path)) {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
+            let old = meta.modified().is_ok_and(|m| m < before);
+            if meta.is_file() && old {
+                out.push(path);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Removes `path` if it is a secret or temporary file of this store; `false` when it was
+    /// gone already or is not one.
+    pub fn remove_file(&self, path: &Path) -> Result<bool, SecretStoreError> {
+        let extension = format!(".{}", secrets::SECRET_FILE_EXTENSION);
+        let ours = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+            n.ends_with(&extension) || n.ends_with(&format!("{extension}{TEMP_SUFFIX}"))
+        });
+        if !self.holds(path) || !ours {
+            return Ok(false);
+        }
+        match std::fs::remove_file(path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(source) => Err(SecretStoreError::Remove {
+                path: path.to_path_buf(),
+                source,
+            }),
         }
     }
 
@@ -317,6 +391,54 @@ mod tests {
         assert_eq!(p["f"], "linecontinued");
         assert_eq!(p["g"], "");
         assert_eq!(p.len(), 7);
+    }
+
+    fn age(path: &Path, by: std::time::Duration) {
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(SystemTime::now() - by).unwrap();
+    }
+
+    #[test]
+    fn orphans_are_old_files_of_connectors_that_are_gone_and_crash_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SecretStore::new(dir.path().join("secrets"));
+        let live = BTreeSet::from(["dept1-live".to_string(), "Dept1 odd name".to_string()]);
+        assert!(
+            store.orphans(&live, SystemTime::now()).unwrap().is_empty(),
+            "no folder yet"
+        );
+        let one = BTreeMap::from([("k".to_string(), "v".to_string())]);
+        for name in ["dept1-live", "Dept1 odd name", "dept1-gone", "dept1-new"] {
+            store.write(name, &one).unwrap();
+        }
+        let temp = dir.path().join("secrets/dept1-live.properties.tmp");
+        let foreign = dir.path().join("secrets/README.txt");
+        std::fs::write(&temp, "k=half").unwrap();
+        std::fs::write(&foreign, "not the store's").unwrap();
+        let hour = std::time::Duration::from_secs(3600);
+        for name in ["dept1-live", "Dept1 odd name", "dept1-gone"] {
+            age(&store.path(name), hour);
+        }
+        age(&temp, hour);
+        age(&foreign, hour);
+        let before = SystemTime::now() - std::time::Duration::from_secs(60);
+        let orphans = store.orphans(&live, before).unwrap();
+        assert_eq!(orphans, vec![store.path("dept1-gone"), temp.clone()]);
+        for path in &orphans {
+            assert!(store.remove_file(path).unwrap());
+        }
+        assert!(!store.remove_file(&temp).unwrap(), "already gone");
+        assert!(!store.remove_file(&foreign).unwrap(), "not the store's");
+        assert!(foreign.exists());
+        assert!(
+            store.path("dept1-new").exists(),
+            "written after `before`: kept"
+        );
+        assert!(
+            store.path("Dept1 odd name").exists(),
+            "hashed names are matched too"
+        );
+        assert!(store.orphans(&live, before).unwrap().is_empty());
     }
 
     #[test]

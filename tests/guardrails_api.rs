@@ -535,6 +535,37 @@ async fn externalized_secrets_run_never_leak_and_leave_with_the_connector() {
     assert_eq!(written, lines);
     wait_running(&api, &name).await;
 
+    // A sweep removes the files no connector uses (one deleted while the supervisor was down, a
+    // write cut short) and keeps the running connector's and one too new to judge.
+    let ghost = store.path(&format!("{id}-deleted-while-down"));
+    let too_new = store.path(&format!("{id}-being-created"));
+    let cut_short = std::path::PathBuf::from(format!("{}.tmp", path.display()));
+    for file in [&ghost, &too_new, &cut_short] {
+        std::fs::write(file, "connection.password=left-behind-value\n").unwrap();
+    }
+    for file in [&ghost, &cut_short, &path] {
+        std::fs::File::options()
+            .write(true)
+            .open(file)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+            .unwrap();
+    }
+    let removed = api
+        .state
+        .gateway
+        .sweep_secret_files(Duration::from_millis(300))
+        .await
+        .unwrap_or_else(|e| panic!("sweep: {e}"));
+    assert_eq!(removed, vec![ghost.clone(), cut_short.clone()]);
+    assert!(!ghost.exists() && !cut_short.exists());
+    assert!(
+        path.exists(),
+        "the running connector's secret file was swept"
+    );
+    assert!(too_new.exists(), "a file too new to judge was swept");
+    std::fs::remove_file(&too_new).unwrap();
+
     // Reads leave the platform's defaults out (no Terraform drift) and keep the record;
     // ?include_defaults=true shows the config as it runs.
     let user_keys: BTreeSet<String> = config.keys().cloned().collect();

@@ -39,10 +39,12 @@ pub struct AppState {
 
 impl AppState {
     /// The state for `supervisor`'s department: its gateway (offsets requests left pending by an
-    /// earlier run are taken up again) and its credentials. Needs a tokio runtime.
+    /// earlier run are taken up again, secret files no connector uses are swept) and its
+    /// credentials. Needs a tokio runtime.
     pub fn new(supervisor: Arc<Supervisor>) -> Result<Self, GatewayError> {
         let gateway = Gateway::new(Arc::clone(&supervisor))?;
         gateway.resume_pending_offsets();
+        gateway.sweep_secret_files_when_ready();
         let auth = Arc::new(Authenticator::new(supervisor.department().auth.clone()));
         let watch = supervisor.connector_watch(|| {
             crate::watch::ConnectorWatch::start(Arc::clone(&supervisor), Arc::clone(&gateway))
