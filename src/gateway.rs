@@ -1594,6 +1594,9 @@ impl Gateway {
             return Ok(Vec::new());
         }
         tokio::time::sleep(confirm).await;
+        // Creates and updates wait while the sweep confirms and removes, so a file a create
+        // of the same name writes meanwhile is never taken.
+        let _admission = self.admission.lock().await;
         live.extend(self.names().await?);
         let confirmed: BTreeSet<PathBuf> =
             self.secrets.orphans(&live, before)?.into_iter().collect();
