@@ -230,29 +230,18 @@ async fn serve_department(
         r = supervisor.wait_until_ready(DEV_READY_TIMEOUT) => Some(r),
         _ = signals.recv() => None,
     };
-    match ready {
-        Some(Ok(())) => {
-            print_banner(
-                &supervisor,
-                broker,
-                listen,
-                dev_key.as_ref(),
-                started.elapsed(),
-            );
-            signals.recv().await;
-        }
-        Some(Err(e)) => {
+    if let Some(ready) = ready {
+        if let Err(e) = ready {
             tracing::error!(error = %e, "Not every worker became ready; the supervisor keeps trying. Stop with Ctrl-C.");
-            print_banner(
-                &supervisor,
-                broker,
-                listen,
-                dev_key.as_ref(),
-                started.elapsed(),
-            );
-            signals.recv().await;
         }
-        None => {}
+        print_banner(
+            &supervisor,
+            broker,
+            listen,
+            dev_key.as_ref(),
+            started.elapsed(),
+        );
+        signals.recv().await;
     }
     tracing::info!("Stopping: workers first, then the HTTP server.");
     supervisor.shutdown().await;

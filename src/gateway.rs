@@ -890,14 +890,7 @@ impl Gateway {
             let t = status.connector_type.clone().unwrap_or_default();
             return Ok(translate::managed_status(&status, expected_tasks, &t, &[]));
         }
-        let config = self
-            .call(
-                &pool,
-                &[],
-                |c| async move { c.connector_config(name).await },
-            )
-            .await?;
-        let sensitivity = self.sensitivity(&pool, &config).await;
+        let (config, secrets) = self.config_and_secrets(&pool, name).await?;
         let t = self
             .connector_type(
                 status.connector_type.as_deref(),
@@ -908,8 +901,25 @@ impl Gateway {
             &status,
             expected_tasks,
             &t,
-            &sensitivity.masker().secrets(&config),
+            &secrets,
         ))
+    }
+
+    /// Connect's config of `name` on `pool` (unmasked) and the secret values in it.
+    async fn config_and_secrets(
+        &self,
+        pool: &str,
+        name: &str,
+    ) -> Result<(BTreeMap<String, String>, Vec<String>), GatewayError> {
+        let config = self
+            .call(pool, &[], |c| async move { c.connector_config(name).await })
+            .await?;
+        let secrets = self
+            .sensitivity(pool, &config)
+            .await
+            .masker()
+            .secrets(&config);
+        Ok((config, secrets))
     }
 
     /// Connect's config of `name` (unmasked) and its pool.
@@ -1548,28 +1558,35 @@ impl Gateway {
         Ok(record)
     }
 
+    /// Waits up to `timeout` until each of `pools` has a ready worker; whether they all have.
+    async fn wait_for_ready_workers(&self, pools: &[String], timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let ready = pools
+                .iter()
+                .all(|p| !self.supervisor.ready_worker_urls(p).is_empty());
+            if ready || Instant::now() >= deadline {
+                return ready;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
     /// Once every pool has a ready worker (waiting up to [`RECOVERY_TIMEOUT`]), sweeps the
     /// secrets folder once in the background (see [`Self::sweep_secret_files`]).
     pub fn sweep_secret_files_when_ready(self: &Arc<Self>) {
         let gateway = Arc::clone(self);
         tokio::spawn(async move {
-            let deadline = Instant::now() + RECOVERY_TIMEOUT;
-            let all_ready = || {
-                gateway
-                    .pools()
-                    .iter()
-                    .all(|p| !gateway.supervisor.ready_worker_urls(p).is_empty())
-            };
-            while !all_ready() {
-                if Instant::now() >= deadline {
-                    tracing::warn!(
-                        "Secret files not swept: not every pool had a ready worker in time; \
-                         files of connectors deleted while the supervisor was down stay until \
-                         the next start."
-                    );
-                    return;
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
+            if !gateway
+                .wait_for_ready_workers(&gateway.pools(), RECOVERY_TIMEOUT)
+                .await
+            {
+                tracing::warn!(
+                    "Secret files not swept: not every pool had a ready worker in time; files \
+                     of connectors deleted while the supervisor was down stay until the next \
+                     start."
+                );
+                return;
             }
             if let Err(e) = gateway.sweep_secret_files(SWEEP_CONFIRM).await {
                 tracing::warn!(error = %e, "Secret files not swept.");
@@ -1630,26 +1647,14 @@ impl Gateway {
             return;
         };
         if recovering {
-            let deadline = Instant::now() + RECOVERY_TIMEOUT;
-            while self.supervisor.ready_worker_urls(&record.pool).is_empty()
-                && Instant::now() < deadline
-            {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+            self.wait_for_ready_workers(std::slice::from_ref(&record.pool), RECOVERY_TIMEOUT)
+                .await;
         }
         let name = connector.as_str();
         let pool = record.pool.clone();
         self.tasks_may_change(name);
         let result: Result<(), GatewayError> = async {
-            let config = self
-                .call(
-                    &pool,
-                    &[],
-                    |c| async move { c.connector_config(name).await },
-                )
-                .await?;
-            let sensitivity = self.sensitivity(&pool, &config).await;
-            let secrets = sensitivity.masker().secrets(&config);
+            let (_, secrets) = self.config_and_secrets(&pool, name).await?;
             self.call(&pool, &secrets, |c| async move { c.stop(name).await })
                 .await?;
             self.patch_when_stopped(&pool, name, record.kind, &record.offsets, &secrets)

@@ -159,12 +159,7 @@ impl SecretStore {
 
     /// Removes connector `name`'s file; `false` when there was none.
     pub fn remove(&self, name: &str) -> Result<bool, SecretStoreError> {
-        let path = self.path(name);
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(source) => Err(SecretStoreError::Remove { path, source }),
-        }
+        remove_path(&self.path(name))
     }
 
     /// Puts connector `name`'s file back the way it was: `previous` written, or the file removed
@@ -200,17 +195,13 @@ impl SecretStore {
             }
         };
         let in_use: BTreeSet<PathBuf> = live.iter().map(|name| self.path(name)).collect();
-        let extension = format!(".{}", secrets::SECRET_FILE_EXTENSION);
-        let temp_extension = format!("{extension}{TEMP_SUFFIX}");
         let mut out = Vec::new();
         for entry in entries.flatten() {
             let path = entry.path();
-            let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
-                continue;
-            };
-            let is_temp = file_name.ends_with(&temp_extension);
-            if !is_temp && (!file_name.ends_with(&extension) || in_use.contains(&path)) {
-                continue;
+            match store_file_kind(&path) {
+                Some(StoreFile::Temp) => {}
+                Some(StoreFile::Secret) if !in_use.contains(&path) => {}
+                _ => continue,
             }
             let Ok(meta) = entry.metadata() else {
                 continue;
@@ -227,21 +218,10 @@ impl SecretStore {
     /// Removes `path` if it is a secret or temporary file of this store; `false` when it was
     /// gone already or is not one.
     pub fn remove_file(&self, path: &Path) -> Result<bool, SecretStoreError> {
-        let extension = format!(".{}", secrets::SECRET_FILE_EXTENSION);
-        let ours = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-            n.ends_with(&extension) || n.ends_with(&format!("{extension}{TEMP_SUFFIX}"))
-        });
-        if !self.holds(path) || !ours {
+        if !self.holds(path) || store_file_kind(path).is_none() {
             return Ok(false);
         }
-        match std::fs::remove_file(path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(source) => Err(SecretStoreError::Remove {
-                path: path.to_path_buf(),
-                source,
-            }),
-        }
+        remove_path(path)
     }
 
     fn ensure_folder(&self) -> Result<(), SecretStoreError> {
@@ -262,6 +242,41 @@ impl SecretStore {
                 path: self.dir.clone(),
                 source,
             })
+    }
+}
+
+/// The kinds of file the store writes.
+enum StoreFile {
+    /// `<connector>.properties`.
+    Secret,
+    /// `<connector>.properties.tmp`, before it is renamed into place.
+    Temp,
+}
+
+/// Which of the store's files `path` names by its name, if any.
+fn store_file_kind(path: &Path) -> Option<StoreFile> {
+    let name = path.file_name()?.to_str()?;
+    let stem = name.strip_suffix(TEMP_SUFFIX);
+    let secret = |n: &str| {
+        n.strip_suffix(secrets::SECRET_FILE_EXTENSION)
+            .is_some_and(|n| n.ends_with('.'))
+    };
+    match stem {
+        Some(stem) if secret(stem) => Some(StoreFile::Temp),
+        None if secret(name) => Some(StoreFile::Secret),
+        _ => None,
+    }
+}
+
+/// Removes the file at `path`; `false` when there was none.
+fn remove_path(path: &Path) -> Result<bool, SecretStoreError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(SecretStoreError::Remove {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 

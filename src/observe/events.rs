@@ -500,20 +500,8 @@ impl Event {
     /// The worker concerned, if any.
     pub fn worker(&self) -> Option<String> {
         match self {
-            Self::WorkerStarted { worker, .. }
-            | Self::WorkerReady { worker, .. }
-            | Self::WorkerStable { worker }
-            | Self::WorkerExited { worker, .. }
-            | Self::WorkerOomKilled { worker, .. }
-            | Self::WorkerSpawnFailed { worker, .. }
-            | Self::WorkerUnresponsive { worker, .. }
-            | Self::RestartScheduled { worker, .. }
-            | Self::WorkerHeld { worker, .. }
-            | Self::WorkerRestartRequested { worker }
-            | Self::WorkerCleared { worker }
-            | Self::WorkerStopped { worker } => Some(worker.to_string()),
             Self::RestartBudgetCharged { worker, .. } => Some(worker.clone()),
-            _ => None,
+            other => other.worker_id().map(ToString::to_string),
         }
     }
 

@@ -99,13 +99,7 @@ pub(crate) fn check_required(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::policy::tests::config;
 
     #[test]
     fn overrides_are_denied_unless_allowed_key_by_key() {

@@ -391,13 +391,7 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::policy::tests::config;
 
     #[test]
     fn references_are_whole_values_only() {

@@ -60,7 +60,8 @@ allowed = ["consumer.override.max.poll.records"]
     )
 }
 
-fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+/// A config from `(key, value)` pairs (shared by the policy modules' tests).
+pub(super) fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
