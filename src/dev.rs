@@ -245,9 +245,19 @@ fn answers_metadata(bootstrap: &str) -> bool {
 }
 
 /// A KRaft cluster id: 16 random bytes, base64url without padding (Kafka's `Uuid` text form).
+///
+/// Like Kafka's own `Uuid.randomUuid`, it never starts with `-` (the storage tool would read
+/// `--cluster-id -…` as a missing value and refuse to format, 1 draw in 64) and is never one of the
+/// ids Kafka reserves (all zeros, and the metadata topic's `Uuid(0, 1)`).
 pub fn random_cluster_id() -> String {
-    let bytes: [u8; 16] = rand::random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    const RESERVED: [&str; 2] = ["AAAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAAAQ"];
+    loop {
+        let bytes: [u8; 16] = rand::random();
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        if !id.starts_with('-') && !RESERVED.contains(&id.as_str()) {
+            return id;
+        }
+    }
 }
 
 /// Properties of a combined-mode single-node broker on loopback.
@@ -304,6 +314,20 @@ mod tests {
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         );
         assert_ne!(id, random_cluster_id());
+    }
+
+    #[test]
+    fn cluster_ids_never_start_with_a_dash() {
+        // A leading '-' is 1 draw in 64; 20,000 draws without the guard all miss it with
+        // probability (63/64)^20000, about e^-312.
+        let dashed = (0..20_000)
+            .map(|_| random_cluster_id())
+            .filter(|id| id.starts_with('-'))
+            .count();
+        assert_eq!(
+            dashed, 0,
+            "the storage tool reads a leading '-' as an option"
+        );
     }
 
     #[test]
