@@ -1471,14 +1471,46 @@ fn next_port(department: &Department, in_use: &[u16]) -> Option<u16> {
     }
 }
 
-/// A port that is free on `host` right now.
+/// How many ports [`free_port`] remembers having handed out.
+const RECENT_PORTS: usize = 4096;
+
+/// A port that is free on `host` right now and that this process has not handed out among its
+/// last [`RECENT_PORTS`]. The port is released before the caller's process binds it, so without
+/// the memory two workers picked a moment apart (one department, or departments in one process)
+/// could be given the same port and one of them would fail to listen on every restart.
 pub fn free_port(host: &str) -> std::io::Result<u16> {
-    Ok(TcpListener::bind((host, 0))?.local_addr()?.port())
+    static RECENT: Mutex<VecDeque<u16>> = Mutex::new(VecDeque::new());
+    for _ in 0..64 {
+        let port = TcpListener::bind((host, 0))?.local_addr()?.port();
+        let mut recent = RECENT.lock().unwrap_or_else(|e| e.into_inner());
+        if !recent.contains(&port) {
+            if recent.len() == RECENT_PORTS {
+                recent.pop_front();
+            }
+            recent.push_back(port);
+            return Ok(port);
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        format!("the OS offered only ports already handed out on {host}"),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_ports_are_never_handed_out_twice() {
+        // About 14,000 ports are candidates for bind(0); 2,000 draws without the memory repeat
+        // one with near certainty (birthday bound: about 140 expected repeats).
+        let ports: Vec<u16> = (0..2000)
+            .map(|_| free_port("127.0.0.1").expect("free port"))
+            .collect();
+        let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len(), "a port was handed out twice");
+    }
 
     #[test]
     fn worker_ids_parse_back() {
