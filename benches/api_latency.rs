@@ -8,56 +8,22 @@
 #[path = "../tests/harness/mod.rs"]
 #[allow(unused_imports)]
 mod harness;
+#[path = "stats/mod.rs"]
+#[allow(dead_code)]
+mod stats;
 
 use std::time::{Duration, Instant};
 
 use harness::api::{ADMIN_SECRET, TestApi};
 use harness::{PoolSpec, file_source, scratch, unique};
+use stats::Series;
 
 const CONNECTORS: usize = 50;
 const STATUS_SAMPLES: usize = 400;
 const LIST_SAMPLES: usize = 60;
 const N_PLUS_ONE_SAMPLES: usize = 15;
 
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
-    samples.sort();
-    let rank = ((p / 100.0) * (samples.len() as f64 - 1.0)).round() as usize;
-    samples[rank.min(samples.len() - 1)]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-struct Series {
-    name: &'static str,
-    samples: Vec<Duration>,
-}
-
-impl Series {
-    fn new(name: &'static str) -> Self {
-        Self {
-            name,
-            samples: Vec::new(),
-        }
-    }
-    fn p(&mut self, p: f64) -> Duration {
-        percentile(&mut self.samples, p)
-    }
-    fn print(&mut self) {
-        let (p50, p99) = (self.p(50.0), self.p(99.0));
-        println!(
-            "{:<46} n={:<4} p50 {:>8.3} ms   p99 {:>8.3} ms",
-            self.name,
-            self.samples.len(),
-            ms(p50),
-            ms(p99)
-        );
-    }
-}
-
-async fn timed(client: &reqwest::Client, request: reqwest::RequestBuilder) -> Duration {
-    let _ = client;
+async fn timed(request: reqwest::RequestBuilder) -> Duration {
     let started = Instant::now();
     let response = request.send().await.expect("request");
     assert!(response.status().is_success(), "{}", response.status());
@@ -123,38 +89,27 @@ async fn run() {
 
     // Warm both paths (connections, caches).
     for _ in 0..20 {
-        timed(
-            &http,
-            http.get(format!("{direct}/connectors/{target}/status")),
-        )
+        timed(http.get(format!("{direct}/connectors/{target}/status"))).await;
+        timed(auth(
+            http.get(api.managed(&format!("/connectors/{target}/status"))),
+        ))
         .await;
-        timed(
-            &http,
-            auth(http.get(api.managed(&format!("/connectors/{target}/status")))),
-        )
-        .await;
-        timed(
-            &http,
-            auth(http.get(api.managed("/connectors?expand=info,status,id"))),
-        )
+        timed(auth(
+            http.get(api.managed("/connectors?expand=info,status,id")),
+        ))
         .await;
     }
 
     let mut status_direct = Series::new("GET status, worker directly");
     let mut status_supervisor = Series::new("GET status, through the supervisor (managed)");
     for _ in 0..STATUS_SAMPLES {
-        status_direct.samples.push(
-            timed(
-                &http,
-                http.get(format!("{direct}/connectors/{target}/status")),
-            )
-            .await,
-        );
+        status_direct
+            .samples
+            .push(timed(http.get(format!("{direct}/connectors/{target}/status"))).await);
         status_supervisor.samples.push(
-            timed(
-                &http,
-                auth(http.get(api.managed(&format!("/connectors/{target}/status")))),
-            )
+            timed(auth(
+                http.get(api.managed(&format!("/connectors/{target}/status"))),
+            ))
             .await,
         );
     }
@@ -162,18 +117,13 @@ async fn run() {
     let mut list_direct = Series::new("GET ?expand=status&expand=info, worker");
     let mut list_supervisor = Series::new("GET ?expand=info,status,id, supervisor");
     for _ in 0..LIST_SAMPLES {
-        list_direct.samples.push(
-            timed(
-                &http,
-                http.get(format!("{direct}/connectors?expand=status&expand=info")),
-            )
-            .await,
-        );
+        list_direct
+            .samples
+            .push(timed(http.get(format!("{direct}/connectors?expand=status&expand=info"))).await);
         list_supervisor.samples.push(
-            timed(
-                &http,
-                auth(http.get(api.managed("/connectors?expand=info,status,id"))),
-            )
+            timed(auth(
+                http.get(api.managed("/connectors?expand=info,status,id")),
+            ))
             .await,
         );
     }
@@ -190,12 +140,8 @@ async fn run() {
             .await
             .unwrap();
         for name in &list {
-            timed(&http, http.get(format!("{direct}/connectors/{name}"))).await;
-            timed(
-                &http,
-                http.get(format!("{direct}/connectors/{name}/status")),
-            )
-            .await;
+            timed(http.get(format!("{direct}/connectors/{name}"))).await;
+            timed(http.get(format!("{direct}/connectors/{name}/status"))).await;
         }
         n_plus_one.samples.push(started.elapsed());
     }
@@ -210,22 +156,22 @@ async fn run() {
     ] {
         s.print();
     }
-    let added_p50 = ms(status_supervisor.p(50.0)) - ms(status_direct.p(50.0));
-    let added_p99 = ms(status_supervisor.p(99.0)) - ms(status_direct.p(99.0));
+    let added_p50 = status_supervisor.p(50.0) - status_direct.p(50.0);
+    let added_p99 = status_supervisor.p(99.0) - status_direct.p(99.0);
     println!(
         "\nstatus: supervisor adds {added_p50:.3} ms at p50, {added_p99:.3} ms at p99 (target: < 1 ms at p99); ratio p50 {:.2}x, p99 {:.2}x",
-        ms(status_supervisor.p(50.0)) / ms(status_direct.p(50.0)),
-        ms(status_supervisor.p(99.0)) / ms(status_direct.p(99.0))
+        status_supervisor.p(50.0) / status_direct.p(50.0),
+        status_supervisor.p(99.0) / status_direct.p(99.0)
     );
     println!(
         "list-with-expand through the supervisor vs N+1 against the worker: p50 {:.2}x faster, p99 {:.2}x faster",
-        ms(n_plus_one.p(50.0)) / ms(list_supervisor.p(50.0)),
-        ms(n_plus_one.p(99.0)) / ms(list_supervisor.p(99.0))
+        n_plus_one.p(50.0) / list_supervisor.p(50.0),
+        n_plus_one.p(99.0) / list_supervisor.p(99.0)
     );
     println!(
         "list-with-expand through the supervisor vs Connect's own expand: ratio p50 {:.2}x, p99 {:.2}x",
-        ms(list_supervisor.p(50.0)) / ms(list_direct.p(50.0)),
-        ms(list_supervisor.p(99.0)) / ms(list_direct.p(99.0))
+        list_supervisor.p(50.0) / list_direct.p(50.0),
+        list_supervisor.p(99.0) / list_direct.p(99.0)
     );
     api.stop().await;
 }

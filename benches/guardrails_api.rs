@@ -10,55 +10,22 @@
 #[path = "../tests/harness/mod.rs"]
 #[allow(unused_imports)]
 mod harness;
+#[path = "stats/mod.rs"]
+#[allow(dead_code)]
+mod stats;
 
 use std::time::{Duration, Instant};
 
 use harness::api::{ADMIN_SECRET, TestApi};
 use harness::{PoolSpec, file_source, scratch, unique};
 use serde_json::json;
+use stats::Series;
 
 const CONNECTORS: usize = 50;
 const VALIDATE_SAMPLES: usize = 150;
 const WRITE_SAMPLES: usize = 20;
 /// Pause before each timed create, for the worker group to settle after the last delete.
 const SETTLE: Duration = Duration::from_millis(1500);
-
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
-    samples.sort();
-    let rank = ((p / 100.0) * (samples.len() as f64 - 1.0)).round() as usize;
-    samples[rank.min(samples.len() - 1)]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-struct Series {
-    name: &'static str,
-    samples: Vec<Duration>,
-}
-
-impl Series {
-    fn new(name: &'static str) -> Self {
-        Self {
-            name,
-            samples: Vec::new(),
-        }
-    }
-    fn p(&mut self, p: f64) -> f64 {
-        ms(percentile(&mut self.samples, p))
-    }
-    fn print(&mut self) {
-        let (p50, p99) = (self.p(50.0), self.p(99.0));
-        println!(
-            "{:<52} n={:<4} p50 {:>9.3} ms   p99 {:>9.3} ms",
-            self.name,
-            self.samples.len(),
-            p50,
-            p99
-        );
-    }
-}
 
 async fn timed(request: reqwest::RequestBuilder, expected: u16) -> Duration {
     let started = Instant::now();

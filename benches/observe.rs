@@ -13,6 +13,9 @@
 #[path = "../tests/harness/mod.rs"]
 #[allow(unused_imports)]
 mod harness;
+#[path = "stats/mod.rs"]
+#[allow(dead_code)]
+mod stats;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,6 +27,7 @@ use connect_supervisor::observe::logs::{LineReader, LogHub, Stream};
 use connect_supervisor::process::{Output, SpawnSpec, Spawner};
 use harness::api::TestApi;
 use harness::{PoolSpec, file_source, scratch, unique};
+use stats::{ms, percentile, report};
 use time::OffsetDateTime;
 
 const CONNECTORS: usize = 100;
@@ -31,27 +35,6 @@ const WORKERS: u32 = 4;
 const METRICS_SAMPLES: usize = 200;
 /// Lines of the synthetic worker log.
 const LOG_LINES: usize = 600_000;
-
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
-    samples.sort();
-    let rank = ((p / 100.0) * (samples.len() as f64 - 1.0)).round() as usize;
-    samples[rank.min(samples.len() - 1)]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn report(name: &str, samples: &mut [Duration]) -> Duration {
-    let (p50, p99) = (percentile(samples, 50.0), percentile(samples, 99.0));
-    println!(
-        "{name:<58} n={:<4} p50 {:>8.3} ms   p99 {:>8.3} ms",
-        samples.len(),
-        ms(p50),
-        ms(p99)
-    );
-    p50
-}
 
 /// CPU time of this process (user + system), from `/proc/self/stat`.
 fn cpu_time() -> Duration {
@@ -205,8 +188,8 @@ async fn metrics_scrape() {
     );
     println!(
         "GET /metrics p50 = {:.1}x the registry alone, {:.2}x one worker's exporter; target < 50 ms: {}",
-        scrape.as_secs_f64() / base.as_secs_f64(),
-        scrape.as_secs_f64() / worker_p50.as_secs_f64(),
+        scrape / base,
+        scrape / worker_p50,
         if ms(percentile(&mut through_http, 99.0)) < 50.0 {
             "met (p99)"
         } else {
