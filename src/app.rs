@@ -217,13 +217,10 @@ async fn serve_department(
     };
     let app = router(state);
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = server_stopped.await;
-            })
-            .await
-    });
+    let limits = supervisor.department().supervisor.http;
+    let server = tokio::spawn(crate::api::serve::serve(listener, app, limits, async {
+        let _ = server_stopped.await;
+    }));
 
     let mut signals = Signals::new()?;
     let ready = tokio::select! {

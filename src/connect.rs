@@ -291,13 +291,9 @@ impl ConnectClient {
         let status = response.status();
         let bytes = response.bytes().await.map_err(unreachable)?;
         if !status.is_success() {
-            let message = serde_json::from_slice::<ErrorBody>(&bytes)
-                .ok()
-                .and_then(|b| b.message)
-                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(500).collect());
             return Err(ConnectError::Api {
                 status: status.as_u16(),
-                message,
+                message: error_message(status, &bytes),
             });
         }
         Ok((status, bytes))
@@ -606,6 +602,53 @@ fn reply_message(reply: Reply) -> String {
         .to_string()
 }
 
+/// The message of an error answer: Connect's own `message`, or, when there is none (an empty
+/// body, or the HTML page Jetty answers before Connect sees the request), a sentence naming
+/// the status and Jetty's reason. Never the HTML itself: it reaches API clients.
+pub fn error_message(status: StatusCode, body: &[u8]) -> String {
+    if let Ok(ErrorBody {
+        message: Some(message),
+    }) = serde_json::from_slice::<ErrorBody>(body)
+        && !message.trim().is_empty()
+    {
+        return message;
+    }
+    let text = String::from_utf8_lossy(body);
+    let reason = html_title(&text)
+        .map(|t| {
+            t.trim_start_matches("Error ")
+                .trim_start_matches(|c: char| c.is_ascii_digit())
+                .trim()
+                .to_string()
+        })
+        .filter(|t| !t.is_empty())
+        .or_else(|| {
+            let plain = text.trim();
+            (!plain.is_empty() && !plain.starts_with('<') && !plain.starts_with('{'))
+                .then(|| plain.chars().take(200).collect())
+        });
+    match reason {
+        Some(reason) => format!(
+            "the Connect worker refused the request with HTTP {}: {reason}",
+            status.as_u16()
+        ),
+        None => format!(
+            "the Connect worker answered HTTP {} {} without a message",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        )
+        .trim_end()
+        .to_string(),
+    }
+}
+
+fn html_title(text: &str) -> Option<&str> {
+    let lower = text.to_ascii_lowercase();
+    let start = lower.find("<title>")? + "<title>".len();
+    let end = start + lower[start..].find("</title>")?;
+    text.get(start..end)
+}
+
 /// Percent-encodes a path segment (connector names may hold characters URLs reserve).
 pub fn encode(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
@@ -647,6 +690,28 @@ mod tests {
         assert!(!api(409, "Connector c already exists").is_rebalance_conflict());
         assert!(!api(500, "Request timed out").is_rebalance_conflict());
         assert!(!api(404, "not found").is_rebalance_conflict());
+    }
+
+    #[test]
+    fn error_answers_never_carry_html_or_an_empty_message() {
+        let jetty = b"<html>\n<head>\n<meta http-equiv=\"Content-Type\" content=\"text/html;charset=ISO-8859-1\"/>\n<title>Error 400 Suspicious Path Character</title>\n</head>\n<body><h2>HTTP ERROR 400 Suspicious Path Character</h2></body></html>";
+        let m = error_message(StatusCode::BAD_REQUEST, jetty);
+        assert_eq!(
+            m,
+            "the Connect worker refused the request with HTTP 400: Suspicious Path Character"
+        );
+        let m = error_message(StatusCode::BAD_REQUEST, b"");
+        assert_eq!(
+            m,
+            "the Connect worker answered HTTP 400 Bad Request without a message"
+        );
+        let m = error_message(StatusCode::NOT_FOUND, br#"{"error_code":404,"message":""}"#);
+        assert!(m.contains("HTTP 404") && !m.contains('{'), "{m}");
+        let m = error_message(
+            StatusCode::CONFLICT,
+            br#"{"error_code":409,"message":"Connector x already exists"}"#,
+        );
+        assert_eq!(m, "Connector x already exists");
     }
 
     #[test]

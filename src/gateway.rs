@@ -34,6 +34,10 @@ pub const VISIBLE_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a connector created through the supervisor is listed even before Connect has its
 /// status (Connect leaves connectors without a status out of expanded lists).
 pub const RECENT_WINDOW: Duration = Duration::from_secs(120);
+/// How long a connector deleted through the supervisor stays hidden from every read, whatever a
+/// worker that has not caught up with the delete still answers (a create of the same name
+/// through the supervisor ends it at once).
+pub const DELETED_WINDOW: Duration = Duration::from_secs(120);
 /// How long the plugin list is cached.
 pub const PLUGIN_LIST_TTL: Duration = Duration::from_secs(300);
 /// How long the task count of a connector is kept for its managed status.
@@ -218,6 +222,10 @@ pub struct Gateway {
     locations: RwLock<HashMap<String, String>>,
     recent: Mutex<HashMap<String, Instant>>,
     task_counts: Mutex<HashMap<String, (usize, Instant)>>,
+    deleted: Mutex<HashMap<String, Instant>>,
+    // The last listing of each connector (pool, Connect's status and info), shown with its
+    // status marked unknown while its pool has no ready worker.
+    last_seen: Mutex<HashMap<String, (String, crate::connect::Expanded)>>,
     offsets: Book,
     server_info: RwLock<Option<ServerInfo>>,
     // Creates, updates and deletes are admitted one at a time, so two concurrent creates cannot
@@ -263,6 +271,8 @@ impl Gateway {
             locations: RwLock::new(HashMap::new()),
             recent: Mutex::new(HashMap::new()),
             task_counts: Mutex::new(HashMap::new()),
+            deleted: Mutex::new(HashMap::new()),
+            last_seen: Mutex::new(HashMap::new()),
             offsets,
             server_info: RwLock::new(None),
             admission: tokio::sync::Mutex::new(()),
@@ -390,6 +400,7 @@ impl Gateway {
 
     /// The pool holding connector `name`, from the cache or by asking every pool.
     pub async fn locate(&self, name: &str) -> Result<String, GatewayError> {
+        Self::check_addressable(name)?;
         if self.department.pools.len() == 1 {
             return Ok(self.department.pools[0].name.clone());
         }
@@ -422,6 +433,68 @@ impl Gateway {
         self.tasks_may_change(name);
         self.locations.write().expect("locations lock").remove(name);
         self.recent.lock().expect("recent lock").remove(name);
+        self.last_seen.lock().expect("last seen lock").remove(name);
+    }
+
+    /// Refuses a name that cannot be one path segment on the way to Connect (see
+    /// [`translate::unaddressable`]): such a connector cannot exist, and no call is made.
+    pub fn check_addressable(name: &str) -> Result<(), GatewayError> {
+        match translate::unaddressable(name, "connector name") {
+            Some(problem) => Err(GatewayError::Invalid(vec![problem])),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether `name` was deleted through the supervisor within [`DELETED_WINDOW`] (and not
+    /// created again since).
+    fn was_deleted(&self, name: &str) -> bool {
+        let mut deleted = self.deleted.lock().expect("deleted lock");
+        deleted.retain(|_, at| at.elapsed() < DELETED_WINDOW);
+        deleted.contains_key(name)
+    }
+
+    /// The workers of `pool` whose tasks nothing runs right now, by Connect worker id: those
+    /// not up (exited, restarting, held), and those restarted so lately that Connect may still
+    /// show their previous process's tasks (see [`crate::worker::reassignment_window`]).
+    pub fn down_workers(&self, pool: &str) -> translate::DownWorkers {
+        let Some(spec) = self.department.pool(pool) else {
+            return translate::DownWorkers::new();
+        };
+        let window = crate::worker::reassignment_window(&self.department, spec);
+        let mut down = translate::DownWorkers::new();
+        for p in self
+            .supervisor
+            .status()
+            .into_iter()
+            .filter(|p| p.name == pool)
+        {
+            for w in p.workers {
+                use crate::supervisor::lifecycle::Phase;
+                let reason = match w.state {
+                    Phase::Ready | Phase::Running
+                        if w.restarts > 0
+                            && w.uptime_seconds.is_some_and(|s| s < window.as_secs()) =>
+                    {
+                        format!(
+                            "worker {} restarted; Connect hands its tasks out again within {}s of the restart",
+                            w.id,
+                            window.as_secs()
+                        )
+                    }
+                    Phase::Ready | Phase::Running => continue,
+                    Phase::Held => format!(
+                        "worker {} is held after repeated failures; an admin restarts it with POST /v1/workers/{}/restart",
+                        w.id, w.id
+                    ),
+                    Phase::Stopped => format!("worker {} stopped", w.id),
+                    Phase::Starting | Phase::Backoff | Phase::Stopping => {
+                        format!("worker {} restarting", w.id)
+                    }
+                };
+                down.insert(w.rest_url.trim_start_matches("http://").to_string(), reason);
+            }
+        }
+        down
     }
 
     /// Asks every pool (concurrently) whether it holds `name`.
@@ -463,6 +536,12 @@ impl Gateway {
         F: Fn(ConnectClient) -> Fut,
         Fut: Future<Output = Result<T, ConnectError>>,
     {
+        Self::check_addressable(name)?;
+        if self.was_deleted(name) {
+            return Err(GatewayError::NotFound {
+                name: name.to_string(),
+            });
+        }
         let cached = self.department.pools.len() > 1 && self.cached_location(name).is_some();
         let pool = self.locate(name).await?;
         match self.on_pool(&pool, &call).await {
@@ -635,14 +714,129 @@ impl Gateway {
         .await;
         let mut names = Vec::new();
         for (pool, result) in per_pool {
-            for name in result? {
-                self.remember(&name, &pool);
-                names.push(name);
+            match result {
+                Ok(found) => {
+                    for name in found {
+                        self.remember(&name, &pool);
+                        names.push(name);
+                    }
+                }
+                // A pool without a ready worker does not take the list down: its connectors
+                // as last seen are listed (their status says they are unknown).
+                Err(e) if Self::unavailable(&e) => names.extend(self.last_known_names(&pool)),
+                Err(e) => return Err(e),
             }
         }
+        names.retain(|n| !self.was_deleted(n));
         names.sort();
         names.dedup();
         Ok(names)
+    }
+
+    /// Whether `e` means the pool cannot answer now (rather than refusing the request).
+    fn unavailable(e: &GatewayError) -> bool {
+        matches!(
+            e,
+            GatewayError::NoWorker { .. } | GatewayError::Unreachable { .. }
+        )
+    }
+
+    /// The connectors last seen on `pool`.
+    pub fn last_known_names(&self, pool: &str) -> Vec<String> {
+        let mut names: BTreeSet<String> = self
+            .locations
+            .read()
+            .expect("locations lock")
+            .iter()
+            .filter(|(_, p)| p.as_str() == pool)
+            .map(|(n, _)| n.clone())
+            .collect();
+        names.extend(
+            self.last_seen
+                .lock()
+                .expect("last seen lock")
+                .iter()
+                .filter(|(_, (p, _))| p == pool)
+                .map(|(n, _)| n.clone()),
+        );
+        names.into_iter().collect()
+    }
+
+    /// Keeps what a listing of `pool` showed (the whole pool: connectors it no longer lists
+    /// are forgotten), for lists answered while the pool has no ready worker.
+    pub fn remember_listing(
+        &self,
+        pool: &str,
+        listing: &BTreeMap<String, crate::connect::Expanded>,
+    ) {
+        let mut last = self.last_seen.lock().expect("last seen lock");
+        last.retain(|n, (p, _)| p != pool || listing.contains_key(n));
+        for (name, e) in listing {
+            let entry = last
+                .entry(name.clone())
+                .or_insert_with(|| (pool.to_string(), e.clone()));
+            entry.0 = pool.to_string();
+            if e.status.is_some() {
+                entry.1.status = e.status.clone();
+            }
+            if e.info.is_some() {
+                entry.1.info = e.info.clone();
+            }
+        }
+    }
+
+    /// The connectors last seen on `pool`, each with its status marked unknown (`reason`).
+    fn last_known(&self, pool: &str, reason: &str) -> Vec<(String, crate::connect::Expanded)> {
+        let last = self.last_seen.lock().expect("last seen lock");
+        let mut out: Vec<(String, crate::connect::Expanded)> = last
+            .iter()
+            .filter(|(_, (p, _))| p == pool)
+            .map(|(name, (_, e))| {
+                let status = e.status.clone().unwrap_or_else(|| ConnectorStatus {
+                    name: name.clone(),
+                    connector: crate::connect::InstanceState {
+                        state: "UNKNOWN".into(),
+                        worker_id: String::new(),
+                        trace: None,
+                        version: None,
+                    },
+                    tasks: Vec::new(),
+                    connector_type: e.info.as_ref().and_then(|i| i.connector_type.clone()),
+                });
+                (
+                    name.clone(),
+                    crate::connect::Expanded {
+                        status: Some(translate::unknown_status(&status, reason)),
+                        info: e.info.clone(),
+                    },
+                )
+            })
+            .collect();
+        drop(last);
+        // Names known only from the location cache: listed with what is known, their name.
+        for name in self.last_known_names(pool) {
+            if !out.iter().any(|(n, _)| *n == name) {
+                let status = ConnectorStatus {
+                    name: name.clone(),
+                    connector: crate::connect::InstanceState {
+                        state: "UNKNOWN".into(),
+                        worker_id: String::new(),
+                        trace: None,
+                        version: None,
+                    },
+                    tasks: Vec::new(),
+                    connector_type: None,
+                };
+                out.push((
+                    name,
+                    crate::connect::Expanded {
+                        status: Some(translate::unknown_status(&status, reason)),
+                        info: None,
+                    },
+                ));
+            }
+        }
+        out
     }
 
     /// Every connector with Connect's status and info, over all pools, with the pool of each:
@@ -653,6 +847,29 @@ impl Gateway {
         status: bool,
         info: bool,
     ) -> Result<BTreeMap<String, (String, crate::connect::Expanded)>, GatewayError> {
+        let (mut out, _) = self.expanded_raw(status, info).await?;
+        for (pool, e) in out.values_mut() {
+            if let Some(s) = &mut e.status {
+                translate::mark_down_workers(s, &self.down_workers(pool));
+            }
+        }
+        Ok(out)
+    }
+
+    /// [`Self::expanded`] without the marks of down workers, and the pools that could not
+    /// answer (with why): their connectors are listed as last seen, status marked unknown.
+    #[allow(clippy::type_complexity)]
+    async fn expanded_raw(
+        &self,
+        status: bool,
+        info: bool,
+    ) -> Result<
+        (
+            BTreeMap<String, (String, crate::connect::Expanded)>,
+            BTreeMap<String, String>,
+        ),
+        GatewayError,
+    > {
         let per_pool = futures::future::join_all(self.pools().into_iter().map(|pool| async move {
             let r = self
                 .call(&pool, &[], |c| async move {
@@ -663,12 +880,31 @@ impl Gateway {
         }))
         .await;
         let mut out = BTreeMap::new();
+        let mut unavailable = BTreeMap::new();
         for (pool, result) in per_pool {
-            for (name, e) in result? {
-                self.remember(&name, &pool);
-                out.insert(name, (pool.clone(), e));
+            match result {
+                Ok(listing) => {
+                    if status && info {
+                        self.remember_listing(&pool, &listing);
+                    }
+                    for (name, e) in listing {
+                        self.remember(&name, &pool);
+                        out.insert(name, (pool.clone(), e));
+                    }
+                }
+                Err(e) if Self::unavailable(&e) => {
+                    let reason = format!(
+                        "unknown: pool {pool} has no ready Connect worker (shown as last seen)"
+                    );
+                    for (name, e) in self.last_known(&pool, &reason) {
+                        out.insert(name, (pool.clone(), e));
+                    }
+                    unavailable.insert(pool.clone(), reason);
+                }
+                Err(e) => return Err(e),
             }
         }
+        out.retain(|n, _| !self.was_deleted(n));
         let recent: Vec<String> = {
             let mut recent = self.recent.lock().expect("recent lock");
             recent.retain(|_, at| at.elapsed() < RECENT_WINDOW);
@@ -699,10 +935,11 @@ impl Gateway {
                     );
                 }
                 Err(GatewayError::NotFound { .. }) => self.forget(&name),
+                Err(e) if Self::unavailable(&e) => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok(out)
+        Ok((out, unavailable))
     }
 
     /// The managed expansion map (`?expand=...`) over all pools.
@@ -719,7 +956,8 @@ impl Gateway {
             return Ok(Value::Object(out));
         }
         // Info is always fetched with status: traces are scrubbed with the config's secrets.
-        for (name, (pool, e)) in self.expanded(expand.status, true).await? {
+        let (listing, unavailable) = self.expanded_raw(expand.status, true).await?;
+        for (name, (pool, mut e)) in listing {
             let config = e
                 .info
                 .as_ref()
@@ -748,13 +986,36 @@ impl Gateway {
                 );
             }
             if expand.status {
+                let down = translate::DownWorkers::new();
+                let down = if unavailable.contains_key(&pool) {
+                    down
+                } else {
+                    self.down_workers(&pool)
+                };
+                let marked = e
+                    .status
+                    .as_mut()
+                    .and_then(|s| translate::mark_down_workers(s, &down));
                 let status = match &e.status {
-                    Some(s) => translate::managed_status(
-                        s,
-                        e.info.as_ref().map(|i| i.tasks.len()),
-                        &connector_type,
-                        &masker.secrets(&config),
-                    ),
+                    Some(s) => {
+                        let mut m = translate::managed_status(
+                            s,
+                            e.info.as_ref().map(|i| i.tasks.len()),
+                            &connector_type,
+                            &masker.secrets(&config),
+                        );
+                        if let Some(reason) = unavailable.get(&pool) {
+                            m.connector.state = translate::UNKNOWN_MANAGED_STATE.into();
+                            if m.connector.trace.is_empty()
+                                || m.connector.trace.starts_with("task ")
+                            {
+                                m.connector.trace = reason.clone();
+                            }
+                        } else if let Some(reason) = &marked {
+                            translate::degrade_for_down_workers(&mut m, reason);
+                        }
+                        m
+                    }
                     None => translate::provisioning_status(&name, &connector_type),
                 };
                 entry.insert(
@@ -808,7 +1069,19 @@ impl Gateway {
     }
 
     /// Connect's status of `name`, or `None` when the connector exists but has no status yet.
+    /// Instances Connect still places on a worker that is down read UNASSIGNED, saying why.
     pub async fn status(
+        &self,
+        name: &str,
+    ) -> Result<(String, Option<ConnectorStatus>), GatewayError> {
+        let (pool, mut status) = self.status_unmarked(name).await?;
+        if let Some(s) = &mut status {
+            translate::mark_down_workers(s, &self.down_workers(&pool));
+        }
+        Ok((pool, status))
+    }
+
+    async fn status_unmarked(
         &self,
         name: &str,
     ) -> Result<(String, Option<ConnectorStatus>), GatewayError> {
@@ -871,8 +1144,8 @@ impl Gateway {
     /// trace (then the config is read to scrub it), Connect does not know the type, or the task
     /// count must be checked (see [`Self::expected_tasks`]).
     pub async fn managed_status(&self, name: &str) -> Result<ManagedStatus, GatewayError> {
-        let (pool, status) = self.status(name).await?;
-        let Some(status) = status else {
+        let (pool, status) = self.status_unmarked(name).await?;
+        let Some(mut status) = status else {
             let (_, info) = self.info(name).await?;
             let t = self
                 .connector_type(
@@ -883,14 +1156,31 @@ impl Gateway {
             return Ok(translate::provisioning_status(name, &t));
         };
         let expected_tasks = self.expected_tasks(&pool, &status).await;
+        let down = translate::mark_down_workers(&mut status, &self.down_workers(&pool));
+        let mut managed = self
+            .managed_status_of(&pool, name, &status, expected_tasks)
+            .await?;
+        if let Some(reason) = down {
+            translate::degrade_for_down_workers(&mut managed, &reason);
+        }
+        Ok(managed)
+    }
+
+    async fn managed_status_of(
+        &self,
+        pool: &str,
+        name: &str,
+        status: &ConnectorStatus,
+        expected_tasks: Option<usize>,
+    ) -> Result<ManagedStatus, GatewayError> {
         let has_trace = status.connector.trace.is_some()
             || status.tasks.iter().any(|t| t.state.trace.is_some());
         let known_type = matches!(status.connector_type.as_deref(), Some("sink" | "source"));
         if !has_trace && known_type {
             let t = status.connector_type.clone().unwrap_or_default();
-            return Ok(translate::managed_status(&status, expected_tasks, &t, &[]));
+            return Ok(translate::managed_status(status, expected_tasks, &t, &[]));
         }
-        let (config, secrets) = self.config_and_secrets(&pool, name).await?;
+        let (config, secrets) = self.config_and_secrets(pool, name).await?;
         let t = self
             .connector_type(
                 status.connector_type.as_deref(),
@@ -898,7 +1188,7 @@ impl Gateway {
             )
             .await;
         Ok(translate::managed_status(
-            &status,
+            status,
             expected_tasks,
             &t,
             &secrets,
@@ -1040,11 +1330,21 @@ impl Gateway {
             Err(GatewayError::Invalid(problems)) => problems,
             Err(e) => return Err(e),
         };
+        // A name Connect cannot hold is refused before any call (the lookup below included).
+        if let Some(problem) = translate::unaddressable(name, "name") {
+            let mut problems = problems;
+            problems.retain(|p| !p.starts_with("name:"));
+            problems.insert(0, problem);
+            return Err(GatewayError::Invalid(problems));
+        }
         let pool = self
             .placement(&config)
             .unwrap_or_else(|_| self.department.default_pool.clone());
         // Before anything else: an existing connector's secret file must stay untouched.
+        // Right after a delete through the supervisor, a worker that has not read it yet may
+        // still list the name; Connect itself refuses a real duplicate (409).
         if !name.trim().is_empty()
+            && !self.was_deleted(name)
             && let Some(existing) = self.find(name).await?
         {
             return Err(GatewayError::Exists {
@@ -1099,6 +1399,7 @@ impl Gateway {
             .lock()
             .expect("recent lock")
             .insert(name.to_string(), Instant::now());
+        self.deleted.lock().expect("deleted lock").remove(name);
         drop(admission);
         self.wait_visible(&pool, name).await;
         if !offsets.is_empty()
@@ -1362,6 +1663,11 @@ impl Gateway {
     pub async fn delete(&self, name: &str, principal: &str) -> Result<(), GatewayError> {
         self.ensure_not_busy(name)?;
         let _admission = self.admission.lock().await;
+        if self.was_deleted(name) {
+            return Err(GatewayError::NotFound {
+                name: name.to_string(),
+            });
+        }
         let pool = self.locate(name).await?;
         match self
             .call(
@@ -1383,6 +1689,12 @@ impl Gateway {
             Err(e) => return Err(e),
         }
         self.forget(name);
+        // Reads through the supervisor must not show it again, whatever a worker that has not
+        // read the delete yet answers.
+        self.deleted
+            .lock()
+            .expect("deleted lock")
+            .insert(name.to_string(), Instant::now());
         self.offsets.remove(name)?;
         self.remove_secret_file(name);
         tracing::info!(connector = name, pool = %pool, principal, "Connector deleted.");
@@ -1436,6 +1748,19 @@ impl Gateway {
         plugin: &str,
         config: &BTreeMap<String, String>,
     ) -> Result<Value, GatewayError> {
+        if let Some(problem) = translate::unaddressable(plugin, "plugin name") {
+            return Err(GatewayError::Invalid(vec![problem]));
+        }
+        if config
+            .get("connector.class")
+            .is_none_or(|c| c.trim().is_empty())
+        {
+            // Connect answers a 500 that echoes the whole config (secrets included).
+            return Err(GatewayError::Invalid(vec![format!(
+                "config.\"connector.class\": is required; set it to the plugin being validated, e.g. \"connector.class\": \"{}\"",
+                plugin.escape_debug()
+            )]));
+        }
         let plugins = self.plugins().await?;
         if !plugins
             .iter()

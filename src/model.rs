@@ -190,6 +190,34 @@ pub struct SupervisorSettings {
     /// First REST port of the workers; worker `k` of the department (in pool order) gets
     /// `rest_port_base + k`. `None` picks free ports at start, kept for the supervisor's life.
     pub rest_port_base: Option<u16>,
+    /// Timeouts and the connection bound of the supervisor's HTTP server.
+    pub http: HttpLimits,
+}
+
+/// Timeouts and the connection bound of the supervisor's HTTP server, so a slow or idle client
+/// cannot hold a connection (and memory) forever.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HttpLimits {
+    /// Longest time a client may take to send a request's headers (`header_read_timeout`).
+    pub header_read_timeout: std::time::Duration,
+    /// Longest time a client may take to send a request's body (`body_read_timeout`).
+    pub body_read_timeout: std::time::Duration,
+    /// A keep-alive connection without a request for this long is closed (`idle_timeout`).
+    pub idle_timeout: std::time::Duration,
+    /// Connections served at once; more are answered 503 and closed (`max_connections`).
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        use std::time::Duration;
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+        }
+    }
 }
 
 /// Department-wide upper bounds, checked at load and on every scale.

@@ -528,6 +528,25 @@ pub fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Decodes the `%XX` escapes of one URL path segment (`+` stays `+`); `None` for an invalid
+/// escape or bytes that are not UTF-8.
+pub fn decode_path_segment(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// RFC 3339 text of a time, in UTC with nanoseconds (what Go's `time.Time` decodes).
 pub fn rfc3339(time: time::OffsetDateTime) -> String {
     time.to_offset(time::UtcOffset::UTC)
@@ -725,6 +744,171 @@ pub fn config_from_json(value: &Value, at: &str) -> Result<BTreeMap<String, Stri
         Ok(out)
     } else {
         Err(problems)
+    }
+}
+
+/// Longest connector or plugin name sent to Connect in a path: Jetty answers longer request
+/// lines with an HTML page, and no naming rule comes near it.
+pub const MAX_PATH_NAME_CHARS: usize = 1024;
+
+/// Why `name` (a connector or plugin name, `what` says which) cannot be sent to Connect as one
+/// path segment, or `None` when it can. Connect refuses `/` in names; Jetty refuses encoded
+/// separators, backslashes, percent signs and control characters with an HTML page; URLs
+/// resolve `.` and `..` away (even percent-encoded), so `DELETE .../connectors/..` would reach
+/// the worker as `DELETE /`. Such a name can never exist on a worker: refused before any call.
+pub fn unaddressable(name: &str, what: &str) -> Option<String> {
+    let shown = name.escape_debug().to_string();
+    let fix = "use letters, digits, '-', '_' and '.' (e.g. dept1-postgres-source-prod-001)";
+    let why = if name.is_empty() {
+        "is empty".to_string()
+    } else if name == "." || name == ".." {
+        "is a relative path segment (\".\" and \"..\" are resolved away in URLs)".to_string()
+    } else if name.chars().count() > MAX_PATH_NAME_CHARS {
+        format!("is longer than {MAX_PATH_NAME_CHARS} characters")
+    } else if let Some(c) = name.chars().find(|c| c.is_control()) {
+        format!("contains the control character U+{:04X}", c as u32)
+    } else if let Some(c) = name.chars().find(|c| matches!(c, '/' | '\\' | '%' | ';')) {
+        format!("contains '{c}'")
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{what} \"{shown}\" {why}; Kafka Connect cannot hold or address such a name: {fix}"
+    ))
+}
+
+/// Checks the `offsets` of a create against the contract (`connect.v1` create request): each
+/// entry's `partition` and `offset` are non-empty objects. (`offset: null`, "reset this
+/// partition", is only meaningful for an offsets request on an existing connector.)
+pub fn check_create_offsets(offsets: &[Value]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (i, item) in offsets.iter().enumerate() {
+        for field in ["partition", "offset"] {
+            match item.get(field) {
+                Some(Value::Object(m)) if m.is_empty() => problems.push(format!(
+                    "offsets[{i}].{field}: is empty; name the {}",
+                    if field == "partition" {
+                        "partition, e.g. {\"kafka_topic\": \"orders\", \"kafka_partition\": 0} (sink) or the source's own keys"
+                    } else {
+                        "position, e.g. {\"kafka_offset\": 1000} (sink) or the source's own keys"
+                    }
+                )),
+                Some(Value::Null) => problems.push(format!(
+                    "offsets[{i}].{field}: must be an object on create (null resets a partition \
+                     only in an offsets request: POST .../offsets/request)"
+                )),
+                _ => {}
+            }
+        }
+    }
+    problems
+}
+
+/// Connect worker ids (`host:port`) of the workers of a pool that do not run their tasks right
+/// now, with the reason shown in the status of what Connect still places on them.
+pub type DownWorkers = BTreeMap<String, String>;
+
+/// Marks the RUNNING instances (connector and tasks) that Connect places on a down worker as
+/// UNASSIGNED, their trace saying why: Connect keeps showing a killed worker's tasks RUNNING
+/// until its group notices and reassigns them. Returns the first reason when something was
+/// marked.
+pub fn mark_down_workers(status: &mut ConnectorStatus, down: &DownWorkers) -> Option<String> {
+    if down.is_empty() {
+        return None;
+    }
+    let mut first = None;
+    let instances =
+        std::iter::once(&mut status.connector).chain(status.tasks.iter_mut().map(|t| &mut t.state));
+    for instance in instances {
+        if instance.state == "RUNNING"
+            && let Some(reason) = down.get(&instance.worker_id)
+        {
+            instance.state = "UNASSIGNED".into();
+            instance.trace = Some(reason.clone());
+            first.get_or_insert_with(|| reason.clone());
+        }
+    }
+    first
+}
+
+/// [`mark_down_workers`] on Connect's JSON `ConnectorStateInfo` (or one task's state), for the
+/// Apache-compatible routes, which pass Connect's body through.
+pub fn mark_down_workers_json(status: &mut Value, down: &DownWorkers) -> bool {
+    if down.is_empty() {
+        return false;
+    }
+    let mut marked = false;
+    let mut mark = |v: &mut Value| {
+        let on_down = v.get("state").and_then(Value::as_str) == Some("RUNNING")
+            && v.get("worker_id")
+                .and_then(Value::as_str)
+                .and_then(|w| down.get(w))
+                .is_some();
+        if on_down {
+            let reason = down[v["worker_id"].as_str().unwrap_or_default()].clone();
+            v["state"] = Value::String("UNASSIGNED".into());
+            v["trace"] = Value::String(reason);
+            marked = true;
+        }
+    };
+    if let Some(c) = status.get_mut("connector") {
+        mark(c);
+    }
+    if let Some(Value::Array(tasks)) = status.get_mut("tasks") {
+        tasks.iter_mut().for_each(&mut mark);
+    }
+    if status.get("id").is_some() {
+        mark(status);
+    }
+    marked
+}
+
+/// The managed state of a connector some of whose instances [`mark_down_workers`] marked:
+/// DEGRADED while other tasks still run, PROVISIONING while none does (it comes back by
+/// itself), with `reason` as the connector's trace when it has none.
+pub fn degrade_for_down_workers(status: &mut ManagedStatus, reason: &str) {
+    let running = ManagedState::Running.as_str();
+    let provisioning = ManagedState::Provisioning.as_str();
+    if status.connector.state != running && status.connector.state != provisioning {
+        return;
+    }
+    status.connector.state = if status.tasks.iter().any(|t| t.state == "RUNNING") {
+        ManagedState::Degraded.as_str().to_string()
+    } else {
+        provisioning.to_string()
+    };
+    if status.connector.trace.is_empty() {
+        status.connector.trace = reason.to_string();
+    }
+}
+
+/// The managed state the contract has for "not known": a connector whose pool has no ready
+/// worker is listed with its last known state in the trace.
+pub const UNKNOWN_MANAGED_STATE: &str = "NONE";
+/// The Connect state a connector of a pool without a ready worker is listed with.
+pub const UNKNOWN_CONNECT_STATE: &str = "UNASSIGNED";
+
+/// The last known status of a connector of an unavailable pool, marked as unknown: every
+/// instance UNASSIGNED with `reason` (and its last known state) as trace.
+pub fn unknown_status(last: &ConnectorStatus, reason: &str) -> ConnectorStatus {
+    let mark = |i: &crate::connect::InstanceState| crate::connect::InstanceState {
+        state: UNKNOWN_CONNECT_STATE.into(),
+        worker_id: i.worker_id.clone(),
+        trace: Some(format!("{reason}; last known state {}", i.state)),
+        version: i.version.clone(),
+    };
+    ConnectorStatus {
+        name: last.name.clone(),
+        connector: mark(&last.connector),
+        tasks: last
+            .tasks
+            .iter()
+            .map(|t| crate::connect::TaskState {
+                id: t.id,
+                state: mark(&t.state),
+            })
+            .collect(),
+        connector_type: last.connector_type.clone(),
     }
 }
 
@@ -1041,6 +1225,75 @@ mod tests {
         assert_eq!(p.len(), 2);
         assert!(p.iter().all(|m| !m.contains("s3cret")));
         assert!(config_from_json(&serde_json::json!([1]), "config").is_err());
+    }
+
+    #[test]
+    fn names_connect_cannot_hold_are_told_apart() {
+        for ok in ["dept1-a", "dept1-a.b_c~d", "Ünïcode name", "a b"] {
+            assert_eq!(unaddressable(ok, "connector name"), None, "{ok}");
+        }
+        for (bad, why) in [
+            ("", "is empty"),
+            (".", "relative path segment"),
+            ("..", "relative path segment"),
+            ("x\u{3}y", "U+0003"),
+            ("x\ny", "U+000A"),
+            ("x\0y", "U+0000"),
+            ("a/b", "'/'"),
+            ("a\\b", "'\\'"),
+            ("a%b", "'%'"),
+            ("a;b", "';'"),
+        ] {
+            let m = unaddressable(bad, "connector name").unwrap_or_else(|| panic!("{bad:?}"));
+            assert!(m.contains(why), "{bad:?}: {m}");
+            assert!(!m.contains('\n') && !m.contains('\u{3}'), "escaped: {m}");
+        }
+        assert!(unaddressable(&"a".repeat(MAX_PATH_NAME_CHARS + 1), "n").is_some());
+    }
+
+    #[test]
+    fn create_offsets_need_a_partition_and_a_position() {
+        let ok = serde_json::json!([{"partition": {"kafka_partition": 0}, "offset": {"kafka_offset": 5}}]);
+        assert!(check_create_offsets(ok.as_array().unwrap()).is_empty());
+        let bad = serde_json::json!([{"partition": {}, "offset": null}]);
+        let p = check_create_offsets(bad.as_array().unwrap());
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].starts_with("offsets[0].partition: is empty"));
+        assert!(p[1].contains("offsets[0].offset: must be an object on create"));
+    }
+
+    #[test]
+    fn instances_on_a_down_worker_no_longer_read_running() {
+        let mut s = status("RUNNING", &["RUNNING", "RUNNING"]);
+        s.connector.worker_id = "h:1".into();
+        s.tasks[0].state.worker_id = "h:1".into();
+        s.tasks[1].state.worker_id = "h:2".into();
+        let down: DownWorkers =
+            [("h:1".to_string(), "worker shared-0 restarting".to_string())].into();
+        let mut json = serde_json::to_value(&s).unwrap();
+        assert_eq!(mark_down_workers(&mut s, &DownWorkers::new()), None);
+        let reason = mark_down_workers(&mut s, &down).unwrap();
+        assert_eq!(reason, "worker shared-0 restarting");
+        assert_eq!(s.connector.state, "UNASSIGNED");
+        assert_eq!(s.tasks[0].state.state, "UNASSIGNED");
+        assert_eq!(s.tasks[1].state.state, "RUNNING");
+        let mut managed = managed_status(&s, None, "source", &[]);
+        degrade_for_down_workers(&mut managed, &reason);
+        assert_eq!(managed.connector.state, "DEGRADED");
+        assert_eq!(managed.tasks[0].msg, "worker shared-0 restarting");
+        assert!(mark_down_workers_json(&mut json, &down));
+        assert_eq!(json["connector"]["state"], "UNASSIGNED");
+        assert_eq!(json["tasks"][0]["trace"], "worker shared-0 restarting");
+        assert_eq!(json["tasks"][1]["state"], "RUNNING");
+        // Nothing running anywhere: provisioning, it comes back by itself.
+        let mut all = status("RUNNING", &["RUNNING"]);
+        all.connector.worker_id = "h:1".into();
+        all.tasks[0].state.worker_id = "h:1".into();
+        let reason = mark_down_workers(&mut all, &down).unwrap();
+        let mut managed = managed_status(&all, None, "source", &[]);
+        degrade_for_down_workers(&mut managed, &reason);
+        assert_eq!(managed.connector.state, "PROVISIONING");
+        assert_eq!(managed.connector.trace, "worker shared-0 restarting");
     }
 
     proptest! {

@@ -25,10 +25,60 @@ pub const WORKERS_DIR: &str = "workers";
 /// Prefixes under which the Kafka client settings are repeated, so that the clients of the
 /// connectors (not only the worker's own) use the department's security settings.
 pub const CLIENT_PREFIXES: &[&str] = &["", "producer.", "consumer.", "admin."];
-/// Default `scheduled.rebalance.max.delay.ms`: how long Connect keeps a departed worker's tasks
-/// unassigned waiting for it to return. Shorter than Connect's 5 minutes, long enough to cover a
-/// supervised restart.
-pub const DEFAULT_REBALANCE_DELAY_MS: &str = "60000";
+/// Worker property: how long Connect keeps a departed worker's tasks unassigned, waiting for it
+/// to return, before handing them to the other workers. A pool's `worker_config` may set it.
+pub const REBALANCE_DELAY_KEY: &str = "scheduled.rebalance.max.delay.ms";
+/// Worker property: how long the group waits for a silent worker before it counts as gone.
+pub const SESSION_TIMEOUT_KEY: &str = "session.timeout.ms";
+/// Connect's default `session.timeout.ms` for workers.
+pub const CONNECT_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+/// Spawn to ready of a supervised worker under its CPU quota, with margin (the supervision
+/// bench measures about 5.6 s for one CPU).
+pub const TYPICAL_START: Duration = Duration::from_secs(8);
+/// Longest automatic rebalance delay (Connect's own default is 5 minutes).
+pub const MAX_AUTO_REBALANCE_DELAY: Duration = Duration::from_secs(60);
+
+/// The group's session timeout of `pool`'s workers: the pool's `worker_config`, else Connect's
+/// default.
+pub fn session_timeout(pool: &Pool) -> Duration {
+    pool.worker_config
+        .get(SESSION_TIMEOUT_KEY)
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(CONNECT_SESSION_TIMEOUT)
+}
+
+/// How long after a worker's exit the supervisor expects it back: its first restart delay plus
+/// a typical start.
+pub fn expected_restart(policy: &crate::model::SupervisionPolicy) -> Duration {
+    policy.backoff_min + TYPICAL_START
+}
+
+/// `scheduled.rebalance.max.delay.ms` of `pool`'s workers: the pool's `worker_config` when it
+/// sets it, else chosen from what the supervisor knows. Connect notices a killed worker only
+/// when its session times out, and then waits this delay before handing the lost tasks to the
+/// others; the restarted worker is expected `expected_restart` after the exit, so waiting longer
+/// than `expected_restart - session_timeout` only keeps the tasks stopped (with Connect's own
+/// 5 minutes, or the 60 s used before, data stopped for a minute after every kill).
+pub fn rebalance_delay(department: &Department, pool: &Pool) -> Duration {
+    if let Some(ms) = pool
+        .worker_config
+        .get(REBALANCE_DELAY_KEY)
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        return Duration::from_millis(ms);
+    }
+    expected_restart(&department.policy(pool))
+        .saturating_sub(session_timeout(pool))
+        .min(MAX_AUTO_REBALANCE_DELAY)
+}
+
+/// How long after a restarted worker's start Connect may still show the tasks of its previous
+/// process, which nothing runs: until the group has noticed the old process gone and handed its
+/// tasks out again (session timeout, rebalance delay, and a margin for the rebalance itself).
+pub fn reassignment_window(department: &Department, pool: &Pool) -> Duration {
+    session_timeout(pool) + rebalance_delay(department, pool) + Duration::from_secs(2)
+}
 
 /// Everything needed to start one worker.
 #[derive(Debug, Clone)]
@@ -193,8 +243,8 @@ pub fn worker_properties(
     set("plugin.path", runtime.plugin_path().display().to_string());
     set("offset.flush.interval.ms", "10000".into());
     set(
-        "scheduled.rebalance.max.delay.ms",
-        DEFAULT_REBALANCE_DELAY_MS.into(),
+        REBALANCE_DELAY_KEY,
+        rebalance_delay(department, pool).as_millis().to_string(),
     );
     for (key, value) in &department.kafka.client {
         for prefix in CLIENT_PREFIXES {
@@ -407,6 +457,38 @@ jvm_options = ["-XX:+UseSerialGC"]
             "/var/lib/cs/secrets"
         );
         assert_eq!(plan.dir, PathBuf::from("/var/lib/cs/workers/shared-1"));
+    }
+
+    #[test]
+    fn the_rebalance_delay_follows_the_expected_restart_and_the_pool_may_set_it() {
+        let mut d = department();
+        let pool = d.pools[0].clone();
+        // 1 s backoff + 8 s start, seen by Connect only after its 10 s session timeout: the
+        // restarted worker is back before the loss is noticed, so the lost tasks go at once.
+        assert_eq!(rebalance_delay(&d, &pool), Duration::ZERO);
+        let props = worker_properties(&d, &pool, "127.0.0.1", 18083, &RuntimeLayout::new("/rt"));
+        assert_eq!(props[REBALANCE_DELAY_KEY], "0");
+        // A slower restart (longer backoff) or a shorter session timeout: wait the difference.
+        d.supervision.defaults.backoff_min = Duration::from_secs(7);
+        assert_eq!(rebalance_delay(&d, &pool), Duration::from_secs(5));
+        let mut short = pool.clone();
+        short
+            .worker_config
+            .insert(SESSION_TIMEOUT_KEY.into(), "6000".into());
+        assert_eq!(rebalance_delay(&d, &short), Duration::from_secs(9));
+        assert_eq!(
+            reassignment_window(&d, &short),
+            Duration::from_secs(6 + 9 + 2)
+        );
+        d.supervision.defaults.backoff_min = Duration::from_secs(600);
+        assert_eq!(rebalance_delay(&d, &pool), MAX_AUTO_REBALANCE_DELAY);
+        // The department file decides when it says so.
+        let mut set = pool.clone();
+        set.worker_config
+            .insert(REBALANCE_DELAY_KEY.into(), "30000".into());
+        assert_eq!(rebalance_delay(&d, &set), Duration::from_secs(30));
+        let props = worker_properties(&d, &set, "127.0.0.1", 18083, &RuntimeLayout::new("/rt"));
+        assert_eq!(props[REBALANCE_DELAY_KEY], "30000");
     }
 
     #[test]

@@ -376,6 +376,7 @@ async fn status(State(state): State<AppState>, Path(name): Path<String>) -> Resu
         let secrets = secrets_of(&state, &pool, &name).await;
         scrub_status(&mut body, &secrets);
     }
+    translate::mark_down_workers_json(&mut body, &state.gateway.down_workers(&pool));
     Ok(Json(body).into_response())
 }
 
@@ -488,6 +489,7 @@ async fn task_status(
         let secrets = secrets_of(&state, &pool, &name).await;
         scrub_status(&mut body, &secrets);
     }
+    translate::mark_down_workers_json(&mut body, &state.gateway.down_workers(&pool));
     Ok(Json(body).into_response())
 }
 

@@ -60,6 +60,8 @@ pub struct ApiError {
     /// Body shape.
     pub shape: Shape,
     challenge: bool,
+    /// Whether the connection is closed after the answer (the rest of a body is not read).
+    close: bool,
     /// A guardrails refusal's violations (`[{rule, key, message, hint}]`), listed in the body
     /// next to the message (`error.violations`, or `violations` in Connect's shape).
     violations: Option<Value>,
@@ -74,6 +76,7 @@ impl ApiError {
             message: message.into(),
             shape: Shape::Managed,
             challenge: false,
+            close: false,
             violations: None,
         }
     }
@@ -91,6 +94,21 @@ impl ApiError {
             "invalid_request",
             problems.join("; "),
         )
+    }
+
+    /// 408: the request body did not arrive within `timeout`; the connection is closed.
+    pub fn body_timeout(timeout: std::time::Duration) -> Self {
+        let mut error = Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "the request body did not arrive within {:.1}s (supervisor.body_read_timeout); \
+                 send the whole body at once",
+                timeout.as_secs_f64()
+            ),
+        );
+        error.close = true;
+        error
     }
 
     /// 404.
@@ -169,6 +187,11 @@ impl IntoResponse for ApiError {
             );
         }
         let mut response = (self.status, axum::Json(self.body())).into_response();
+        if self.close {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if self.challenge {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -191,7 +214,12 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let shape = shape_for_path(req.uri().path());
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        let timeout = super::serve::BodyReadTimeout::of(&req);
+        let read = tokio::time::timeout(timeout, Bytes::from_request(req, state)).await;
+        let Ok(read) = read else {
+            return Err(ApiError::body_timeout(timeout).shaped(shape));
+        };
+        let bytes = read.map_err(|rejection| {
             let status = rejection.status();
             let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
                 format!(

@@ -171,7 +171,10 @@ async fn create(
     }
     // The CLI sends "offsets": null when its file has none.
     let offsets = match translate::normalize_offsets(fields.get("offsets")) {
-        Ok(o) => o,
+        Ok(o) => {
+            problems.extend(translate::check_create_offsets(&o));
+            o
+        }
         Err(p) => {
             problems.extend(p);
             Vec::new()

@@ -7,6 +7,8 @@ pub mod access;
 pub mod apache;
 pub mod error;
 pub mod managed;
+pub mod names;
+pub mod serve;
 
 use std::sync::Arc;
 
@@ -70,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .merge(apache::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
+        .layer(axum::middleware::from_fn(names::refuse_unaddressable))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             access::authorize,

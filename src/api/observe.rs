@@ -65,7 +65,24 @@ async fn readyz(State(state): State<AppState>) -> Response {
         })
         .collect();
     let kafka = state.supervisor.observer().kafka().map(|k| k.state());
-    let verdict = readiness(pools, kafka);
+    let mut verdict = readiness(pools, kafka);
+    // A pool scaled to 0 still holding connectors cannot serve them: readiness says so, as
+    // the API does (lists show them as last seen, reads and changes of them answer 503).
+    for p in &verdict.pools {
+        if p.desired_workers == 0 && p.ready_workers == 0 {
+            let held = state.gateway.last_known_names(&p.pool);
+            if !held.is_empty() {
+                verdict.problems.push(format!(
+                    "pool {} has no worker (scaled to 0) but holds connectors {}: they are listed \
+                     as last seen, reads and changes of them answer 503; scale the pool up or \
+                     delete them",
+                    p.pool,
+                    held.join(", ")
+                ));
+            }
+        }
+    }
+    verdict.ready = verdict.problems.is_empty();
     let status = if verdict.ready {
         StatusCode::OK
     } else {

@@ -128,15 +128,69 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         record_metrics(&state, route.as_deref(), &method, &response, started);
         return response;
     };
+    // A change runs to its end, audited and evented, even when the client goes away meanwhile
+    // (hyper drops the handler's future when the connection closes: a delete that Connect had
+    // applied left no audit record, no event, and its secret file). The request's own task
+    // only waits for it.
     let route = route.unwrap_or_default();
+    let task = tokio::spawn(change_request(
+        state, request, next, started, method, path, route, change,
+    ));
+    match task.await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "An API change request failed inside the supervisor.");
+            ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "the request failed inside the supervisor; see its log",
+            )
+            .into_response()
+        }
+    }
+}
+
+/// The rest of [`observe`] for a change request, on a task of its own.
+#[allow(clippy::too_many_arguments)]
+async fn change_request(
+    state: AppState,
+    request: Request,
+    next: Next,
+    started: Instant,
+    method: Method,
+    path: String,
+    route: String,
+    change: Change,
+) -> Response {
     let mut connector = path_param(&route, &path, &["{name}", "{connector_name}"]);
     let target = path_param(&route, &path, &["{pool}", "{id}"]);
     let mut request = request;
-    if connector.is_none() && matches!(change, Change::Connector(ConnectorChange::Created)) {
+    // Only an authenticated body is read here: without credentials the access layer answers
+    // 401 without reading it (a 10 MiB body without credentials got 413, not 401).
+    let authenticated = state
+        .auth
+        .authenticate(
+            request
+                .headers()
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok()),
+        )
+        .is_ok();
+    if authenticated
+        && connector.is_none()
+        && matches!(change, Change::Connector(ConnectorChange::Created))
+    {
+        let timeout = super::serve::BodyReadTimeout::of(&request);
         let (parts, body) = request.into_parts();
-        let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-            Ok(b) => b,
+        let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES)).await;
+        let bytes = match read {
+            Ok(Ok(b)) => b,
             Err(_) => {
+                return ApiError::body_timeout(timeout)
+                    .shaped(super::error::shape_for_path(&path))
+                    .into_response();
+            }
+            Ok(Err(_)) => {
                 let e = ApiError::new(
                     axum::http::StatusCode::PAYLOAD_TOO_LARGE,
                     "body_too_large",

@@ -482,6 +482,7 @@ fn read_supervisor_defaults() -> Option<SupervisorSettings> {
         state_dir: PathBuf::from(DEFAULT_STATE_DIR),
         worker_host: "127.0.0.1".into(),
         rest_port_base: None,
+        http: crate::model::HttpLimits::default(),
     })
 }
 
@@ -515,11 +516,27 @@ fn read_supervisor(t: &mut TableReader<'_>, base: &Path) -> Option<SupervisorSet
     let rest_port_base = t
         .integer_in("rest_port_base", 1024..=65000)
         .map(|p| p as u16);
+    let d = crate::model::HttpLimits::default();
+    let ms = std::time::Duration::from_millis;
+    let max = std::time::Duration::from_secs(3600);
+    let http = crate::model::HttpLimits {
+        header_read_timeout: supervision::duration(t, "header_read_timeout", ms(100), max)
+            .unwrap_or(d.header_read_timeout),
+        body_read_timeout: supervision::duration(t, "body_read_timeout", ms(100), max)
+            .unwrap_or(d.body_read_timeout),
+        idle_timeout: supervision::duration(t, "idle_timeout", ms(100), max)
+            .unwrap_or(d.idle_timeout),
+        max_connections: t
+            .integer_in("max_connections", 1..=1_000_000)
+            .map(|n| n as usize)
+            .unwrap_or(d.max_connections),
+    };
     Some(SupervisorSettings {
         listen: listen?,
         state_dir,
         worker_host,
         rest_port_base,
+        http,
     })
 }
 
@@ -734,6 +751,35 @@ jvm_options = ["-XX:+UseG1GC"]
             Err(ParseError::Invalid(p)) => p,
             other => panic!("expected problems, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn http_server_limits_have_defaults_and_can_be_set() {
+        let d = parse(GOOD, Path::new("/etc/dept"), &env).expect("valid");
+        assert_eq!(d.supervisor.http, crate::model::HttpLimits::default());
+        let text = GOOD.replace(
+            "state_dir = \"state\"\n",
+            "state_dir = \"state\"\nheader_read_timeout = \"2s\"\nbody_read_timeout = \"500ms\"\nidle_timeout = \"5s\"\nmax_connections = 8\n",
+        );
+        let d = parse(&text, Path::new("/etc/dept"), &env).expect("valid");
+        let ms = std::time::Duration::from_millis;
+        assert_eq!(d.supervisor.http.header_read_timeout, ms(2000));
+        assert_eq!(d.supervisor.http.body_read_timeout, ms(500));
+        assert_eq!(d.supervisor.http.idle_timeout, ms(5000));
+        assert_eq!(d.supervisor.http.max_connections, 8);
+        let bad = GOOD.replace(
+            "state_dir = \"state\"\n",
+            "state_dir = \"state\"\nidle_timeout = \"forever\"\nmax_connections = 0\n",
+        );
+        let p = problems(&bad);
+        assert!(
+            p.iter().any(|p| p.path == "supervisor.idle_timeout"),
+            "{p:?}"
+        );
+        assert!(
+            p.iter().any(|p| p.path == "supervisor.max_connections"),
+            "{p:?}"
+        );
     }
 
     #[test]

@@ -38,6 +38,8 @@ use restart::{Decision, Health, Tracker};
 pub const MAX_TRACE_BYTES: usize = 16 * 1024;
 /// How long a connector created through the API counts as known before the poll sees it.
 const RECENT: Duration = Duration::from_secs(60);
+/// How often the watch looks whether a worker went down or came back between polls.
+const WORKER_CHECK: Duration = Duration::from_millis(500);
 
 /// A failure the watch saw, kept to show after the connector was restarted.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -284,10 +286,35 @@ impl ConnectorWatch {
                 return;
             }
             self.poll().await;
+            let up = self.up_workers();
             tokio::select! {
                 _ = tokio::time::sleep(self.settings.interval) => {}
                 _ = self.poke.notified() => {}
+                // A worker that goes down (or comes back) changes what its connectors run:
+                // the health summary and metrics follow within a moment, not an interval.
+                _ = self.workers_change_from(up) => {}
                 _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// The workers up now.
+    fn up_workers(&self) -> BTreeSet<String> {
+        self.supervisor
+            .status()
+            .into_iter()
+            .flat_map(|p| p.workers)
+            .filter(|w| w.state.is_up())
+            .map(|w| w.id)
+            .collect()
+    }
+
+    /// Returns once the workers up differ from `up`.
+    async fn workers_change_from(&self, up: BTreeSet<String>) {
+        loop {
+            tokio::time::sleep(WORKER_CHECK).await;
+            if self.up_workers() != up {
+                return;
             }
         }
     }
@@ -315,7 +342,15 @@ impl ConnectorWatch {
                 )
                 .await
             {
-                Ok(map) => {
+                Ok(mut map) => {
+                    self.gateway.remember_listing(&pool, &map);
+                    // What Connect still places on a worker that is down runs nowhere.
+                    let down = self.gateway.down_workers(&pool);
+                    for e in map.values_mut() {
+                        if let Some(s) = &mut e.status {
+                            translate::mark_down_workers(s, &down);
+                        }
+                    }
                     for (name, e) in map {
                         seen.insert(name, (pool.clone(), e));
                     }

@@ -116,8 +116,12 @@ impl TestApi {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = router(state.clone());
+        // The server `run` and `dev` use, with the department's timeouts and connection bound.
+        let limits = dept.supervisor.department().supervisor.http;
         let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
+            connect_supervisor::api::serve::serve(listener, app, limits, std::future::pending())
+                .await
+                .unwrap();
         });
         let d = dept.supervisor.department();
         let prefix = format!(
