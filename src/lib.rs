@@ -37,6 +37,7 @@ pub mod dev;
 pub mod gateway;
 pub mod gitops;
 pub mod guardrails;
+pub mod lock;
 pub mod model;
 pub mod observe;
 pub mod offsets;

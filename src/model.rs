@@ -524,6 +524,8 @@ pub struct Supervision {
     pub sample_interval: std::time::Duration,
     /// The policy of every pool, unless a pool overrides part of it.
     pub defaults: SupervisionPolicy,
+    /// The CPU boost of starting workers (`startup_cpu_boost`, `startup_cpu_max`).
+    pub startup_boost: StartupBoost,
 }
 
 impl Default for Supervision {
@@ -532,6 +534,28 @@ impl Default for Supervision {
             cgroups: CgroupMode::Auto,
             sample_interval: std::time::Duration::from_secs(5),
             defaults: SupervisionPolicy::default(),
+            startup_boost: StartupBoost::default(),
+        }
+    }
+}
+
+/// A starting worker's CPU quota is raised out of the department's unused CPU budget until it is
+/// ready, then dropped to its limit: the JVM's start (class loading, JIT) is CPU-bound and a
+/// 1-CPU quota roughly doubles it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StartupBoost {
+    /// Whether starting workers are boosted at all.
+    pub enabled: bool,
+    /// Most CPU a starting worker gets, its own limit included (`None`: its limit plus all of
+    /// the unused budget).
+    pub max: Option<Cpu>,
+}
+
+impl Default for StartupBoost {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max: None,
         }
     }
 }

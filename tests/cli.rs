@@ -46,6 +46,29 @@ fn a_bad_department_file_prints_every_problem_with_its_path_and_exits_78() {
 }
 
 #[test]
+fn check_config_refuses_jvm_options_that_take_the_heap_past_the_memory_limit() {
+    let dir = scratch("jvmopts");
+    let file = dir.join("heap.toml");
+    std::fs::write(
+        &file,
+        "[department]\nid = \"d1\"\nenvironment_id = \"e\"\nkafka_cluster_id = \"k\"\n\
+         [kafka]\nbootstrap_servers = \"b:9092\"\n[[pools]]\nname = \"p\"\ncpu = 1\n\
+         memory = \"256MiB\"\njvm_options = [\"-XX:+UseG1GC\", \"-Xmx512m\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in ["pools[0].jvm_options", "512MiB", "256MiB", "-Xmx"] {
+        assert!(err.contains(needle), "missing {needle} in:\n{err}");
+    }
+}
+
+#[test]
 fn run_refuses_a_department_without_auth_and_new_key_entries_are_accepted() {
     let dir = scratch("auth");
     let base = "[department]\nid = \"d1\"\nenvironment_id = \"e\"\nkafka_cluster_id = \"k\"\n\

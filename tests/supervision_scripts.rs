@@ -195,6 +195,49 @@ async fn a_worker_that_exits_at_once_is_held_after_the_configured_failures() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_by_hand_after_a_stable_run_restarts_at_once_and_a_second_kill_backs_off() {
+    // A 3 s first backoff would be unmistakable; the stable kill must not wait for it.
+    let (d, _) = fake_department(
+        &pool("p", 1, "64MiB"),
+        "stop_grace = \"1s\"\nbackoff_min = \"3s\"\nbackoff_max = \"30s\"\nstable_after = \"300ms\"\n\
+         health_interval = \"200ms\"",
+        BUDGET,
+    );
+    let sup = start_fake(d, script("touch \"$CS_READY_FILE\"; exec sleep 300")).await;
+    let first = wait_worker(&sup, "p-0", "running", T, |w| w.state == Phase::Running).await;
+    let pid = first.pid.unwrap();
+    let killed = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let again = wait_worker(&sup, "p-0", "restarted", T, |w| {
+        w.pid.is_some_and(|p| p != pid) && w.state.is_up()
+    })
+    .await;
+    let took = killed.elapsed();
+    println!("kill after a stable run -> ready again in {took:?}");
+    assert!(
+        took < Duration::from_millis(2500),
+        "waited {took:?}: a backoff applied"
+    );
+    assert_eq!(again.last_exit, Some(ExitReason::Signal { signal: 9 }));
+    assert_eq!(again.restarts, 1);
+    // A second kill before it is stable again is the start of a loop: it backs off (2 x 3 s).
+    let pid = again.pid.unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let backoff = wait_worker(&sup, "p-0", "in backoff", T, |w| w.state == Phase::Backoff).await;
+    let delay = backoff.restart_in_seconds.unwrap();
+    assert!((4.0..=7.3).contains(&delay), "second delay {delay} s");
+    sup.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_that_stops_answering_is_restarted_by_the_watchdog() {
     let (d, _) = fake_department(&pool("p", 1, "64MiB"), FAST, BUDGET);
     let sup = start_fake(
@@ -447,4 +490,278 @@ async fn the_admin_api_scales_within_the_budget_and_restarts() {
         "scaled-down worker forgotten"
     );
     sup.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_exits_at_once_shows_its_stderr_tail_redacted_in_the_event_and_the_api() {
+    let (d, _) = fake_department(
+        &pool("p", 1, "64MiB"),
+        &format!("{FAST}\nmax_failures = 1"),
+        BUDGET,
+    );
+    let sup = start_fake(
+        d,
+        script(
+            "echo 'starting up' >&2; \
+             echo 'Error opening zip file or JAR manifest missing : rt/agents/jmx.jar' >&2; \
+             echo 'Error occurred during initialization of VM' >&2; \
+             echo \"login with password=$(printf 'hunter2%s' secret) failed\" >&2; exit 1",
+        ),
+    )
+    .await;
+    let held = wait_worker(&sup, "p-0", "held", T, |w| w.state == Phase::Held).await;
+    assert_eq!(held.last_exit, Some(ExitReason::ExitCode { code: 1 }));
+    let tail = &held.last_exit_stderr;
+    assert!(
+        tail.iter().any(|l| l.contains("Error opening zip file")),
+        "{tail:?}"
+    );
+    assert!(
+        tail.iter().any(|l| l.contains("initialization of VM")),
+        "{tail:?}"
+    );
+    assert!(
+        !tail.iter().any(|l| l.contains("hunter2secret")),
+        "a secret in the tail: {tail:?}"
+    );
+    let exited = sup
+        .observer()
+        .events()
+        .recent(100)
+        .into_iter()
+        .find(|e| e.event == "worker_exited")
+        .expect("a worker_exited event");
+    assert!(
+        exited.message.contains("exited with code 1")
+            && exited
+                .message
+                .contains("Error opening zip file or JAR manifest missing"),
+        "{}",
+        exited.message
+    );
+    assert!(
+        !exited.message.contains("hunter2secret"),
+        "{}",
+        exited.message
+    );
+
+    let base = serve(sup.clone()).await;
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        let url = format!("{base}{path}");
+        let http = http.clone();
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        }
+    };
+    for text in [get("/v1/workers/p-0").await, get("/v1/pools").await] {
+        assert!(text.contains("last_exit_stderr"), "{text}");
+        assert!(text.contains("Error opening zip file"), "{text}");
+        assert!(!text.contains("hunter2secret"), "{text}");
+    }
+    sup.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_supervisor_of_a_live_department_refuses_naming_the_holder_and_kills_nothing() {
+    use connect_supervisor::supervisor::{Supervisor, SupervisorOptions};
+    let (d, state) = fake_department(&pool("p", 1, "64MiB"), FAST, BUDGET);
+    let launches = state.join("launches");
+    let body = format!(
+        "echo $$ >> '{}'; touch \"$CS_READY_FILE\"; exec sleep 300",
+        launches.display()
+    );
+    let first = start_fake(d.clone(), script(&body)).await;
+    first.wait_until_ready(T).await.unwrap();
+    let pid = worker(&first, "p-0").pid.unwrap();
+    let second = |d| {
+        Supervisor::start_with(
+            d,
+            harness::runtime(),
+            SupervisorOptions {
+                launcher: script(&body),
+                cgroups: None,
+            },
+        )
+    };
+    // The same department and state folder: the state folder's lock.
+    let err = second(d.clone()).await.unwrap_err();
+    let message = err.to_string();
+    assert_eq!(err.code(), "department_locked", "{message}");
+    assert!(
+        message.contains(&format!("pid {}", std::process::id()))
+            && message.contains("already supervised"),
+        "{message}"
+    );
+    // Another state folder, the same department: its cgroup folder's lock.
+    let mut elsewhere = d.clone();
+    elsewhere.supervisor.state_dir = harness::scratch("elsewhere");
+    let err = second(elsewhere).await.unwrap_err();
+    assert_eq!(err.code(), "department_locked", "{err}");
+    assert!(err.to_string().contains("connect-supervisor/"), "{err}");
+    // Nothing of the first was touched.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(alive(pid), "the live worker was killed");
+    let w = worker(&first, "p-0");
+    assert_eq!((w.pid, w.launches), (Some(pid), 1), "{w:#?}");
+    assert!(w.state.is_up());
+    assert_eq!(lines(&launches).len(), 1, "nothing else was launched");
+    first.shutdown().await;
+}
+
+/// The CPU quota (v1 `cpu.cfs_quota_us`) of a worker's leaf right now.
+fn cpu_quota(w: &connect_supervisor::supervisor::WorkerStatus) -> u64 {
+    let leaf = w
+        .cgroup
+        .iter()
+        .find(|d| d.contains("/cpu/"))
+        .expect("a cpu leaf");
+    std::fs::read_to_string(format!("{leaf}/cpu.cfs_quota_us"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_starting_worker_is_boosted_out_of_the_unused_budget_until_it_is_ready() {
+    let host = std::thread::available_parallelism().unwrap().get() as u64 * 1000;
+    // Two 0.5-CPU workers in a 2-CPU budget: 1 CPU unused, shared by whoever starts.
+    let (d, state) = fake_department(
+        &pool("p", 2, "64MiB"),
+        FAST,
+        "max_workers = 2\ncpu = 2\nmemory = \"1GiB\"",
+    );
+    let go = state.join("go");
+    let sup = start_fake(
+        d,
+        script(&format!(
+            "while [ ! -e '{}' ]; do sleep 0.05; done; touch \"$CS_READY_FILE\"; exec sleep 300",
+            go.display()
+        )),
+    )
+    .await;
+    assert_eq!(sup.enforcement(), Enforcement::CgroupV1);
+    let starting: Vec<_> = ["p-0", "p-1"]
+        .iter()
+        .map(|id| {
+            let w = worker(&sup, id);
+            assert_eq!(w.state, Phase::Starting);
+            w
+        })
+        .collect();
+    harness::eventually("both workers spawned", T, || {
+        let sup = sup.clone();
+        async move {
+            ["p-0", "p-1"]
+                .iter()
+                .all(|id| worker(&sup, id).pid.is_some())
+                .then_some(())
+        }
+    })
+    .await;
+    let quotas: Vec<u64> = ["p-0", "p-1"]
+        .iter()
+        .map(|id| cpu_quota(&worker(&sup, id)))
+        .collect();
+    let boosts: Vec<f64> = ["p-0", "p-1"]
+        .iter()
+        .map(|id| worker(&sup, id).cpu_boost_cores)
+        .collect();
+    println!("quotas while starting: {quotas:?} (us per 100 ms), boosts {boosts:?} cores");
+    // Never beyond the budget: 2 CPU = 200000 us per period, both together.
+    assert!(quotas.iter().sum::<u64>() <= 200_000, "{quotas:?}");
+    assert!(quotas.iter().all(|q| *q >= 50_000), "{quotas:?}");
+    // The first to start takes what the host and the budget allow.
+    let best = *quotas.iter().max().unwrap();
+    assert_eq!(best, 150_000.min(host * 100), "{quotas:?}");
+    assert!(boosts.iter().any(|b| *b > 0.0), "{boosts:?} {starting:?}");
+    let events = sup.observer().events().recent(100);
+    let applied = events
+        .iter()
+        .find(|e| e.event == "startup_boost_applied")
+        .expect("a boost event");
+    assert!(applied.message.contains("CPU boost"), "{}", applied.message);
+    let metrics = sup.observer().metrics().encode();
+    assert!(metrics.contains("kcs_worker_cpu_boost_cores"), "{metrics}");
+
+    // Ready: back to the limit, the boost ends (event, metric, status).
+    std::fs::write(&go, "").unwrap();
+    sup.wait_until_ready(T).await.unwrap();
+    harness::eventually("quotas back to the limit", T, || {
+        let sup = sup.clone();
+        async move {
+            ["p-0", "p-1"]
+                .iter()
+                .all(|id| {
+                    cpu_quota(&worker(&sup, id)) == 50_000
+                        && worker(&sup, id).cpu_boost_cores == 0.0
+                })
+                .then_some(())
+        }
+    })
+    .await;
+    let events = sup.observer().events().recent(100);
+    assert!(
+        events.iter().any(|e| e.event == "startup_boost_ended"),
+        "{events:?}"
+    );
+    let metrics = sup.observer().metrics().encode();
+    assert!(
+        !metrics
+            .lines()
+            .any(|l| l.starts_with("kcs_worker_cpu_boost_cores") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+
+    // A restart is boosted again.
+    let pid = worker(&sup, "p-0").pid.unwrap();
+    std::fs::remove_file(&go).unwrap();
+    sup.restart_worker("p-0").unwrap();
+    let again = wait_worker(&sup, "p-0", "restarted", T, |w| {
+        w.pid.is_some_and(|p| p != pid)
+    })
+    .await;
+    assert_eq!(again.state, Phase::Starting);
+    assert_eq!(cpu_quota(&again), 150_000.min(host * 100));
+    std::fs::write(&go, "").unwrap();
+    sup.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_headroom_or_with_the_boost_off_a_worker_starts_at_its_limit() {
+    for (budget, supervision) in [
+        // The pools take the whole budget.
+        (
+            "max_workers = 1\ncpu = 0.5\nmemory = \"1GiB\"",
+            FAST.to_string(),
+        ),
+        // Headroom, but the boost is off.
+        (BUDGET, format!("{FAST}\nstartup_cpu_boost = false")),
+    ] {
+        let (d, state) = fake_department(&pool("p", 1, "64MiB"), &supervision, budget);
+        let go = state.join("go");
+        let sup = start_fake(
+            d,
+            script(&format!(
+                "while [ ! -e '{}' ]; do sleep 0.05; done; touch \"$CS_READY_FILE\"; exec sleep 300",
+                go.display()
+            )),
+        )
+        .await;
+        let w = wait_worker(&sup, "p-0", "spawned", T, |w| w.pid.is_some()).await;
+        assert_eq!(cpu_quota(&w), 50_000, "{supervision}");
+        assert_eq!(w.cpu_boost_cores, 0.0);
+        assert!(
+            !sup.observer()
+                .events()
+                .recent(100)
+                .iter()
+                .any(|e| e.event == "startup_boost_applied")
+        );
+        std::fs::write(&go, "").unwrap();
+        sup.shutdown().await;
+    }
 }

@@ -180,6 +180,9 @@ pub enum CgroupError {
         /// The processes left.
         pids: Vec<u32>,
     },
+    /// Another live supervisor of the department holds its cgroup folder: nothing was cleaned.
+    #[error(transparent)]
+    Locked(#[from] crate::lock::LockError),
 }
 
 impl CgroupError {
@@ -192,6 +195,7 @@ impl CgroupError {
             Self::OutsideOwn { .. } => "cgroup_outside_own",
             Self::InvalidName(_) => "cgroup_invalid_name",
             Self::Busy { .. } => "cgroup_busy",
+            Self::Locked(e) => e.code(),
         }
     }
 
@@ -219,11 +223,16 @@ pub trait CgroupDriver: Send + Sync + fmt::Debug {
     /// The controllers that are enforced (`cpu`, `memory`, `pids`).
     fn controllers(&self) -> Vec<&'static str>;
     /// Creates the department's parent (on v2: moves the supervisor into its own leaf and
-    /// delegates the controllers first), then kills and removes leftover worker leaves of an
-    /// earlier run of this department.
+    /// delegates the controllers first), takes the exclusive lock on it (held for the driver's
+    /// life; [`CgroupError::Locked`] when another live supervisor holds it, before anything is
+    /// touched), then kills and removes leftover worker leaves of an earlier, dead run of this
+    /// department.
     fn prepare(&self) -> Result<Leftovers, CgroupError>;
     /// Creates (or reuses) a worker's leaf and writes its limits.
     fn create(&self, worker: &str, limits: &Limits) -> Result<(), CgroupError>;
+    /// Rewrites only the CPU quota of an existing leaf (`limits.cpu_millis`): the start-up boost
+    /// raises it and drops it back. The CPU weight stays that of the worker's own limit.
+    fn set_cpu_quota(&self, worker: &str, limits: &Limits) -> Result<(), CgroupError>;
     /// The `cgroup.procs` files a worker's process writes itself into before exec.
     fn procs_files(&self, worker: &str) -> Vec<PathBuf>;
     /// Folders of a worker's leaf (one per v1 hierarchy, one on v2).

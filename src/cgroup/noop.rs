@@ -22,6 +22,9 @@ impl CgroupDriver for NoopDriver {
     fn create(&self, _worker: &str, _limits: &Limits) -> Result<(), CgroupError> {
         Ok(())
     }
+    fn set_cpu_quota(&self, _worker: &str, _limits: &Limits) -> Result<(), CgroupError> {
+        Ok(())
+    }
     fn procs_files(&self, _worker: &str) -> Vec<PathBuf> {
         Vec::new()
     }

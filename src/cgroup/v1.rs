@@ -63,6 +63,7 @@ impl Hierarchy {
 pub struct V1Driver {
     hierarchies: Vec<Hierarchy>,
     department: String,
+    lock: std::sync::Arc<std::sync::OnceLock<crate::lock::DepartmentLock>>,
 }
 
 impl V1Driver {
@@ -81,6 +82,7 @@ impl V1Driver {
         Ok(Self {
             hierarchies,
             department: department.to_string(),
+            lock: Default::default(),
         })
     }
 
@@ -149,10 +151,20 @@ impl CgroupDriver for V1Driver {
         }
         let mut leftovers = Leftovers::default();
         let mut names = Vec::new();
-        for h in &self.hierarchies {
-            let dir = self.department_dir(h);
-            create_dir(&dir)?;
-            for name in child_cgroups(&dir)? {
+        let dirs: Vec<PathBuf> = self
+            .hierarchies
+            .iter()
+            .map(|h| self.department_dir(h))
+            .collect();
+        for dir in &dirs {
+            create_dir(dir)?;
+        }
+        if self.lock.get().is_none() {
+            let lock = crate::lock::DepartmentLock::folders(&self.department, &dirs)?;
+            let _ = self.lock.set(lock);
+        }
+        for dir in &dirs {
+            for name in child_cgroups(dir)? {
                 if !names.contains(&name) {
                     names.push(name);
                 }
@@ -187,6 +199,17 @@ impl CgroupDriver for V1Driver {
             if h.has("pids") {
                 write(&leaf.join(PIDS_MAX), &limits.pids.to_string())?;
             }
+        }
+        Ok(())
+    }
+
+    fn set_cpu_quota(&self, worker: &str, limits: &Limits) -> Result<(), CgroupError> {
+        if let Some(h) = self.with("cpu") {
+            let leaf = self.leaf(h, worker)?;
+            write(
+                &leaf.join(CPU_CFS_QUOTA),
+                &limits.cpu_quota_us().to_string(),
+            )?;
         }
         Ok(())
     }

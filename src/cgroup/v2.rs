@@ -56,6 +56,7 @@ pub struct V2Driver {
     own: PathBuf,
     department: String,
     enabled: OnceLock<Vec<&'static str>>,
+    lock: OnceLock<crate::lock::DepartmentLock>,
 }
 
 impl V2Driver {
@@ -67,6 +68,7 @@ impl V2Driver {
             own: own.into(),
             department: department.to_string(),
             enabled: OnceLock::new(),
+            lock: OnceLock::new(),
         })
     }
 
@@ -164,6 +166,14 @@ impl CgroupDriver for V2Driver {
         self.delegate(&base, &usable)?;
         let dept = self.department_dir();
         create_dir(&dept)?;
+        // Before anything of the department is touched: a live supervisor of it keeps its own.
+        if self.lock.get().is_none() {
+            let lock = crate::lock::DepartmentLock::folders(
+                &self.department,
+                std::slice::from_ref(&dept),
+            )?;
+            let _ = self.lock.set(lock);
+        }
         self.delegate(&dept, &usable)?;
         let _ = self.enabled.set(usable);
 
@@ -200,6 +210,16 @@ impl CgroupDriver for V2Driver {
         }
         if self.has("pids") {
             write(&leaf.join(PIDS_MAX), &limits.pids.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn set_cpu_quota(&self, worker: &str, limits: &Limits) -> Result<(), CgroupError> {
+        if self.has("cpu") {
+            write(
+                &self.leaf(worker)?.join(CPU_MAX),
+                &format!("{} {CPU_PERIOD_US}", limits.cpu_quota_us()),
+            )?;
         }
         Ok(())
     }
@@ -456,6 +476,63 @@ mod tests {
         assert_eq!(leftovers.cgroups, ["shared-3"]);
         assert!(!old.exists());
         assert!(other.exists(), "another department's leaf is left alone");
+    }
+
+    #[test]
+    fn a_second_driver_of_a_live_department_refuses_and_kills_nothing() {
+        let (_tmp, first) = tree("cpu memory pids\n", "");
+        first.prepare().unwrap();
+        first
+            .create(
+                "shared-0",
+                &Limits {
+                    cpu_millis: 500,
+                    memory_bytes: 64 << 20,
+                    pids: 64,
+                },
+            )
+            .unwrap();
+        let leaf = first.leaf("shared-0").unwrap();
+        std::fs::write(leaf.join(CGROUP_PROCS), "4242\n").unwrap();
+        let second = V2Driver::new(&first.own, "dept1").unwrap();
+        let err = second.prepare().unwrap_err();
+        assert_eq!(err.code(), "department_locked", "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        assert!(!err.is_not_writable(), "no fallback to degraded mode");
+        assert!(leaf.is_dir(), "the live worker's leaf is still there");
+        assert!(!leaf.join(CGROUP_KILL).exists(), "and was not killed");
+        assert_eq!(read(leaf.join(CGROUP_PROCS)), "4242\n");
+        // Once the first is gone (its lock with it), the same department starts and cleans.
+        drop(first);
+        let leftovers = second.prepare().unwrap();
+        assert_eq!(leftovers.cgroups, ["shared-0"]);
+    }
+
+    #[test]
+    fn the_cpu_quota_alone_can_be_raised_and_dropped_back() {
+        let (_tmp, d) = tree("cpu memory pids\n", "");
+        d.prepare().unwrap();
+        let limits = Limits {
+            cpu_millis: 1000,
+            memory_bytes: 256 << 20,
+            pids: 64,
+        };
+        d.create("w-0", &limits).unwrap();
+        let leaf = d.leaf("w-0").unwrap();
+        let boosted = Limits {
+            cpu_millis: 2500,
+            ..limits
+        };
+        d.set_cpu_quota("w-0", &boosted).unwrap();
+        assert_eq!(read(leaf.join(CPU_MAX)), "250000 100000");
+        assert_eq!(read(leaf.join(CPU_WEIGHT)), limits.cpu_weight().to_string());
+        assert_eq!(read(leaf.join(MEMORY_MAX)), (256u64 << 20).to_string());
+        d.set_cpu_quota("w-0", &limits).unwrap();
+        assert_eq!(read(leaf.join(CPU_MAX)), "100000 100000");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! file's own folder, so a department file means the same thing from any working directory.
 
 mod auth;
+pub mod jvm;
 mod observe;
 mod policy;
 mod reader;
@@ -156,10 +157,13 @@ pub fn load(path: &Path) -> Result<Department, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let base = path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
+    // The file's folder made absolute: a relative --config must not leave relative paths in
+    // the department (workers run in their own folders, where they would point elsewhere).
+    let base = absolute(
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    );
     parse(&text, &base, &|name| std::env::var(name).ok()).map_err(|e| match e {
         ParseError::Syntax(message) => ConfigError::Syntax {
             path: path.to_path_buf(),
@@ -192,9 +196,10 @@ pub fn parse(
         .parse()
         .map_err(|e: toml::de::Error| ParseError::Syntax(e.to_string().trim().to_string()))?;
     let mut problems = Vec::new();
+    let base = absolute(base);
     let department = {
         let mut root = TableReader::new(&table, "", &mut problems);
-        let department = read_department(&mut root, base, env);
+        let department = read_department(&mut root, &base, env);
         root.finish();
         department
     };
@@ -207,6 +212,12 @@ pub fn parse(
             Err(ParseError::Invalid(problems))
         }
     }
+}
+
+/// `path` made absolute against the working directory (unchanged when it already is, or when
+/// the working directory is gone).
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 fn resolve(base: &Path, path: &str) -> PathBuf {
@@ -647,6 +658,15 @@ fn read_pool(t: &mut TableReader<'_>) -> Option<Pool> {
         );
     }
     let jvm_options = t.string_list("jvm_options").unwrap_or_default();
+    if let Some(memory) = memory {
+        // The heap the supervisor passes; an -Xmx in jvm_options comes after it and wins.
+        let derived_heap = heap
+            .map(ByteSize::bytes)
+            .unwrap_or_else(|| memory.bytes().saturating_mul(u64::from(heap_percent)) / 100);
+        for message in jvm::fit_problems(&jvm_options, derived_heap, memory) {
+            t.problem("jvm_options", message);
+        }
+    }
     let supervision = t
         .with_table("supervision", supervision::read_overrides)
         .unwrap_or_default();
@@ -892,6 +912,60 @@ heap = "2GiB"
         let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
         assert!(paths.contains(&"pools[1].name"), "{paths:?}");
         assert!(paths.contains(&"department.default_pool"), "{paths:?}");
+    }
+
+    #[test]
+    fn an_xmx_in_jvm_options_is_checked_against_the_memory_limit() {
+        let text = GOOD.replace(
+            "jvm_options = [\"-XX:+UseG1GC\"]",
+            "jvm_options = [\"-XX:+UseG1GC\", \"-Xmx4g\"]",
+        );
+        assert_ne!(text, GOOD, "the fixture has a jvm_options line");
+        let p = problems(&text);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].path.ends_with("].jvm_options"), "{}", p[0].path);
+        assert!(p[0].message.contains("4GiB"), "{}", p[0].message);
+    }
+
+    #[test]
+    fn every_path_is_absolute_even_from_a_relative_file_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("conf");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(
+            dir.join("d.toml"),
+            GOOD.replace("${env:KAFKA_PASSWORD}", "x"),
+        )
+        .unwrap();
+        // A path relative to the working directory, as `--config conf/d.toml` gives it.
+        let cwd = std::env::current_dir().unwrap();
+        let relative = pathdiff(&dir.join("d.toml"), &cwd);
+        assert!(relative.is_relative(), "{relative:?}");
+        let d = load(&relative).unwrap();
+        for path in [&d.runtime.dir, &d.supervisor.state_dir] {
+            assert!(path.is_absolute(), "{path:?} is relative");
+        }
+        let folder = cwd.join(relative.parent().unwrap());
+        assert_eq!(d.supervisor.state_dir, folder.join("state"));
+        assert_eq!(d.runtime.dir, folder.join("../.cache/connect-runtime"));
+        assert_eq!(folder.canonicalize().unwrap(), dir.canonicalize().unwrap());
+        // Text parsed against a relative base resolves against the working directory.
+        let d = parse(GOOD, Path::new("rel"), &env).unwrap();
+        assert_eq!(d.supervisor.state_dir, cwd.join("rel/state"));
+    }
+
+    /// `path` relative to `base` (both absolute), with as many `..` as needed.
+    fn pathdiff(path: &Path, base: &Path) -> PathBuf {
+        let (p, b): (Vec<_>, Vec<_>) = (path.components().collect(), base.components().collect());
+        let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+        let mut out = PathBuf::new();
+        for _ in common..b.len() {
+            out.push("..");
+        }
+        for c in &p[common..] {
+            out.push(c);
+        }
+        out
     }
 
     #[test]

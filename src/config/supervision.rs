@@ -114,10 +114,28 @@ pub(super) fn read_supervision(t: &mut TableReader<'_>) -> Option<Supervision> {
             ),
         );
     }
+    let boost_defaults = crate::model::StartupBoost::default();
+    let enabled = t
+        .boolean("startup_cpu_boost")
+        .unwrap_or(boost_defaults.enabled);
+    let max = t.number_text("startup_cpu_max").and_then(|text| {
+        let cpu = crate::model::Cpu::parse(&text);
+        if cpu.is_none() {
+            t.problem(
+                "startup_cpu_max",
+                format!(
+                    "\"{text}\" is not a CPU amount; give cores as a positive number (2, 1.5) or \
+                     millicores (\"1500m\"): the most CPU a starting worker gets, its limit included"
+                ),
+            );
+        }
+        cpu
+    });
     Some(Supervision {
         cgroups: cgroups?,
         sample_interval,
         defaults: policy,
+        startup_boost: crate::model::StartupBoost { enabled, max },
     })
 }
 
@@ -171,6 +189,31 @@ backoff_max = "5s"
             super::super::ParseError::Invalid(p) => p,
             other => panic!("{other:?}"),
         })
+    }
+
+    #[test]
+    fn the_startup_boost_is_on_by_default_and_can_be_capped_or_turned_off() {
+        let d = parse("").unwrap();
+        assert!(d.supervision.startup_boost.enabled);
+        assert_eq!(d.supervision.startup_boost.max, None);
+        let d = parse("[supervision]\nstartup_cpu_boost = false\nstartup_cpu_max = \"1500m\"\n")
+            .unwrap();
+        assert!(!d.supervision.startup_boost.enabled);
+        assert_eq!(
+            d.supervision.startup_boost.max,
+            Some(crate::model::Cpu::from_millis(1500))
+        );
+        let p = parse("[supervision]\nstartup_cpu_boost = \"yes\"\nstartup_cpu_max = \"lots\"\n")
+            .unwrap_err();
+        let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "supervision.startup_cpu_boost",
+                "supervision.startup_cpu_max"
+            ],
+            "{p:?}"
+        );
     }
 
     #[test]

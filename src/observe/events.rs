@@ -104,12 +104,32 @@ pub enum Event {
         /// The worker.
         worker: WorkerId,
     },
+    /// A starting worker's CPU quota was raised out of the department's unused CPU budget, until
+    /// it is ready.
+    StartupBoostApplied {
+        /// The worker.
+        worker: WorkerId,
+        /// CPU added on top of its limit, in millicores.
+        boost_millis: u32,
+        /// Its own CPU limit, in millicores.
+        limit_millis: u32,
+    },
+    /// A worker's start-up boost ended (it is ready, or its process ended): back to its limit.
+    StartupBoostEnded {
+        /// The worker.
+        worker: WorkerId,
+        /// How long the boost lasted.
+        after: Duration,
+    },
     /// A worker's process ended.
     WorkerExited {
         /// The worker.
         worker: WorkerId,
         /// Why.
         reason: ExitReason,
+        /// The last lines the process wrote to stderr, redacted and bounded (failures only:
+        /// the cause of an early exit, without opening files).
+        stderr_tail: Vec<String>,
     },
     /// The kernel's OOM killer killed a worker at its cgroup memory limit.
     WorkerOomKilled {
@@ -350,6 +370,8 @@ impl Event {
             Self::WorkerReady { .. } => "worker_ready",
             Self::WorkerStable { .. } => "worker_stable",
             Self::WorkerExited { .. } => "worker_exited",
+            Self::StartupBoostApplied { .. } => "startup_boost_applied",
+            Self::StartupBoostEnded { .. } => "startup_boost_ended",
             Self::WorkerOomKilled { .. } => "worker_oom_killed",
             Self::WorkerSpawnFailed { .. } => "worker_spawn_failed",
             Self::WorkerUnresponsive { .. } => "worker_unresponsive",
@@ -387,6 +409,8 @@ impl Event {
         "worker_ready",
         "worker_stable",
         "worker_exited",
+        "startup_boost_applied",
+        "startup_boost_ended",
         "worker_oom_killed",
         "worker_spawn_failed",
         "worker_unresponsive",
@@ -527,6 +551,8 @@ impl Event {
             | Self::WorkerReady { worker, .. }
             | Self::WorkerStable { worker }
             | Self::WorkerExited { worker, .. }
+            | Self::StartupBoostApplied { worker, .. }
+            | Self::StartupBoostEnded { worker, .. }
             | Self::WorkerOomKilled { worker, .. }
             | Self::WorkerSpawnFailed { worker, .. }
             | Self::WorkerUnresponsive { worker, .. }
@@ -558,7 +584,30 @@ impl Event {
             Self::WorkerStable { worker } => {
                 format!("Worker {worker} is stable; its restart backoff is reset.")
             }
-            Self::WorkerExited { worker, reason } => format!("Worker {worker} {reason}."),
+            Self::WorkerExited {
+                worker,
+                reason,
+                stderr_tail,
+            } if !stderr_tail.is_empty() => format!(
+                "Worker {worker} {reason}. Last lines of its stderr: {}",
+                stderr_tail.join(" | ")
+            ),
+            Self::WorkerExited { worker, reason, .. } => format!("Worker {worker} {reason}."),
+            Self::StartupBoostApplied {
+                worker,
+                boost_millis,
+                limit_millis,
+            } => format!(
+                "Worker {worker} starts with a CPU boost: {} CPU (its limit {} plus {} of the \
+                 department's unused budget) until it is ready.",
+                crate::model::Cpu::from_millis(limit_millis + boost_millis),
+                crate::model::Cpu::from_millis(*limit_millis),
+                crate::model::Cpu::from_millis(*boost_millis),
+            ),
+            Self::StartupBoostEnded { worker, after } => format!(
+                "Worker {worker}'s start-up CPU boost ended after {:.1}s; it is back to its limit.",
+                after.as_secs_f64()
+            ),
             Self::WorkerOomKilled { worker, oom_kills } => format!(
                 "Worker {worker} was OOM-killed by the kernel at its memory limit ({oom_kills} OOM kills so far)."
             ),
@@ -837,10 +886,20 @@ mod tests {
             Event::WorkerExited {
                 worker: w(),
                 reason: ExitReason::OomKilled,
+                stderr_tail: vec!["Killed".into()],
             },
             Event::WorkerOomKilled {
                 worker: w(),
                 oom_kills: 1,
+            },
+            Event::StartupBoostApplied {
+                worker: w(),
+                boost_millis: 1000,
+                limit_millis: 1000,
+            },
+            Event::StartupBoostEnded {
+                worker: w(),
+                after: Duration::ZERO,
             },
             Event::WorkerSpawnFailed {
                 worker: w(),
@@ -1054,6 +1113,7 @@ mod tests {
         let exit = Event::WorkerExited {
             worker: WorkerId::new("p", 1),
             reason: ExitReason::Shutdown,
+            stderr_tail: Vec::new(),
         };
         assert_eq!(exit.level(), Level::Info, "a requested stop is no warning");
     }

@@ -43,6 +43,7 @@ pub struct Metrics {
     worker_memory_usage_bytes: IntGaugeVec,
     worker_memory_limit_bytes: IntGaugeVec,
     worker_cpu_limit_cores: GaugeVec,
+    worker_cpu_boost_cores: GaugeVec,
     enforcement: IntGaugeVec,
     policy_refusals_total: IntCounterVec,
 }
@@ -113,6 +114,11 @@ impl Metrics {
                 w,
             )
             .expect("valid metric"),
+            worker_cpu_boost_cores: GaugeVec::new(
+                opts("worker_cpu_boost_cores", "CPU added to a starting worker's quota out of the department's unused budget (0 once it is ready)."),
+                w,
+            )
+            .expect("valid metric"),
             enforcement: IntGaugeVec::new(
                 opts("cgroup_enforcement", "1 for the active enforcement mode of worker limits (cgroup_v1, cgroup_v2, none)."),
                 &["mode"],
@@ -137,6 +143,7 @@ impl Metrics {
             Box::new(m.worker_memory_usage_bytes.clone()),
             Box::new(m.worker_memory_limit_bytes.clone()),
             Box::new(m.worker_cpu_limit_cores.clone()),
+            Box::new(m.worker_cpu_boost_cores.clone()),
             Box::new(m.enforcement.clone()),
             Box::new(m.policy_refusals_total.clone()),
         ] {
@@ -163,7 +170,7 @@ impl Metrics {
     pub fn record(&self, event: &Event) {
         self.events_total.with_label_values(&[event.code()]).inc();
         match event {
-            Event::WorkerExited { worker, reason }
+            Event::WorkerExited { worker, reason, .. }
                 if reason.is_failure() || *reason == ExitReason::AdminRestart =>
             {
                 self.worker_restarts_total
@@ -175,6 +182,18 @@ impl Metrics {
                     .with_label_values(&[&worker.pool, &worker.to_string()])
                     .inc();
             }
+            Event::StartupBoostApplied {
+                worker,
+                boost_millis,
+                ..
+            } => self
+                .worker_cpu_boost_cores
+                .with_label_values(&[&worker.pool, &worker.to_string()])
+                .set(f64::from(*boost_millis) / 1000.0),
+            Event::StartupBoostEnded { worker, .. } => self
+                .worker_cpu_boost_cores
+                .with_label_values(&[&worker.pool, &worker.to_string()])
+                .set(0.0),
             Event::EnforcementSelected { mode, .. } => self.set_enforcement(*mode),
             Event::EnforcementDegraded { .. } => self.set_enforcement(Enforcement::None),
             Event::PolicyRejected { rules, .. } => {
@@ -200,6 +219,7 @@ impl Metrics {
         self.worker_cpu_limit_cores
             .with_label_values(&l)
             .set(cpu_cores);
+        self.worker_cpu_boost_cores.with_label_values(&l).set(0.0);
         self.worker_memory_limit_bytes
             .with_label_values(&l)
             .set(memory_limit as i64);
@@ -294,6 +314,7 @@ impl Metrics {
             let _ = vec.remove_label_values(&l);
         }
         let _ = self.worker_cpu_limit_cores.remove_label_values(&l);
+        let _ = self.worker_cpu_boost_cores.remove_label_values(&l);
         for p in PHASES {
             let _ = self
                 .worker_state
@@ -320,6 +341,7 @@ mod tests {
         m.record(&Event::WorkerExited {
             worker: worker.clone(),
             reason: ExitReason::OomKilled,
+            stderr_tail: Vec::new(),
         });
         m.record(&Event::WorkerOomKilled {
             worker: worker.clone(),

@@ -18,7 +18,9 @@
 //! ```
 //!
 //! Backoff: `backoff_min * 2^(n-1)` for the n-th failure in a row, plus up to 20 % jitter, capped
-//! at `backoff_max`; `n` starts again once the worker has been ready for `stable_after`.
+//! at `backoff_max`; `n` starts again once the worker has been ready for `stable_after`. The first
+//! failure of a worker that was stable (`running`) restarts it at once: an OOM kill or a kill by
+//! hand after a long run is no crash loop (a failure before it is stable again backs off).
 //! Failures (any exit the supervisor did not ask for, a spawn failure, a start timeout, a
 //! liveness failure, a memory budget breach) are also counted in a sliding window: reaching
 //! `max_failures` holds the worker until an admin restarts or clears it, which resets both.
@@ -324,6 +326,8 @@ pub struct Lifecycle {
     stopping: Option<StopReason>,
     restart_after_stop: bool,
     stop_for_good: bool,
+    /// The current process had been stable (`running`): its first failure restarts at once.
+    stable_run: bool,
 }
 
 impl Lifecycle {
@@ -344,6 +348,7 @@ impl Lifecycle {
             stopping: None,
             restart_after_stop: false,
             stop_for_good: false,
+            stable_run: false,
         };
         (lifecycle, vec![Effect::Spawn])
     }
@@ -436,6 +441,7 @@ impl Lifecycle {
                 self.ready_at = None;
                 self.misses = 0;
                 self.stopping = None;
+                self.stable_run = false;
                 self.go(Phase::Starting, &mut effects);
             }
             Input::SpawnFailed { code } => {
@@ -546,6 +552,7 @@ impl Lifecycle {
                     && now >= ready + self.policy.stable_after
                 {
                     self.attempt = 0;
+                    self.stable_run = true;
                     self.go(Phase::Running, effects);
                 }
             }
@@ -571,6 +578,7 @@ impl Lifecycle {
         let stop_for_good =
             std::mem::take(&mut self.stop_for_good) || self.stopping == Some(StopReason::Shutdown);
         let restart_now = std::mem::take(&mut self.restart_after_stop);
+        let after_stable_run = std::mem::take(&mut self.stable_run);
         self.stopping = None;
         effects.push(Effect::Exited(reason.clone()));
         self.last_exit = Some(reason.clone());
@@ -599,6 +607,17 @@ impl Lifecycle {
             return;
         }
         self.attempt += 1;
+        if after_stable_run && self.attempt == 1 {
+            // A worker that ran stably and was killed (the OOM killer, a kill by hand, a node
+            // hiccup) is no crash loop: waiting would only prolong the outage. Only a failure
+            // that follows before it is stable again backs off (from the second delay on).
+            effects.push(Effect::RestartScheduled {
+                delay: Duration::ZERO,
+                attempt: self.attempt,
+            });
+            self.spawn_now(effects);
+            return;
+        }
         let delay = backoff_delay(&self.policy, self.attempt, jitter);
         self.restart_at = Some(now + delay);
         self.go(Phase::Backoff, effects);
@@ -770,9 +789,10 @@ mod tests {
         let e = l.handle(KILLED, t2 + Duration::from_secs(61), 0.0);
         assert_eq!(
             delay_of(&e),
-            Some(Duration::from_secs(1)),
-            "back to the first delay"
+            Some(Duration::ZERO),
+            "a kill after a stable run restarts at once"
         );
+        assert_eq!(e.last(), Some(&Effect::Spawn));
     }
 
     #[test]
@@ -1016,6 +1036,45 @@ mod tests {
         assert_eq!(launches, 3);
         // Delays 1 s and 2 s, each with 10 % jitter.
         assert_eq!(Instant::now() - started, Duration::from_millis(1100 + 2200));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_kill_after_a_long_stable_run_restarts_at_once_and_a_second_one_backs_off() {
+        let oom = Input::Exited(ProcessExit {
+            code: None,
+            signal: Some(9),
+            oom_killed: true,
+        });
+        for kill in [KILLED, oom] {
+            let (mut l, _) = Lifecycle::new(policy());
+            l.handle(Input::Spawned { pid: 1 }, Instant::now(), 0.0);
+            l.handle(Input::Probe(Probe::Ready), Instant::now(), 0.0);
+            // Hours of stable running.
+            tokio::time::advance(Duration::from_secs(60)).await;
+            l.handle(Input::Tick, Instant::now(), 0.0);
+            assert_eq!(l.phase(), Phase::Running);
+            tokio::time::advance(Duration::from_secs(3 * 3600)).await;
+            let killed_at = Instant::now();
+            let e = l.handle(kill.clone(), killed_at, 0.9);
+            assert_eq!(e.last(), Some(&Effect::Spawn), "restarted at once: {e:?}");
+            assert!(
+                e.contains(&Effect::RestartScheduled {
+                    delay: Duration::ZERO,
+                    attempt: 1
+                }),
+                "{e:?}"
+            );
+            assert_eq!(l.phase(), Phase::Starting);
+            assert_eq!(l.next_deadline(), None, "no restart timer: spawning now");
+            assert_eq!(l.snapshot().failures_in_window, 1, "it still counts");
+            // Killed again before it is stable: that is the start of a loop, and backs off.
+            l.handle(Input::Spawned { pid: 2 }, Instant::now(), 0.0);
+            tokio::time::advance(Duration::from_secs(5)).await;
+            let e = l.handle(kill, Instant::now(), 0.0);
+            assert_eq!(l.phase(), Phase::Backoff);
+            assert_eq!(delay_of(&e), Some(Duration::from_secs(2)));
+            assert_eq!(Instant::now() - killed_at, Duration::from_secs(5));
+        }
     }
 
     #[tokio::test(start_paused = true)]

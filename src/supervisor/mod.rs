@@ -8,6 +8,7 @@
 //! [`Observer`] (events and metrics), and the cgroup driver. It never holds its lock across an
 //! `await`.
 
+pub mod boost;
 pub mod lifecycle;
 mod sampler;
 mod scraper;
@@ -29,6 +30,7 @@ use tokio::time::Instant;
 
 use crate::cgroup::{self, CgroupDriver, CgroupError, Enforcement, Limits};
 use crate::model::{Department, Pool, ResourceUsage, SecretRules, WorkerId};
+use crate::observe::logs::StderrTail;
 use crate::observe::{Event, Observer};
 use crate::process::{Output, SpawnSpec, Spawner, signal_group};
 use crate::runtime::{RuntimeError, RuntimeLayout};
@@ -61,6 +63,9 @@ pub const ENV_READY_FILE: &str = "CS_READY_FILE";
 pub const READY_FILE: &str = "ready";
 /// What replaces a secret value in a shown command line.
 pub const MASK: &str = "********";
+/// How long an exited worker's stderr may stay open (held by a grandchild) before its tail is
+/// taken as it is.
+pub const STDERR_TAIL_WAIT: Duration = Duration::from_secs(1);
 
 /// Why the department could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -99,7 +104,19 @@ pub enum SupervisorError {
         "worker limits cannot be enforced with cgroups: {0}; run privileged with a writable cgroup \
          filesystem, or set supervision.cgroups = \"auto\" to start degraded"
     )]
-    Cgroup(#[from] CgroupError),
+    Cgroup(CgroupError),
+    /// Another live supervisor of the department holds its lock; nothing was touched.
+    #[error(transparent)]
+    Locked(#[from] crate::lock::LockError),
+}
+
+impl From<CgroupError> for SupervisorError {
+    fn from(e: CgroupError) -> Self {
+        match e {
+            CgroupError::Locked(lock) => Self::Locked(lock),
+            other => Self::Cgroup(other),
+        }
+    }
 }
 
 impl SupervisorError {
@@ -111,6 +128,7 @@ impl SupervisorError {
             Self::StateDir { .. } => "state_dir",
             Self::NotReady { .. } => "workers_not_ready",
             Self::Cgroup(_) => "cgroups_unavailable",
+            Self::Locked(e) => e.code(),
         }
     }
 }
@@ -272,6 +290,9 @@ pub struct WorkerStatus {
     pub last_exit: Option<ExitReason>,
     /// The same, as a sentence.
     pub last_exit_message: Option<String>,
+    /// The last lines the last failed process wrote to stderr (redacted, at most
+    /// [`crate::observe::logs::STDERR_TAIL_LINES`]).
+    pub last_exit_stderr: Vec<String>,
     /// Failures within the current failure window.
     pub failures_in_window: u32,
     /// Seconds until the scheduled restart (in backoff).
@@ -280,6 +301,9 @@ pub struct WorkerStatus {
     pub enforcement: Enforcement,
     /// The limits.
     pub limits: WorkerLimits,
+    /// CPU added to the quota while the worker starts (the start-up boost), in cores; 0 once
+    /// it is ready.
+    pub cpu_boost_cores: f64,
     /// Live usage (last sample).
     pub usage: Usage,
     /// The worker's cgroup folders.
@@ -328,6 +352,9 @@ struct WorkerEntry {
     commands: mpsc::UnboundedSender<Command>,
     task: Option<JoinHandle<()>>,
     usage: Usage,
+    last_stderr: Vec<String>,
+    /// The start-up boost out: millicores on top of the limit, and since when.
+    boost: Option<(u32, Instant)>,
 }
 
 #[derive(Default)]
@@ -352,6 +379,9 @@ pub struct Supervisor {
     background: Mutex<Vec<JoinHandle<()>>>,
     http: reqwest::Client,
     connector_watch: std::sync::OnceLock<Arc<crate::watch::ConnectorWatch>>,
+    /// The state folder's lock, held for the supervisor's life (the cgroup folder's is held by
+    /// the driver).
+    _state_lock: crate::lock::DepartmentLock,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -383,6 +413,12 @@ impl Supervisor {
         if matches!(options.launcher, Launcher::Jvm) {
             runtime.check()?;
         }
+        // First of all: a live supervisor of this department keeps its workers, its state and
+        // its cgroups; this one refuses before it cleans anything.
+        let state_lock = crate::lock::DepartmentLock::state_dir(
+            &department.id,
+            &department.supervisor.state_dir,
+        )?;
         let observer = Observer::for_department(&department);
         let selected = match options.cgroups {
             Some(driver) => {
@@ -437,6 +473,7 @@ impl Supervisor {
             background: Mutex::new(Vec::new()),
             http: crate::connect::ConnectClient::default_http(),
             connector_watch: std::sync::OnceLock::new(),
+            _state_lock: state_lock,
         });
         {
             let mut inner = supervisor.lock();
@@ -509,6 +546,8 @@ impl Supervisor {
                 commands,
                 task: None,
                 usage: Usage::default(),
+                last_stderr: Vec::new(),
+                boost: None,
             },
         );
         let sup = Arc::clone(self);
@@ -648,11 +687,13 @@ impl Supervisor {
                 .map(|d| d.as_secs()),
             last_exit_message: s.last_exit.as_ref().map(ToString::to_string),
             last_exit: s.last_exit.clone(),
+            last_exit_stderr: w.last_stderr.clone(),
             failures_in_window: s.failures_in_window,
             restart_in_seconds: s
                 .restart_at
                 .map(|at| at.saturating_duration_since(now).as_secs_f64()),
             enforcement: self.cgroups.enforcement(),
+            cpu_boost_cores: f64::from(w.boost.map_or(0, |(m, _)| m)) / 1000.0,
             limits: WorkerLimits {
                 cpu: f64::from(w.limits.cpu_millis) / 1000.0,
                 memory_bytes: w.limits.memory_bytes,
@@ -831,6 +872,8 @@ impl Supervisor {
             return Err(error);
         }
         if workers > from {
+            // The new workers' limits take budget that start-up boosts may be borrowing.
+            self.end_all_boosts();
             let mut inner = self.lock();
             for index in from..workers {
                 let id = WorkerId::new(pool_name, index);
@@ -1049,6 +1092,8 @@ impl Supervisor {
     ) {
         let name = id.to_string();
         let mut child: Option<Child> = None;
+        let mut tail: Option<StderrTail> = None;
+        let mut exit_stderr: Vec<String> = Vec::new();
         let mut oom_base = 0;
         let mut pending: VecDeque<Input> = VecDeque::new();
         let mut next_probe = Instant::now();
@@ -1056,11 +1101,12 @@ impl Supervisor {
             for effect in std::mem::take(&mut effects) {
                 match effect {
                     Effect::Spawn => match self.spawn_worker(&id, &life).await {
-                        Ok((c, base)) => {
+                        Ok((c, base, t)) => {
                             pending.push_back(Input::Spawned {
                                 pid: c.id().unwrap_or(0),
                             });
                             child = Some(c);
+                            tail = Some(t);
                             oom_base = base;
                             next_probe = Instant::now() + PROBE_INTERVAL;
                         }
@@ -1078,10 +1124,17 @@ impl Supervisor {
                             let exit = self
                                 .stop_process(&name, &mut c, life.policy().stop_grace, oom_base)
                                 .await;
+                            self.end_boost(&id, false);
+                            exit_stderr = collect_tail(tail.take()).await;
                             pending.push_back(Input::Exited(exit));
                         }
                     }
-                    Effect::Transition { to, .. } => self.on_transition(&id, to, &life),
+                    Effect::Transition { to, .. } => {
+                        if to == Phase::Ready {
+                            self.end_boost(&id, true);
+                        }
+                        self.on_transition(&id, to, &life)
+                    }
                     Effect::Exited(reason) => {
                         if reason == ExitReason::OomKilled {
                             let kills = self
@@ -1095,9 +1148,20 @@ impl Supervisor {
                                 oom_kills: kills,
                             });
                         }
+                        let stderr_tail = if reason.is_failure() {
+                            std::mem::take(&mut exit_stderr)
+                        } else {
+                            Vec::new()
+                        };
+                        if reason.is_failure()
+                            && let Some(entry) = self.lock().workers.get_mut(&id)
+                        {
+                            entry.last_stderr = stderr_tail.clone();
+                        }
                         self.observer.emit(Event::WorkerExited {
                             worker: id.clone(),
                             reason,
+                            stderr_tail,
                         });
                     }
                     Effect::RestartScheduled { delay, attempt } => {
@@ -1150,6 +1214,8 @@ impl Supervisor {
                     let pid = child.take().and_then(|c| c.id());
                     let exit = self.exit_of(&name, status, oom_base);
                     self.kill_leftovers(&name, pid).await;
+                    self.end_boost(&id, false);
+                    exit_stderr = collect_tail(tail.take()).await;
                     Input::Exited(exit)
                 }
                 Woke::Command(Some(Command::Restart)) => Input::Restart,
@@ -1185,6 +1251,75 @@ impl Supervisor {
         self.observer.emit(Event::WorkerStopped { worker: id });
     }
 
+    /// Grants worker `id` its start-up boost out of the unused CPU budget (recorded in its
+    /// entry); 0 when boosts are off, not enforced, or there is no headroom.
+    fn grant_boost(&self, inner: &mut Inner, id: &WorkerId) -> u32 {
+        let settings = self.department.supervision.startup_boost;
+        if !settings.enabled || !self.cgroups.controllers().contains(&"cpu") {
+            return 0;
+        }
+        let limits_millis = inner
+            .workers
+            .values()
+            .map(|w| u64::from(w.limits.cpu_millis))
+            .sum();
+        let granted_millis = inner
+            .workers
+            .iter()
+            .filter(|(other, _)| *other != id)
+            .filter_map(|(_, w)| w.boost.map(|(m, _)| u64::from(m)))
+            .sum();
+        let Some(entry) = inner.workers.get_mut(id) else {
+            return 0;
+        };
+        let grant = boost::grant(&boost::BoostRequest {
+            budget_millis: self.department.budget.cpu.millis(),
+            limits_millis,
+            granted_millis,
+            limit_millis: entry.limits.cpu_millis,
+            max_millis: settings.max.map(|c| c.millis()),
+            host_millis: boost::host_millis(),
+        });
+        entry.boost = (grant > 0).then(|| (grant, Instant::now()));
+        grant
+    }
+
+    /// Ends worker `id`'s start-up boost, if it has one: back to its own quota (`requota`: the
+    /// process lives on; a leaf without a process is rewritten at its next launch anyway).
+    fn end_boost(&self, id: &WorkerId, requota: bool) {
+        let (boost, limits) = {
+            let mut inner = self.lock();
+            let Some(entry) = inner.workers.get_mut(id) else {
+                return;
+            };
+            (entry.boost.take(), entry.limits)
+        };
+        let Some((_, since)) = boost else {
+            return;
+        };
+        if requota && let Err(e) = self.cgroups.set_cpu_quota(&id.to_string(), &limits) {
+            tracing::warn!(worker = %id, error = %e, "Cannot drop the worker's CPU quota back to its limit.");
+        }
+        self.observer.emit(Event::StartupBoostEnded {
+            worker: id.clone(),
+            after: since.elapsed(),
+        });
+    }
+
+    /// Ends every start-up boost (the budget is about to be taken by new workers).
+    fn end_all_boosts(&self) {
+        let boosted: Vec<WorkerId> = self
+            .lock()
+            .workers
+            .iter()
+            .filter(|(_, w)| w.boost.is_some())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in boosted {
+            self.end_boost(&id, true);
+        }
+    }
+
     fn command_for(&self, entry: &WorkerEntry) -> SpawnSpec {
         match &self.launcher {
             Launcher::Jvm => entry.plan.command.clone(),
@@ -1211,26 +1346,33 @@ impl Supervisor {
         &self,
         id: &WorkerId,
         life: &Lifecycle,
-    ) -> Result<(Child, u64), (&'static str, String)> {
+    ) -> Result<(Child, u64, StderrTail), (&'static str, String)> {
         let name = id.to_string();
-        let (mut spec, limits, dir) = {
-            let inner = self.lock();
+        let (mut spec, limits, dir, boost) = {
+            let mut inner = self.lock();
             let entry = inner
                 .workers
                 .get(id)
                 .ok_or(("worker_removed", "the worker was removed".to_string()))?;
-            (
+            let found = (
                 self.command_for(entry),
                 entry.limits,
                 entry.plan.dir.clone(),
-            )
+            );
+            let boost = self.grant_boost(&mut inner, id);
+            (found.0, found.1, found.2, boost)
+        };
+        // The start runs with its boost; the quota drops to the limit once it is ready.
+        let launch = Limits {
+            cpu_millis: limits.cpu_millis + boost,
+            ..limits
         };
         let driver = Arc::clone(&self.cgroups);
         let leaf = name.clone();
-        let oom_base = tokio::task::spawn_blocking(move || {
+        let created = tokio::task::spawn_blocking(move || {
             // Leftovers of the previous launch (helpers of a crashed JVM) must not share it.
             let _ = driver.kill(&leaf);
-            driver.create(&leaf, &limits)?;
+            driver.create(&leaf, &launch)?;
             Ok::<_, CgroupError>(
                 driver
                     .stats(&leaf)
@@ -1240,19 +1382,28 @@ impl Supervisor {
             )
         })
         .await
-        .expect("cgroup setup does not panic")
-        .map_err(|e| (e.code(), e.to_string()))?;
+        .expect("cgroup setup does not panic");
+        let oom_base = match created {
+            Ok(base) => base,
+            Err(e) => {
+                self.end_boost(id, false);
+                return Err((e.code(), e.to_string()));
+            }
+        };
         if matches!(self.launcher, Launcher::Script { .. }) {
             let _ = std::fs::remove_file(dir.join(READY_FILE));
         }
         spec.cgroup_procs = self.cgroups.procs_files(&name);
-        let mut child = Spawner::global()
-            .spawn(spec)
-            .await
-            .map_err(|e| (e.code(), e.to_string()))?;
+        let mut child = match Spawner::global().spawn(spec).await {
+            Ok(child) => child,
+            Err(e) => {
+                self.end_boost(id, false);
+                return Err((e.code(), e.to_string()));
+            }
+        };
         // The output is read for the whole life of the process: parsed, buffered per connector
         // and worker, forwarded; the pipes are always drained, so a worker never blocks on them.
-        self.observer.logs().attach(
+        let tail = self.observer.logs().attach(
             &id.pool,
             &name,
             &dir,
@@ -1269,7 +1420,14 @@ impl Supervisor {
             pid,
             launch: life.snapshot().launches + 1,
         });
-        Ok((child, oom_base))
+        if boost > 0 {
+            self.observer.emit(Event::StartupBoostApplied {
+                worker: id.clone(),
+                boost_millis: boost,
+                limit_millis: limits.cpu_millis,
+            });
+        }
+        Ok((child, oom_base, tail))
     }
 
     /// SIGTERM to the worker's process group, `grace` to exit, then SIGKILL of its whole cgroup
@@ -1381,6 +1539,13 @@ impl Supervisor {
                 entry.started_wall = None;
             }
         }
+    }
+}
+
+async fn collect_tail(tail: Option<StderrTail>) -> Vec<String> {
+    match tail {
+        Some(t) => t.collect(STDERR_TAIL_WAIT).await,
+        None => Vec::new(),
     }
 }
 

@@ -11,7 +11,7 @@ pub mod parse;
 pub mod redact;
 pub mod ring;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -541,7 +541,8 @@ impl LogHub {
     }
 
     /// Starts reading a worker's output: one task per stream, until the stream closes. The raw
-    /// lines also go to `<dir>/worker.log`, rotated at `logs.file_size`.
+    /// lines also go to `<dir>/worker.log`, rotated at `logs.file_size`. Returns the tail of this
+    /// process's stderr (redacted), for the cause of its exit.
     pub fn attach(
         self: &Arc<Self>,
         pool: &str,
@@ -549,7 +550,7 @@ impl LogHub {
         dir: &Path,
         stdout: Option<tokio::process::ChildStdout>,
         stderr: Option<tokio::process::ChildStderr>,
-    ) {
+    ) -> StderrTail {
         let source = Arc::new(Source::new(pool, worker));
         let file = Arc::new(Mutex::new(RotatingFile::new(
             dir.join(LOG_FILE),
@@ -558,12 +559,18 @@ impl LogHub {
         if let Some(out) = stdout {
             let hub = Arc::clone(self);
             let (source, file) = (Arc::clone(&source), Arc::clone(&file));
-            tokio::spawn(async move { hub.read(out, Stream::Stdout, source, file).await });
+            tokio::spawn(async move { hub.read(out, Stream::Stdout, source, file, None).await });
         }
+        let mut tail = StderrTail::default();
         if let Some(err) = stderr {
             let hub = Arc::clone(self);
-            tokio::spawn(async move { hub.read(err, Stream::Stderr, source, file).await });
+            let lines = Arc::clone(&tail.lines);
+            tail.reader = Some(tokio::spawn(async move {
+                hub.read(err, Stream::Stderr, source, file, Some(lines))
+                    .await
+            }));
         }
+        tail
     }
 
     async fn read<R: tokio::io::AsyncRead + Unpin>(
@@ -572,7 +579,13 @@ impl LogHub {
         kind: Stream,
         source: Arc<Source>,
         file: Arc<Mutex<RotatingFile>>,
+        tail: Option<Arc<Mutex<VecDeque<String>>>>,
     ) {
+        let keep = |records: &[Arc<LogRecord>]| {
+            if let Some(tail) = &tail {
+                StderrTail::keep(tail, records);
+            }
+        };
         let mut lines = LineReader::new(kind);
         let mut chunk = vec![0u8; READ_CHUNK];
         loop {
@@ -581,6 +594,7 @@ impl LogHub {
                 Err(_) => {
                     if let Some(d) = lines.flush() {
                         let records = self.ingest(&source, vec![d]);
+                        keep(&records);
                         let mut file = file.lock().expect("log file lock");
                         file.write_records(&records);
                         file.flush();
@@ -592,14 +606,64 @@ impl LogHub {
             };
             let drafts = lines.feed(&chunk[..n], OffsetDateTime::now_utc());
             let records = self.ingest(&source, drafts);
+            keep(&records);
             file.lock().expect("log file lock").write_records(&records);
         }
         let mut rest = lines.finish(OffsetDateTime::now_utc());
         rest.extend(lines.flush());
         let records = self.ingest(&source, rest);
+        keep(&records);
         let mut file = file.lock().expect("log file lock");
         file.write_records(&records);
         file.flush();
+    }
+}
+
+/// Lines of stderr kept per process for [`StderrTail`].
+pub const STDERR_TAIL_LINES: usize = 20;
+/// Longest stderr line kept, in characters (longer ones are cut).
+pub const STDERR_TAIL_LINE_CHARS: usize = 400;
+
+/// The last [`STDERR_TAIL_LINES`] lines one worker process wrote to stderr, redacted like every
+/// record (a JVM that cannot start says why there: a missing jar, a bad option).
+#[derive(Debug, Default)]
+pub struct StderrTail {
+    lines: Arc<Mutex<VecDeque<String>>>,
+    reader: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl StderrTail {
+    fn keep(lines: &Mutex<VecDeque<String>>, records: &[Arc<LogRecord>]) {
+        let mut lines = lines.lock().expect("stderr tail lock");
+        for record in records {
+            let text = std::iter::once(record.message.as_str())
+                .chain(record.stack.lines().filter(|l| !l.trim().is_empty()));
+            for line in text {
+                if lines.len() == STDERR_TAIL_LINES {
+                    lines.pop_front();
+                }
+                let mut line = line.trim_end().to_string();
+                if let Some((cut, _)) = line.char_indices().nth(STDERR_TAIL_LINE_CHARS) {
+                    line.truncate(cut);
+                    line.push('…');
+                }
+                lines.push_back(line);
+            }
+        }
+    }
+
+    /// The tail once the process has exited: waits up to `wait` for its stderr to close (a
+    /// grandchild may hold it open), then returns what was read.
+    pub async fn collect(mut self, wait: Duration) -> Vec<String> {
+        if let Some(reader) = self.reader.take() {
+            let _ = tokio::time::timeout(wait, reader).await;
+        }
+        self.lines
+            .lock()
+            .expect("stderr tail lock")
+            .iter()
+            .cloned()
+            .collect()
     }
 }
 
