@@ -487,3 +487,63 @@ async fn drift_made_through_the_api_is_reported_and_healed_within_one_interval()
         "no gitops_healed event"
     );
 }
+
+#[test]
+fn the_example_repository_validates_and_its_workflow_uses_existing_flags() {
+    let root = Path::new(harness::PROJECT).join("examples");
+    let department = root.join("department.toml");
+    for env in ["dev", "cert", "prod"] {
+        let folder = root.join("gitops/connectors").join(env);
+        let (code, out, err) = run(
+            "validate",
+            &[
+                "--department",
+                department.to_str().unwrap(),
+                folder.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(code, Some(0), "{env}: {out}{err}");
+        assert!(out.contains("0 errors"), "{out}");
+    }
+    let workflow_path = root.join("gitops/.github/workflows/connectors.yml");
+    let text = std::fs::read_to_string(&workflow_path).unwrap();
+    let workflow: yaml_serde::Value = yaml_serde::from_str(&text).unwrap();
+    assert!(workflow["on"]["pull_request"].is_mapping(), "{text}");
+    assert!(workflow["on"]["push"].is_mapping(), "{text}");
+    let steps = |job: &str| -> String {
+        workflow["jobs"][job]["steps"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("no job {job}"))
+            .iter()
+            .filter_map(|s| s["run"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for (job, command) in [("plan", "plan"), ("plan", "validate"), ("apply", "apply")] {
+        let script = steps(job);
+        let call = format!("connect-supervisor {command} ");
+        let at = script
+            .find(&call)
+            .unwrap_or_else(|| panic!("job {job} does not run {command}"));
+        let invocation: String = script[at..]
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .scan(true, |more, l| {
+                let keep = *more;
+                *more = l.trim_end().ends_with('\\');
+                keep.then(|| l.to_string())
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        let (_, help, _) = run(command, &["--help"]);
+        for flag in invocation
+            .split_whitespace()
+            .filter(|w| w.starts_with("--"))
+        {
+            assert!(
+                help.contains(flag),
+                "{job}: {command} has no {flag}: {help}"
+            );
+        }
+    }
+}

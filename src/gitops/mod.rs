@@ -132,10 +132,30 @@ pub fn validate(options: &ValidateOptions) -> Result<ValidateOutcome, GitopsErro
         Some(path) => read_catalog(path)?,
     };
     let Loaded {
-        files: loaded,
+        files: mut loaded,
         unreadable,
         problems,
     } = load(&options.paths, options.environment.as_deref());
+    // `${env:NAME}` is resolved by `apply` and sent as the value itself: check it as that.
+    let mut from_env: BTreeMap<(PathBuf, String), String> = BTreeMap::new();
+    for file in &mut loaded {
+        if let Ok(doc) = &file.content {
+            for (key, value) in &doc.config {
+                if let Some(variable) = secrets::env_variable(value) {
+                    from_env.insert((file.path.clone(), key.clone()), variable.to_string());
+                }
+            }
+        }
+        if let Ok(doc) = &mut file.content
+            && let Ok(config) = secrets::resolve(
+                &doc.config,
+                &|name| Some(secrets::placeholder(name)),
+                &mut BTreeSet::new(),
+            )
+        {
+            doc.config = config;
+        }
+    }
     let mut findings = problems;
     findings.extend(check::check_with(
         &department,
@@ -144,6 +164,20 @@ pub fn validate(options: &ValidateOptions) -> Result<ValidateOutcome, GitopsErro
         &options.baseline,
         options.allow_renames,
     ));
+    for f in &mut findings {
+        let variable = f
+            .key
+            .as_ref()
+            .and_then(|k| from_env.get(&(f.file.clone(), k.clone())));
+        if let (check::NOTE_SECRETS, Some(variable)) = (f.rule.as_str(), variable) {
+            f.message = format!(
+                "{} is ${{env:{variable}}}: apply sends the value of {variable}, which the \
+                 supervisor keeps in a secret file, giving Connect a reference",
+                f.key.as_deref().unwrap_or_default()
+            );
+            f.hint = "keep the secret in the CI's secrets as the variable".into();
+        }
+    }
     let summary = Summary {
         files: loaded.len(),
         connectors: loaded.iter().filter(|f| f.content.is_ok()).count(),

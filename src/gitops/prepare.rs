@@ -219,6 +219,83 @@ pub fn default_owner(paths: &[PathBuf]) -> String {
 mod tests {
     use super::*;
 
+    fn department() -> Department {
+        crate::config::parse(
+            "[department]\nid = \"dept1\"\nenvironment_id = \"e\"\nkafka_cluster_id = \"k\"\n\
+             [kafka]\nbootstrap_servers = \"b:9092\"\n[[pools]]\nname = \"shared\"\ncpu = 1\nmemory = \"1GiB\"\n",
+            std::path::Path::new("/"),
+            &|_| None,
+        )
+        .unwrap()
+    }
+
+    fn folder(files: &[(&str, &str)]) -> (tempfile::TempDir, Loaded) {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let loaded = super::super::load(&[dir.path().to_path_buf()], None);
+        (dir, loaded)
+    }
+
+    fn options() -> PlanOptions {
+        PlanOptions {
+            owner: "o".into(),
+            ..PlanOptions::default()
+        }
+    }
+
+    #[test]
+    fn env_secrets_resolve_literal_ones_are_refused_and_unset_ones_named() {
+        let good = r#"{"name": "dept1-a", "config_nonsensitive": {"name": "dept1-a", "connector.class": "FileStreamSource", "topic": "dept1-t"}, "config_sensitive": {"db.password": "${env:DB_PW}"}}"#;
+        let (_dir, loaded) = folder(&[("a.json", good)]);
+        let lookup = |n: &str| (n == "DB_PW").then(|| "resolved-secret-value".to_string());
+        let p = prepare(
+            &department(),
+            &PluginCatalog::default(),
+            &loaded,
+            &Baseline::default(),
+            &options(),
+            &lookup,
+        );
+        assert_eq!(p.file_errors(), 0, "{:?}", p.findings);
+        assert_eq!(p.plan.steps.len(), 1);
+        assert_eq!(
+            p.plan.steps[0].config.0["db.password"],
+            "resolved-secret-value"
+        );
+        assert!(p.secrets.contains("resolved-secret-value"));
+        let shown = format!("{}{}", render_findings(&p), plan::render_json(&p.plan));
+        assert!(!shown.contains("resolved-secret-value"), "{shown}");
+
+        let p = prepare(
+            &department(),
+            &PluginCatalog::default(),
+            &loaded,
+            &Baseline::default(),
+            &options(),
+            &|_| None,
+        );
+        assert_eq!(p.findings[0].rule, RULE_ENV_UNSET, "{:?}", p.findings);
+        assert!(p.findings[0].message.contains("DB_PW"));
+        assert!(p.blocked() && p.plan.steps.is_empty());
+
+        let literal = r#"{"name": "dept1-a", "config": {"connector.class": "FileStreamSource", "topic": "dept1-t", "connection.password": "hunter2hunter2"}}"#;
+        let (_dir, loaded) = folder(&[("a.json", literal)]);
+        let p = prepare(
+            &department(),
+            &PluginCatalog::default(),
+            &loaded,
+            &Baseline::default(),
+            &options(),
+            &|_| None,
+        );
+        let rules: Vec<&str> = p.findings.iter().map(|f| f.rule.as_str()).collect();
+        assert!(rules.contains(&RULE_LITERAL_SECRET), "{rules:?}");
+        assert_eq!(p.findings[0].json_path, "$.config[\"connection.password\"]");
+        assert!(p.blocked());
+    }
+
     #[test]
     fn the_default_owner_is_the_folder_as_given() {
         assert_eq!(
