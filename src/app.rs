@@ -183,7 +183,7 @@ pub const NO_AUTH_MESSAGE: &str = "is missing; `run` needs an [auth] table so th
      or set auth.allow_anonymous = true if an authenticating proxy stands in front";
 
 async fn serve_department(
-    department: crate::model::Department,
+    mut department: crate::model::Department,
     layout: RuntimeLayout,
     broker: Option<&EmbeddedKafka>,
     dev_key: Option<(String, String)>,
@@ -207,6 +207,18 @@ async fn serve_department(
         path: PathBuf::from("SIGCHLD"),
         source,
     })?;
+    // The continuous GitOps mode calls this supervisor's own managed API with a key made for
+    // this run only (operator role: it changes connectors like `apply` does).
+    let gitops_key = department.gitops.as_ref().map(|_| {
+        let (_, secret) = crate::auth::generate_api_key();
+        department.auth.keys.push(crate::auth::ApiKey {
+            id: GITOPS_PRINCIPAL.to_string(),
+            secret_sha256: crate::auth::digest(&secret),
+            role: crate::auth::Role::Operator,
+        });
+        secret
+    });
+    let local = listener.local_addr().unwrap_or(listen);
     let supervisor = Supervisor::start(department, layout).await?;
     let state = match AppState::new(supervisor.clone()) {
         Ok(state) => state,
@@ -221,6 +233,8 @@ async fn serve_department(
     let server = tokio::spawn(crate::api::serve::serve(listener, app, limits, async {
         let _ = server_stopped.await;
     }));
+
+    let drift = gitops_key.and_then(|secret| start_drift(&supervisor, local, secret));
 
     let mut signals = Signals::new()?;
     let ready = tokio::select! {
@@ -240,12 +254,53 @@ async fn serve_department(
         );
         signals.recv().await;
     }
+    if let Some(drift) = drift {
+        drift.abort();
+    }
     tracing::info!("Stopping: workers first, then the HTTP server.");
     supervisor.shutdown().await;
     let _ = stop_server.send(());
     let _ = server.await;
     reaper.abort();
     Ok(())
+}
+
+/// Principal (key id) of the continuous GitOps mode in the audit trail and events.
+pub const GITOPS_PRINCIPAL: &str = "gitops-drift";
+
+/// Starts the `[gitops]` watcher against the supervisor's own address.
+fn start_drift(
+    supervisor: &std::sync::Arc<Supervisor>,
+    local: SocketAddr,
+    secret: String,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let department = supervisor.department().as_ref().clone();
+    let settings = department.gitops.clone()?;
+    let host = if local.ip().is_unspecified() {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        local.ip()
+    };
+    let against = crate::gitops::against::Against {
+        url: format!("http://{}", SocketAddr::new(host, local.port())),
+        credentials: crate::gitops::against::Credentials::ApiKey {
+            id: GITOPS_PRINCIPAL.to_string(),
+            secret,
+        },
+    };
+    tracing::info!(source = %settings.source.display(), mode = settings.mode_name(), interval_s = settings.interval.as_secs_f64(), "GitOps continuous mode started.");
+    match crate::gitops::drift::DriftWatch::new(
+        department,
+        settings,
+        &against,
+        supervisor.observer().clone(),
+    ) {
+        Ok(watch) => Some(tokio::spawn(watch.run())),
+        Err(e) => {
+            tracing::error!(error = %e, "The GitOps continuous mode could not start.");
+            None
+        }
+    }
 }
 
 fn print_banner(

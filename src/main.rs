@@ -122,11 +122,80 @@ enum Command {
         #[arg(long)]
         allow_renames: bool,
     },
+    /// Compare connector files with what runs in the department (through the managed API) and
+    /// print the changes apply would make. Exit 0: no changes; 2: changes pending; 1: errors.
+    Plan(GitopsArgs),
+    /// Plan, then make the changes: creates, updates, pauses/resumes, renames, deletes (with
+    /// --prune), stopping at the first failure. Exit 0: done; 1: errors or a failure.
+    Apply {
+        #[command(flatten)]
+        args: GitopsArgs,
+        /// The Git commit recorded with each change in the audit trail (default: GITHUB_SHA,
+        /// CI_COMMIT_SHA, BUILD_SOURCEVERSION, GIT_COMMIT, ... whichever is set).
+        #[arg(long)]
+        commit: Option<String>,
+    },
     /// Manage the Connect runtime.
     Runtime {
         #[command(subcommand)]
         command: RuntimeCommand,
     },
+}
+
+/// Arguments shared by `plan` and `apply`.
+#[derive(clap::Args)]
+struct GitopsArgs {
+    /// Files or folders of connector definitions (folders are searched for *.json).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// The department file whose rules apply.
+    #[arg(long, short)]
+    department: PathBuf,
+    /// The managed API to compare with and change: a supervisor's base URL, or a managed prefix
+    /// .../connect/v1/environments/<env>/clusters/<cluster> (Confluent Cloud's too).
+    #[arg(long, value_name = "URL")]
+    against: String,
+    /// Only this environment of the <env>-<connector>.json layout.
+    #[arg(long)]
+    env: Option<String>,
+    /// The workers' plugin list (the JSON of GET /connector-plugins).
+    #[arg(long)]
+    plugins: Option<PathBuf>,
+    /// API key id (or CS_KEY).
+    #[arg(long, env = gitops::against::API_KEY_ENV, hide_env_values = true)]
+    api_key: Option<String>,
+    /// API key secret (or CS_SECRET; keep it out of command lines in CI).
+    #[arg(long, env = gitops::against::API_SECRET_ENV, hide_env_values = true)]
+    api_secret: Option<String>,
+    /// Bearer token, instead of an API key (or CS_TOKEN).
+    #[arg(long, env = gitops::against::TOKEN_ENV, hide_env_values = true)]
+    token: Option<String>,
+    /// The owner label written to every connector this folder manages (default: the paths as
+    /// given). Connectors of other labels, or none, are never changed or deleted.
+    #[arg(long)]
+    owner: Option<String>,
+    /// Delete connectors of this owner that no file defines any more.
+    #[arg(long)]
+    prune: bool,
+    /// Carry out renames as a delete and a create (the connector's offsets are lost).
+    #[arg(long)]
+    allow_destroy_create: bool,
+    /// Take over running connectors a file names that no folder (or another) owns.
+    #[arg(long)]
+    adopt: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: PlanFormatArg,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PlanFormatArg {
+    /// For people.
+    Text,
+    /// One JSON document.
+    Json,
+    /// A Markdown pull-request comment.
+    Markdown,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -215,6 +284,11 @@ fn main() -> ExitCode {
             against,
         );
     }
+    match cli.command {
+        Command::Plan(args) => return gitops_command(args, None),
+        Command::Apply { args, commit } => return gitops_command(args, Some(commit)),
+        _ => {}
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -253,7 +327,9 @@ fn main() -> ExitCode {
             },
             Command::NewKey { role, token } => new_key(&role, token.as_deref()),
             Command::HashSecret => hash_secret(),
-            Command::Validate { .. } => unreachable!("handled before the async runtime"),
+            Command::Validate { .. } | Command::Plan(_) | Command::Apply { .. } => {
+                unreachable!("handled before the async runtime")
+            }
             Command::Runtime {
                 command: RuntimeCommand::Fetch { source, dir },
             } => app::ensure_runtime(&source, &dir)
@@ -388,6 +464,72 @@ fn validate(
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(gitops::EXIT_UNREADABLE)
+        }
+    }
+}
+
+/// `plan` (`commit` is `None`) or `apply`: the output on stdout, a reason on stderr when it could
+/// not run at all (exit 1, or 64 for bad usage).
+fn gitops_command(args: GitopsArgs, commit: Option<Option<String>>) -> ExitCode {
+    let credentials = match credentials(args.api_key, args.api_secret, args.token) {
+        Ok(c) => c,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_USAGE as u8);
+        }
+    };
+    let is_apply = commit.is_some();
+    let request = gitops::command::PlanRequest {
+        options: gitops::plan::PlanOptions {
+            owner: args
+                .owner
+                .unwrap_or_else(|| gitops::prepare::default_owner(&args.paths)),
+            prune: args.prune,
+            allow_destroy_create: args.allow_destroy_create,
+            adopt: args.adopt,
+            digest_key: std::env::var(gitops::secrets::DIGEST_KEY_ENV)
+                .unwrap_or_default()
+                .into_bytes(),
+        },
+        paths: args.paths,
+        department: args.department,
+        environment: args.env,
+        plugins: args.plugins,
+        against: gitops::against::Against {
+            url: args.against,
+            credentials,
+        },
+        commit: commit
+            .flatten()
+            .or_else(|| gitops::client::commit_from(None, &|name| std::env::var(name).ok())),
+        format: match args.format {
+            PlanFormatArg::Text => gitops::command::PlanFormat::Text,
+            PlanFormatArg::Json => gitops::command::PlanFormat::Json,
+            PlanFormatArg::Markdown => gitops::command::PlanFormat::Markdown,
+        },
+    };
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+        .and_then(|rt| {
+            rt.block_on(async {
+                if is_apply {
+                    gitops::command::apply(&request).await
+                } else {
+                    gitops::command::plan(&request).await
+                }
+            })
+            .map_err(|e| e.to_string())
+        });
+    match outcome {
+        Ok(outcome) => {
+            print!("{}", outcome.output);
+            ExitCode::from(outcome.exit_code)
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(gitops::EXIT_PLAN_ERRORS)
         }
     }
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Suffix of a pool's Connect config topic (`<dept>-connect-<pool>-configs`).
 pub const CONFIG_TOPIC_SUFFIX: &str = "configs";
@@ -50,6 +51,34 @@ pub struct Department {
     /// Logs, auto-restart, Connect metrics, audit and readiness (`[logs]`, `[auto_restart]`,
     /// `[metrics]`, `[audit]`, `[health]`).
     pub observe: Observability,
+    /// The continuous GitOps mode of `run` (`[gitops]`), when configured.
+    pub gitops: Option<GitopsSettings>,
+}
+
+/// What the continuous GitOps mode does with drift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriftMode {
+    /// Report drift (metric, events, log) and change nothing.
+    Report,
+    /// Apply the folder to put drifted connectors back (Argo CD's self-heal).
+    Heal,
+}
+
+/// `[gitops]`: re-plan a connector folder on a timer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitopsSettings {
+    /// The folder (or Git checkout) of connector files.
+    pub source: PathBuf,
+    /// Time between two plans.
+    pub interval: Duration,
+    /// Report or heal.
+    pub mode: DriftMode,
+    /// Only this environment's files (per-environment layout).
+    pub environment: Option<String>,
+    /// Owner label (as `plan --owner`); the source as written when not set.
+    pub owner: String,
+    /// Delete this folder's connectors that no file defines, in heal mode.
+    pub prune: bool,
 }
 
 /// What the supervisor does with a literal secret value in a connector config.

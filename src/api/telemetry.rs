@@ -105,6 +105,25 @@ fn name_of_create(body: &[u8]) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Longest commit recorded (a SHA-256 commit id is 64 hex digits).
+const MAX_COMMIT_LEN: usize = 64;
+
+/// The Git commit `apply` names in its header: a bounded token of letters, digits and `-._:/`
+/// (anything else is dropped, so the audit trail holds no free text from it).
+fn commit_of(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers
+        .get(crate::gitops::client::COMMIT_HEADER)?
+        .to_str()
+        .ok()?
+        .trim();
+    let ok = !value.is_empty()
+        && value.len() <= MAX_COMMIT_LEN
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._:/".contains(c));
+    ok.then(|| value.to_string())
+}
+
 fn error_message(body: &[u8]) -> Option<String> {
     let v: Value = serde_json::from_slice(body).ok()?;
     v.pointer("/error/message")
@@ -118,6 +137,7 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
+    let commit = commit_of(request.headers());
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -243,6 +263,7 @@ async fn change_request(
             outcome: Outcome::of_status(status),
             message: message.map(|m| observer.logs().redactor().redact(&m).into_owned()),
             duration_ms: started.elapsed().as_millis() as u64,
+            commit,
         };
         if let Err(e) = audit.append(&record) {
             tracing::error!(error = %e, code = e.code(), "An API change could not be written to the audit trail.");
@@ -391,5 +412,11 @@ mod tests {
             error_message(br#"{"error":{"code":400,"message":"bad"}}"#).as_deref(),
             Some("bad")
         );
+        let mut headers = axum::http::HeaderMap::new();
+        assert_eq!(commit_of(&headers), None);
+        headers.insert("X-Gitops-Commit", "0123abcd".parse().unwrap());
+        assert_eq!(commit_of(&headers).as_deref(), Some("0123abcd"));
+        headers.insert("X-Gitops-Commit", "a b".parse().unwrap());
+        assert_eq!(commit_of(&headers), None, "free text is not recorded");
     }
 }

@@ -6,6 +6,7 @@
 //! file's own folder, so a department file means the same thing from any working directory.
 
 mod auth;
+mod gitops;
 pub mod jvm;
 mod observe;
 mod policy;
@@ -316,6 +317,11 @@ fn read_department(
         .with_table("supervision", supervision::read_supervision)
         .unwrap_or_else(|| Some(crate::model::Supervision::default()));
     let observe = observe::read(root, env);
+    let gitops = match root.with_table("gitops", |t| gitops::read(t, base)) {
+        None => Some(None),
+        Some(None) => None,
+        Some(Some(g)) => Some(Some(g)),
+    };
 
     let pools: Vec<Pool> = match pools {
         None => {
@@ -386,6 +392,7 @@ fn read_department(
         policy: policy?,
         supervision: supervision?,
         observe: observe?,
+        gitops: gitops?,
     })
 }
 

@@ -105,6 +105,11 @@ pub struct ConnectorDocument {
     pub config_path: String,
     /// The format.
     pub format: Format,
+    /// Keys that came from `config_sensitive` (secrets whatever their name).
+    pub sensitive: BTreeSet<String>,
+    /// The state asked for by a `state` (or Apache `initial_state`) field: `RUNNING` or
+    /// `PAUSED`; `None` when the file says nothing (RUNNING for `plan`).
+    pub state: Option<String>,
 }
 
 /// The variables of one environment.
@@ -301,8 +306,19 @@ const APACHE_FIELDS: &[&str] = &[
     "tasks",
     "type",
     "initial_state",
+    STATE_FIELD,
 ];
-const TERRAFORM_FIELDS: &[&str] = &["name", "config_nonsensitive", "config_sensitive", "offsets"];
+const TERRAFORM_FIELDS: &[&str] = &[
+    "name",
+    "config_nonsensitive",
+    "config_sensitive",
+    "offsets",
+    STATE_FIELD,
+];
+/// Field of a connector file naming the state `plan`/`apply` keep the connector in.
+pub const STATE_FIELD: &str = "state";
+/// States a file may ask for.
+pub const STATES: &[&str] = &["RUNNING", "PAUSED"];
 
 /// Parses a connector file. `default_name` is used for a bare config map without `name`;
 /// `vars` are the environment's variables (`None`: the file belongs to no environment).
@@ -477,6 +493,29 @@ pub fn parse(
             "Terraform's confluent_connector requires config_nonsensitive.name; add it",
         ));
     }
+    let mut state = None;
+    for field in [STATE_FIELD, "initial_state"] {
+        match object.get(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) if STATES.contains(&s.to_ascii_uppercase().as_str()) => {
+                state.get_or_insert(s.to_ascii_uppercase());
+            }
+            Some(other) => problems.push(DocProblem::at(
+                RULE_VALUE,
+                &member("$", field),
+                format!(
+                    "{field} is {other}; it must be one of {}",
+                    STATES.join(", ")
+                ),
+                "write \"state\": \"RUNNING\" or \"state\": \"PAUSED\"",
+            )),
+        }
+    }
+    let sensitive: BTreeSet<String> = origin
+        .iter()
+        .filter(|(_, path)| path.starts_with("$.config_sensitive"))
+        .map(|(key, _)| key.clone())
+        .collect();
     if problems.is_empty() {
         let config_path = match format {
             Format::Apache | Format::Managed => "$.config",
@@ -490,6 +529,8 @@ pub fn parse(
             origin,
             config_path: config_path.to_string(),
             format,
+            sensitive,
+            state,
         })
     } else {
         Err(problems)
@@ -527,6 +568,28 @@ mod tests {
         );
         let b = parse(bare, "dept1-a", None).unwrap();
         assert_eq!((b.name.as_str(), b.format), ("dept1-a", Format::ConfigMap));
+        assert_eq!(t.sensitive, BTreeSet::from(["p".to_string()]));
+        assert!(a.sensitive.is_empty());
+    }
+
+    #[test]
+    fn a_state_field_asks_for_running_or_paused() {
+        let paused = r#"{"name": "a", "config": {"connector.class": "X"}, "state": "paused"}"#;
+        assert_eq!(
+            parse(paused, "x", None).unwrap().state.as_deref(),
+            Some("PAUSED")
+        );
+        let apache =
+            r#"{"name": "a", "config": {"connector.class": "X"}, "initial_state": "RUNNING"}"#;
+        assert_eq!(
+            parse(apache, "x", None).unwrap().state.as_deref(),
+            Some("RUNNING")
+        );
+        let bad = r#"{"name": "a", "config": {"connector.class": "X"}, "state": "FAILED"}"#;
+        assert_eq!(
+            rules(parse(bad, "x", None)),
+            [("file.value", "$.state".to_string())]
+        );
     }
 
     #[test]

@@ -7,12 +7,23 @@
 //! parsed documents to the pure [`check`]; [`document`] parses one file, [`report`] renders the
 //! findings. Only [`against`] talks to the network: `--against URL` reads what runs now in the
 //! department into the [`Baseline`] the files are checked with.
+//!
+//! `plan` and `apply` ([`prepare`], [`plan`], [`apply`], [`client`], [`secrets`]) compare the
+//! files with what runs through the managed API only, and change it; [`drift`] is the same on a
+//! timer inside `run`.
 
 pub mod against;
+pub mod apply;
 pub mod check;
+pub mod client;
+pub mod command;
 pub mod document;
+pub mod drift;
 pub mod lines;
+pub mod plan;
+pub mod prepare;
 pub mod report;
+pub mod secrets;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -31,6 +42,12 @@ pub const EXIT_CLEAN: u8 = 0;
 pub const EXIT_VIOLATIONS: u8 = 1;
 /// Exit code of `validate` when some input could not be read (files, department, plugins).
 pub const EXIT_UNREADABLE: u8 = 2;
+/// Exit code of `plan` with nothing to change (and of a successful `apply`).
+pub const EXIT_PLAN_CLEAN: u8 = 0;
+/// Exit code of `plan`, `apply` and the continuous mode on errors (files, refusals, failures).
+pub const EXIT_PLAN_ERRORS: u8 = 1;
+/// Exit code of `plan` with changes pending (Terraform's `-detailed-exitcode`).
+pub const EXIT_PLAN_CHANGES: u8 = 2;
 /// Extension of connector definition files found in folders.
 pub const CONNECTOR_EXTENSION: &str = "json";
 /// Suffixes of the per-environment variable files (`<env>-vars.yaml`).
@@ -114,46 +131,32 @@ pub fn validate(options: &ValidateOptions) -> Result<ValidateOutcome, GitopsErro
         None => PluginCatalog::default(),
         Some(path) => read_catalog(path)?,
     };
-    let mut unreadable = Vec::new();
-    let files = discover(&options.paths, &mut unreadable);
-    let mut environments = Environments::default();
-    let mut loaded = Vec::new();
-    for path in files {
-        let environment = environments.of(&path, &mut unreadable);
-        if let (Some(wanted), Some(env)) = (&options.environment, &environment.name)
-            && wanted != env
-        {
-            continue;
-        }
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) => {
-                unreadable.push(unreadable_finding(
-                    &path,
-                    format!("cannot read the file: {e}"),
-                ));
-                continue;
+    let Loaded {
+        files: mut loaded,
+        unreadable,
+        problems,
+    } = load(&options.paths, options.environment.as_deref());
+    // `${env:NAME}` is resolved by `apply` and sent as the value itself: check it as that.
+    let mut from_env: BTreeMap<(PathBuf, String), String> = BTreeMap::new();
+    for file in &mut loaded {
+        if let Ok(doc) = &file.content {
+            for (key, value) in &doc.config {
+                if let Some(variable) = secrets::env_variable(value) {
+                    from_env.insert((file.path.clone(), key.clone()), variable.to_string());
+                }
             }
-        };
-        let stem = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let default_name = match &environment.name {
-            Some(env) => stem
-                .strip_prefix(&format!("{env}-"))
-                .unwrap_or(&stem)
-                .to_string(),
-            None => stem,
-        };
-        loaded.push(LoadedFile {
-            positions: lines::positions(&text),
-            content: document::parse(&text, &default_name, environment.vars.as_ref()),
-            environment: environment.name,
-            path,
-        });
+        }
+        if let Ok(doc) = &mut file.content
+            && let Ok(config) = secrets::resolve(
+                &doc.config,
+                &|name| Some(secrets::placeholder(name)),
+                &mut BTreeSet::new(),
+            )
+        {
+            doc.config = config;
+        }
     }
-    let mut findings = environments.problems;
+    let mut findings = problems;
     findings.extend(check::check_with(
         &department,
         &catalog,
@@ -161,6 +164,20 @@ pub fn validate(options: &ValidateOptions) -> Result<ValidateOutcome, GitopsErro
         &options.baseline,
         options.allow_renames,
     ));
+    for f in &mut findings {
+        let variable = f
+            .key
+            .as_ref()
+            .and_then(|k| from_env.get(&(f.file.clone(), k.clone())));
+        if let (check::NOTE_SECRETS, Some(variable)) = (f.rule.as_str(), variable) {
+            f.message = format!(
+                "{} is ${{env:{variable}}}: apply sends the value of {variable}, which the \
+                 supervisor keeps in a secret file, giving Connect a reference",
+                f.key.as_deref().unwrap_or_default()
+            );
+            f.hint = "keep the secret in the CI's secrets as the variable".into();
+        }
+    }
     let summary = Summary {
         files: loaded.len(),
         connectors: loaded.iter().filter(|f| f.content.is_ok()).count(),
@@ -189,6 +206,66 @@ pub fn validate(options: &ValidateOptions) -> Result<ValidateOutcome, GitopsErro
         summary,
         exit_code,
     })
+}
+
+/// Connector files read from disk, before any rule is checked.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// The files that could be read (parsed or not), in path order.
+    pub files: Vec<LoadedFile>,
+    /// Files and folders that could not be read.
+    pub unreadable: Vec<Finding>,
+    /// Problems of the vars files.
+    pub problems: Vec<Finding>,
+}
+
+/// Finds and parses the connector files under `paths` (only `environment`'s, and files of no
+/// environment, when given).
+pub fn load(paths: &[PathBuf], environment: Option<&str>) -> Loaded {
+    let mut unreadable = Vec::new();
+    let files = discover(paths, &mut unreadable);
+    let mut environments = Environments::default();
+    let mut loaded = Vec::new();
+    for path in files {
+        let file_env = environments.of(&path, &mut unreadable);
+        if let (Some(wanted), Some(env)) = (environment, &file_env.name)
+            && wanted != env
+        {
+            continue;
+        }
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => {
+                unreadable.push(unreadable_finding(
+                    &path,
+                    format!("cannot read the file: {e}"),
+                ));
+                continue;
+            }
+        };
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let default_name = match &file_env.name {
+            Some(env) => stem
+                .strip_prefix(&format!("{env}-"))
+                .unwrap_or(&stem)
+                .to_string(),
+            None => stem,
+        };
+        loaded.push(LoadedFile {
+            positions: lines::positions(&text),
+            content: document::parse(&text, &default_name, file_env.vars.as_ref()),
+            environment: file_env.name,
+            path,
+        });
+    }
+    Loaded {
+        files: loaded,
+        unreadable,
+        problems: environments.problems,
+    }
 }
 
 /// Reads what runs now in the department of the department file `department` from the

@@ -101,6 +101,10 @@ pub struct AuditRecord {
     pub message: Option<String>,
     /// Milliseconds taken.
     pub duration_ms: u64,
+    /// The Git commit the change comes from, as `apply` sends it (the `X-Gitops-Commit`
+    /// header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
 }
 
 impl Forwardable for AuditRecord {
@@ -284,6 +288,7 @@ mod tests {
             outcome: Outcome::Ok,
             message: None,
             duration_ms: 3,
+            commit: None,
         }
     }
 

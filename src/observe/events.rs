@@ -360,6 +360,15 @@ pub enum Event {
     },
     /// Kafka answers the supervisor's check again.
     KafkaReachable,
+    /// The continuous GitOps mode saw a connector differ from its folder (or healed it).
+    GitopsDrift {
+        /// The connector.
+        connector: String,
+        /// Bounded kind: `missing`, `config`, `state`, `renamed`, `extra`, `unowned`.
+        kind: &'static str,
+        /// Whether heal mode put it back.
+        healed: bool,
+    },
 }
 
 impl Event {
@@ -400,6 +409,8 @@ impl Event {
             Self::ConnectorReleased { .. } => "connector_released",
             Self::KafkaUnreachable { .. } => "kafka_unreachable",
             Self::KafkaReachable => "kafka_reachable",
+            Self::GitopsDrift { healed: false, .. } => "gitops_drift",
+            Self::GitopsDrift { healed: true, .. } => "gitops_healed",
         }
     }
 
@@ -447,6 +458,8 @@ impl Event {
         "policy_rejected",
         "policy_defaults_applied",
         "secrets_externalized",
+        "gitops_drift",
+        "gitops_healed",
     ];
 
     /// The connector concerned, if any.
@@ -462,7 +475,8 @@ impl Event {
             | Self::ConnectorReleased { connector, .. }
             | Self::PolicyRejected { connector, .. }
             | Self::DefaultsApplied { connector, .. }
-            | Self::SecretsExternalized { connector, .. } => Some(connector),
+            | Self::SecretsExternalized { connector, .. }
+            | Self::GitopsDrift { connector, .. } => Some(connector),
             _ => None,
         }
     }
@@ -513,7 +527,8 @@ impl Event {
             | Self::ConnectorAutoRestarted { .. }
             | Self::AutoRestartFailed { .. }
             | Self::RestartBudgetCharged { .. }
-            | Self::KafkaUnreachable { .. } => Level::Warn,
+            | Self::KafkaUnreachable { .. }
+            | Self::GitopsDrift { healed: false, .. } => Level::Warn,
             Self::RolloutFinished { ok: false, .. }
             | Self::WorkerHeld { .. }
             | Self::ConnectorHeld { .. } => Level::Error,
@@ -753,6 +768,16 @@ impl Event {
                 format!("Kafka does not answer the supervisor: {message}")
             }
             Self::KafkaReachable => "Kafka answers the supervisor again.".to_string(),
+            Self::GitopsDrift {
+                connector,
+                kind,
+                healed: false,
+            } => format!("Connector {connector} differs from its GitOps folder ({kind} drift)."),
+            Self::GitopsDrift {
+                connector, kind, ..
+            } => format!(
+                "Connector {connector} was put back as its GitOps folder defines it ({kind} drift healed)."
+            ),
         }
     }
 }
@@ -1010,6 +1035,16 @@ mod tests {
                 operation: "create",
                 principal: "OP".into(),
                 keys: vec!["db.password".into()],
+            },
+            Event::GitopsDrift {
+                connector: c(),
+                kind: "config",
+                healed: false,
+            },
+            Event::GitopsDrift {
+                connector: c(),
+                kind: "config",
+                healed: true,
             },
         ];
         for change in [

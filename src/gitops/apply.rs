@@ -1,0 +1,153 @@
+//! `apply`: runs a [`Plan`]'s steps in their order through the managed API and stops at the
+//! first failure, saying what was done and what was not. Idempotent because `apply` always
+//! plans against what runs right before it acts: a second run finds nothing to do.
+
+use serde::Serialize;
+
+use super::client::ManagedClient;
+use super::plan::{Action, Plan, Step};
+
+/// What became of one step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepResult {
+    /// What the step does.
+    pub action: Action,
+    /// The connector.
+    pub connector: String,
+    /// The old name of a rename.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// `done`, `failed` or `not_run`.
+    pub result: &'static str,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Every step's result.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ApplyReport {
+    /// In the plan's order.
+    pub steps: Vec<StepResult>,
+}
+
+impl ApplyReport {
+    /// Whether a step failed.
+    pub fn failed(&self) -> bool {
+        self.steps.iter().any(|s| s.result == RESULT_FAILED)
+    }
+
+    /// Steps done.
+    pub fn done(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| s.result == RESULT_DONE)
+            .count()
+    }
+}
+
+/// Result of a step that was carried out.
+pub const RESULT_DONE: &str = "done";
+/// Result of the step that failed.
+pub const RESULT_FAILED: &str = "failed";
+/// Result of the steps after a failure.
+pub const RESULT_NOT_RUN: &str = "not_run";
+
+async fn run_step(client: &ManagedClient, step: &Step) -> Result<(), String> {
+    let name = step.connector.as_str();
+    let e = |e: super::against::AgainstError| e.to_string();
+    match step.action {
+        Action::Create => {
+            client.create(name, &step.config.0).await.map_err(e)?;
+            if step.then_pause {
+                client
+                    .pause(name)
+                    .await
+                    .map_err(|x| format!("created, but the pause failed: {x}"))?;
+            }
+        }
+        Action::Update => client.put_config(name, &step.config.0).await.map_err(e)?,
+        Action::Pause => client.pause(name).await.map_err(e)?,
+        Action::Resume => client.resume(name).await.map_err(e)?,
+        Action::Rename => {
+            let old = step.from.as_deref().unwrap_or_default();
+            client
+                .delete(old)
+                .await
+                .map_err(|x| format!("deleting {old} failed: {x}"))?;
+            client.create(name, &step.config.0).await.map_err(|x| {
+                format!("{old} was deleted, but creating {name} failed (re-run apply): {x}")
+            })?;
+            if step.then_pause {
+                client
+                    .pause(name)
+                    .await
+                    .map_err(|x| format!("created, but the pause failed: {x}"))?;
+            }
+        }
+        Action::Delete => client.delete(name).await.map_err(e)?,
+    }
+    Ok(())
+}
+
+/// Runs `plan`'s steps in order; the first failure stops the rest.
+pub async fn apply(plan: &Plan, client: &ManagedClient) -> ApplyReport {
+    let mut report = ApplyReport::default();
+    let mut failed = false;
+    for step in &plan.steps {
+        let (result, message) = if failed {
+            (RESULT_NOT_RUN, None)
+        } else {
+            match run_step(client, step).await {
+                Ok(()) => (RESULT_DONE, None),
+                Err(m) => {
+                    failed = true;
+                    (RESULT_FAILED, Some(m))
+                }
+            }
+        };
+        report.steps.push(StepResult {
+            action: step.action,
+            connector: step.connector.clone(),
+            from: step.from.clone(),
+            result,
+            message,
+        });
+    }
+    report
+}
+
+/// The report for people.
+pub fn render_text(report: &ApplyReport) -> String {
+    let mut out = String::new();
+    for s in &report.steps {
+        let what = match &s.from {
+            Some(from) => format!("{} {from} -> {}", s.action.code(), s.connector),
+            None => format!("{} {}", s.action.code(), s.connector),
+        };
+        match s.result {
+            RESULT_DONE => out.push_str(&format!("done     {what}\n")),
+            RESULT_FAILED => out.push_str(&format!(
+                "FAILED   {what}: {}\n",
+                s.message.as_deref().unwrap_or_default()
+            )),
+            _ => out.push_str(&format!("not run  {what}\n")),
+        }
+    }
+    let not_run = report
+        .steps
+        .iter()
+        .filter(|s| s.result == RESULT_NOT_RUN)
+        .count();
+    out.push_str(&format!(
+        "Apply: {} done{}{}\n",
+        report.done(),
+        if report.failed() { ", 1 failed" } else { "" },
+        if not_run > 0 {
+            format!(", {not_run} not run (fix the failure and run apply again)")
+        } else {
+            String::new()
+        }
+    ));
+    out
+}

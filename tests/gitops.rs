@@ -1,0 +1,549 @@
+//! GitOps end to end against real Connect workers (real KRaft broker, worker JVMs started by
+//! the supervisor), through the `connect-supervisor plan`/`apply` binary and the managed API:
+//! a folder applied to an empty department, re-planned, changed, pruned, renamed; a connector
+//! created by hand never touched; a `${env:...}` secret resolved at apply time and absent from
+//! every output; drift made through the API reported (plan, metric, events) and healed by the
+//! continuous mode within one interval.
+
+mod harness;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use connect_supervisor::gitops::against::{Against, Credentials};
+use connect_supervisor::gitops::drift::DriftWatch;
+use connect_supervisor::gitops::secrets::OWNER_KEY;
+use connect_supervisor::model::{DriftMode, GitopsSettings};
+use harness::api::{As, OPERATOR_SECRET, TestApi};
+use harness::guardrails::{api_with_file, events, secret_behind};
+use harness::{PoolSpec, consume, eventually, file_source, scratch};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_connect-supervisor");
+const WAIT: Duration = Duration::from_secs(120);
+/// The secret the CI job holds; only `${env:GITOPS_TEST_DB_PASSWORD}` is in the files.
+const DB_PASSWORD: &str = "s3cret-from-the-ci-environment-7f3a9";
+const PASSWORD_ENV: &str = "GITOPS_TEST_DB_PASSWORD";
+const OWNER: &str = "connectors/dev";
+
+/// Runs `connect-supervisor <command> ...` with the operator key and the CI secret.
+fn run(command: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(BIN)
+        .arg(command)
+        .args(args)
+        .env("CS_KEY", "OPERATOR")
+        .env("CS_SECRET", OPERATOR_SECRET)
+        .env_remove("CS_TOKEN")
+        .env(PASSWORD_ENV, DB_PASSWORD)
+        .env_remove("GITHUB_SHA")
+        .output()
+        .expect("run connect-supervisor");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `(action, connector)` of a JSON plan's steps.
+fn steps(stdout: &str) -> Vec<(String, String)> {
+    let doc: Value =
+        serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"));
+    doc["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no steps: {stdout}"))
+        .iter()
+        .map(|s| {
+            (
+                s["action"].as_str().unwrap().to_string(),
+                s["connector"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn write(dir: &Path, file: &str, doc: &Value) {
+    std::fs::write(dir.join(file), serde_json::to_string_pretty(doc).unwrap()).unwrap();
+}
+
+/// A connector file in the Apache format.
+fn apache(name: &str, config: &BTreeMap<String, String>) -> Value {
+    json!({"name": name, "config": config})
+}
+
+async fn names(api: &TestApi) -> Vec<String> {
+    let answer = api
+        .call(As::Operator, Method::GET, &api.managed("/connectors"), None)
+        .await;
+    let mut names: Vec<String> = serde_json::from_value(answer.body).unwrap();
+    names.sort();
+    names
+}
+
+async fn config_of(api: &TestApi, name: &str) -> BTreeMap<String, String> {
+    let answer = api
+        .call(
+            As::Operator,
+            Method::GET,
+            &api.managed(&format!("/connectors/{name}/config")),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    serde_json::from_value(answer.body).unwrap()
+}
+
+struct Folder {
+    api: TestApi,
+    department: String,
+    dir: PathBuf,
+    id: String,
+    input: PathBuf,
+}
+
+impl Folder {
+    fn args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec![
+            "--department",
+            self.department.as_str(),
+            "--against",
+            self.api.base.as_str(),
+            "--owner",
+            OWNER,
+        ];
+        args.extend_from_slice(extra);
+        args.push(self.dir.to_str().unwrap());
+        args
+    }
+
+    fn name(&self, suffix: &str) -> String {
+        format!("{}-lines-file-source-dev-{suffix}", self.id)
+    }
+
+    fn source(&self, suffix: &str) -> BTreeMap<String, String> {
+        file_source(&self.input, &format!("{}-gitops-{suffix}", self.id))
+    }
+}
+
+async fn folder(tag: &str) -> Folder {
+    let (api, department_file) = api_with_file(&[PoolSpec::new("shared", 1)], "").await;
+    let id = api.dept.id();
+    let root = scratch(tag);
+    let input = root.join("in.txt");
+    std::fs::write(&input, "one\ntwo\nthree\n").unwrap();
+    let dir = root.join("connectors");
+    std::fs::create_dir_all(&dir).unwrap();
+    Folder {
+        api,
+        department: department_file.display().to_string(),
+        dir,
+        id,
+        input,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_is_planned_applied_changed_pruned_and_renamed_through_the_managed_api() {
+    let f = folder("gitops-flow").await;
+    let api = &f.api;
+    // A connector created by hand: no owner label; never touched, never pruned.
+    let hand = f.name("hand");
+    let created = api
+        .call(
+            As::Operator,
+            Method::POST,
+            &api.managed("/connectors"),
+            Some(&json!({"name": hand, "config": f.source("hand")})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+
+    // Three connectors: Apache format, managed Terraform format with a ${env:...} secret, and
+    // one paused by its state field.
+    let (a, b, c) = (f.name("001"), f.name("002"), f.name("003"));
+    write(&f.dir, "a.json", &apache(&a, &f.source("a")));
+    let mut b_config = f.source("b");
+    b_config.insert("name".into(), b.clone());
+    write(
+        &f.dir,
+        "b.json",
+        &json!({"name": b, "config_nonsensitive": b_config,
+                "config_sensitive": {"db.password": format!("${{env:{PASSWORD_ENV}}}")}}),
+    );
+    write(
+        &f.dir,
+        "c.json",
+        &json!({"name": c, "config": f.source("c"), "state": "PAUSED"}),
+    );
+
+    let (code, out, err) = run("plan", &f.args(&["--format", "json"]));
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert_eq!(
+        steps(&out),
+        [
+            ("create".to_string(), a.clone()),
+            ("create".to_string(), b.clone()),
+            ("create".to_string(), c.clone()),
+        ]
+    );
+    let mut outputs = vec![out, err];
+
+    let (code, out, err) = run("apply", &f.args(&["--commit", "0123abcdef"]));
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains(&format!("done     create {b}")), "{out}");
+    assert!(out.contains("Apply: 3 done"), "{out}");
+    outputs.extend([out, err]);
+    let mut expected = vec![a.clone(), b.clone(), c.clone(), hand.clone()];
+    expected.sort();
+    assert_eq!(names(api).await, expected);
+    // The secret was resolved at apply time: the supervisor externalized the value itself.
+    let stored = api
+        .dept
+        .supervisor
+        .department()
+        .supervisor
+        .state_dir
+        .clone();
+    let connect_config = api
+        .dept
+        .worker("shared")
+        .connector_config(&b)
+        .await
+        .unwrap();
+    assert_eq!(secret_behind(&connect_config["db.password"]), DB_PASSWORD);
+    assert_eq!(config_of(api, &b).await[OWNER_KEY], OWNER);
+    eventually("the paused connector to be PAUSED", WAIT, || async {
+        let s = api
+            .call(
+                As::Operator,
+                Method::GET,
+                &api.managed(&format!("/connectors/{c}/status")),
+                None,
+            )
+            .await;
+        (s.body["connector"]["state"] == "PAUSED").then_some(())
+    })
+    .await;
+
+    // Re-plan: nothing to do.
+    let (code, out, err) = run("plan", &f.args(&[]));
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("Plan: no changes; 3 connectors unchanged"),
+        "{out}"
+    );
+    outputs.extend([out, err]);
+
+    // One value changed: one update with its key diff; the secret stays unchanged.
+    let mut b_changed = f.source("b");
+    b_changed.insert("name".into(), b.clone());
+    b_changed.insert("batch.size".into(), "500".into());
+    write(
+        &f.dir,
+        "b.json",
+        &json!({"name": b, "config_nonsensitive": b_changed,
+                "config_sensitive": {"db.password": format!("${{env:{PASSWORD_ENV}}}")}}),
+    );
+    let (code, out, err) = run("plan", &f.args(&[]));
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(out.contains(&format!("update {b}")), "{out}");
+    assert!(out.contains("+ batch.size = \"500\""), "{out}");
+    assert!(out.contains("secrets unchanged: db.password"), "{out}");
+    assert!(
+        out.contains("Plan: 1 to update; 2 connectors unchanged"),
+        "{out}"
+    );
+    let (code, md, _) = run("plan", &f.args(&["--format", "markdown"]));
+    assert_eq!(code, Some(2));
+    assert!(md.contains(&format!("| update | `{b}` |")), "{md}");
+    outputs.extend([out, err, md]);
+    let (code, out, err) = run("apply", &f.args(&["--commit", "0123abcdef"]));
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(config_of(api, &b).await["batch.size"], "500");
+    let (code, out2, _) = run("plan", &f.args(&[]));
+    assert_eq!(code, Some(0), "{out2}");
+    outputs.extend([out, err, out2]);
+
+    // A file naming the hand-made connector is refused, and nothing is applied.
+    write(&f.dir, "hand.json", &apache(&hand, &f.source("hand")));
+    let (code, out, err) = run("apply", &f.args(&[]));
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("error[gitops.unowned]"), "{out}");
+    assert!(out.contains("Apply: nothing done"), "{out}");
+    std::fs::remove_file(f.dir.join("hand.json")).unwrap();
+
+    // One file removed: a delete only with --prune, applied only then; never the hand-made one.
+    std::fs::remove_file(f.dir.join("a.json")).unwrap();
+    let (code, out, err) = run("plan", &f.args(&[]));
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("note[gitops.prune-skipped]"), "{out}");
+    let (code, out, err) = run("apply", &f.args(&[]));
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        names(api).await.contains(&a),
+        "apply without --prune deleted {a}"
+    );
+    let (code, out, err) = run("plan", &f.args(&["--prune", "--format", "json"]));
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert_eq!(steps(&out), [("delete".to_string(), a.clone())]);
+    let (code, out, err) = run("apply", &f.args(&["--prune"]));
+    assert_eq!(code, Some(0), "{out}{err}");
+    let now = names(api).await;
+    assert!(!now.contains(&a) && now.contains(&hand), "{now:?}");
+    outputs.extend([out, err]);
+
+    // The state field: c runs again (a resume), then reads its three lines.
+    write(
+        &f.dir,
+        "c.json",
+        &json!({"name": c, "config": f.source("c"), "state": "RUNNING"}),
+    );
+    let (code, out, err) = run("plan", &f.args(&["--format", "json"]));
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert_eq!(steps(&out), [("resume".to_string(), c.clone())]);
+    let (code, out, err) = run("apply", &f.args(&[]));
+    assert_eq!(code, Some(0), "{out}{err}");
+
+    // A rename (same settings, new name) is refused, then done as destroy-create: the new
+    // connector starts with no offsets and reads its file again from the start.
+    let topic = format!("{}-gitops-c", f.id);
+    consume(&topic, 3, WAIT, Duration::from_secs(1));
+    std::fs::remove_file(f.dir.join("c.json")).unwrap();
+    let c2 = f.name("004");
+    write(&f.dir, "c2.json", &apache(&c2, &f.source("c")));
+    let (code, out, err) = run("plan", &f.args(&[]));
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("error[gitops.rename-refused]"), "{out}");
+    assert!(out.contains("does not exist yet"), "{out}");
+    let (code, out, err) = run("apply", &f.args(&["--allow-destroy-create"]));
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains(&format!("done     rename {c} -> {c2}")),
+        "{out}"
+    );
+    let now = names(api).await;
+    assert!(now.contains(&c2) && !now.contains(&c), "{now:?}");
+    // Offsets lost: the three lines are in the topic twice.
+    let lines = consume(&topic, 6, WAIT, Duration::from_secs(2));
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    let offsets = api
+        .call(
+            As::Operator,
+            Method::GET,
+            &api.managed(&format!("/connectors/{c2}/offsets")),
+            None,
+        )
+        .await;
+    assert_eq!(offsets.status, 200, "{}", offsets.text);
+    outputs.extend([out, err]);
+
+    // The audit trail records the commit of every change apply made, and the secret is
+    // nowhere: not in any output, the audit trail, the events or the supervisor's logs.
+    let audit = std::fs::read_to_string(stored.join("audit.jsonl")).unwrap();
+    let creates: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["action"] == "connector_created" && r["principal"] == "OPERATOR")
+        .collect();
+    let with_commit: Vec<&Value> = creates
+        .iter()
+        .filter(|r| r["commit"] == "0123abcdef")
+        .collect();
+    assert_eq!(with_commit.len(), 3, "{audit}");
+    assert!(audit.contains("\"connector_updated\""), "{audit}");
+    let events = serde_json::to_string(&events(api)).unwrap();
+    for (what, text) in [
+        ("outputs", outputs.join("\n")),
+        ("audit", audit),
+        ("events", events),
+        ("logs", harness::api::captured_logs()),
+    ] {
+        assert!(!text.contains(DB_PASSWORD), "the secret is in the {what}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_made_through_the_api_is_reported_and_healed_within_one_interval() {
+    let f = folder("gitops-drift").await;
+    let api = &f.api;
+    let (a, b) = (f.name("001"), f.name("002"));
+    write(&f.dir, "a.json", &apache(&a, &f.source("a")));
+    write(&f.dir, "b.json", &apache(&b, &f.source("b")));
+    let (code, out, err) = run("apply", &f.args(&[]));
+    assert_eq!(code, Some(0), "{out}{err}");
+
+    let settings = GitopsSettings {
+        source: f.dir.clone(),
+        interval: Duration::from_secs(3),
+        mode: DriftMode::Report,
+        environment: None,
+        owner: OWNER.into(),
+        prune: false,
+    };
+    let against = Against {
+        url: api.base.clone(),
+        credentials: Credentials::ApiKey {
+            id: "OPERATOR".into(),
+            secret: OPERATOR_SECRET.into(),
+        },
+    };
+    let department = api.dept.supervisor.department().as_ref().clone();
+    let observer = api.dept.supervisor.observer().clone();
+    let mut watch =
+        DriftWatch::new(department, settings.clone(), &against, observer).expect("watch");
+    assert!(watch.round().await.drift.is_empty());
+
+    // A config change through the API, to a connector the folder owns.
+    let mut changed = config_of(api, &a).await;
+    changed.insert("topic".into(), format!("{}-changed-by-hand", f.id));
+    let put = api
+        .call(
+            As::Operator,
+            Method::PUT,
+            &api.managed(&format!("/connectors/{a}/config")),
+            Some(&json!(changed)),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.text);
+    let (code, out, err) = run("plan", &f.args(&[]));
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(out.contains(&format!("update {a}")), "{out}");
+    assert!(out.contains("~ topic:"), "{out}");
+    let round = watch.round().await;
+    assert!(
+        round.drift.contains(&(a.clone(), "config")),
+        "{:?}",
+        round.drift
+    );
+    let metrics = reqwest::get(api.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = format!("kcs_gitops_drift{{connector=\"{a}\"");
+    let series: Vec<&str> = metrics.lines().filter(|l| l.starts_with(&line)).collect();
+    assert_eq!(series.len(), 1, "{metrics}");
+    assert!(
+        series[0].contains("kind=\"config\"") && series[0].ends_with(" 1"),
+        "{series:?}"
+    );
+    assert!(
+        events(api)
+            .iter()
+            .any(|e| e.event == "gitops_drift" && e.connector.as_deref() == Some(&a)),
+        "no gitops_drift event"
+    );
+    // Report mode changed nothing.
+    assert!(config_of(api, &a).await["topic"].ends_with("-changed-by-hand"));
+
+    // Heal mode: the running loop puts it back within one interval.
+    watch.set_mode(DriftMode::Heal);
+    let interval = settings.interval;
+    let task = tokio::spawn(watch.run());
+    let started = Instant::now();
+    eventually("the config to be put back", WAIT, || async {
+        (config_of(api, &a).await["topic"] == f.source("a")["topic"]).then_some(())
+    })
+    .await;
+    let first = started.elapsed();
+    // A second change, made while the loop runs, is healed by the next round.
+    let mut changed = config_of(api, &b).await;
+    changed.insert("topic".into(), format!("{}-changed-again", f.id));
+    let put = api
+        .call(
+            As::Operator,
+            Method::PUT,
+            &api.managed(&format!("/connectors/{b}/config")),
+            Some(&json!(changed)),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.text);
+    let changed_at = Instant::now();
+    eventually("the second change to be put back", WAIT, || async {
+        (config_of(api, &b).await["topic"] == f.source("b")["topic"]).then_some(())
+    })
+    .await;
+    let healed_after = changed_at.elapsed();
+    task.abort();
+    println!(
+        "heal: first round {:.1}s after start; a change made through the API healed after {:.1}s (interval {}s)",
+        first.as_secs_f64(),
+        healed_after.as_secs_f64(),
+        interval.as_secs()
+    );
+    // One interval plus the round itself (plan + apply) on a busy 2-core machine.
+    assert!(
+        healed_after <= interval + Duration::from_secs(15),
+        "healed after {healed_after:?}"
+    );
+    assert!(
+        events(api)
+            .iter()
+            .any(|e| e.event == "gitops_healed" && e.connector.as_deref() == Some(&a)),
+        "no gitops_healed event"
+    );
+}
+
+#[test]
+fn the_example_repository_validates_and_its_workflow_uses_existing_flags() {
+    let root = Path::new(harness::PROJECT).join("examples");
+    let department = root.join("department.toml");
+    for env in ["dev", "cert", "prod"] {
+        let folder = root.join("gitops/connectors").join(env);
+        let (code, out, err) = run(
+            "validate",
+            &[
+                "--department",
+                department.to_str().unwrap(),
+                folder.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(code, Some(0), "{env}: {out}{err}");
+        assert!(out.contains("0 errors"), "{out}");
+    }
+    let workflow_path = root.join("gitops/.github/workflows/connectors.yml");
+    let text = std::fs::read_to_string(&workflow_path).unwrap();
+    let workflow: yaml_serde::Value = yaml_serde::from_str(&text).unwrap();
+    assert!(workflow["on"]["pull_request"].is_mapping(), "{text}");
+    assert!(workflow["on"]["push"].is_mapping(), "{text}");
+    let steps = |job: &str| -> String {
+        workflow["jobs"][job]["steps"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("no job {job}"))
+            .iter()
+            .filter_map(|s| s["run"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for (job, command) in [("plan", "plan"), ("plan", "validate"), ("apply", "apply")] {
+        let script = steps(job);
+        let call = format!("connect-supervisor {command} ");
+        let at = script
+            .find(&call)
+            .unwrap_or_else(|| panic!("job {job} does not run {command}"));
+        let invocation: String = script[at..]
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .scan(true, |more, l| {
+                let keep = *more;
+                *more = l.trim_end().ends_with('\\');
+                keep.then(|| l.to_string())
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        let (_, help, _) = run(command, &["--help"]);
+        for flag in invocation
+            .split_whitespace()
+            .filter(|w| w.starts_with("--"))
+        {
+            assert!(
+                help.contains(flag),
+                "{job}: {command} has no {flag}: {help}"
+            );
+        }
+    }
+}
