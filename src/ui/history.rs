@@ -117,11 +117,30 @@ const WIDTH: f64 = 160.0;
 /// Height of a chart.
 const HEIGHT: f64 = 36.0;
 
-/// A small line chart of `values` (seconds before `now`, value) over the last hour, scaled to
+/// The seconds a chart of `values` spans: the oldest value's age, at least a minute and at most
+/// [`WINDOW`] (a young worker's few minutes fill the chart instead of its right edge).
+pub fn span(values: &[(f64, f64)]) -> f64 {
+    values
+        .iter()
+        .map(|(ago, _)| *ago)
+        .fold(60.0, f64::max)
+        .min(WINDOW.as_secs_f64())
+}
+
+/// Words for a span: `last hour`, `last 12 min`.
+pub fn span_words(seconds: f64) -> String {
+    if seconds >= WINDOW.as_secs_f64() - 1.0 {
+        "last hour".into()
+    } else {
+        format!("last {} min", (seconds / 60.0).ceil() as u64)
+    }
+}
+
+/// A small line chart of `values` (seconds before `now`, value) over their [`span`], scaled to
 /// `limit` (drawn as a dashed line at the top) or to the largest value when that is higher.
 /// `label` describes it for screen readers, with the latest and highest values.
 pub fn sparkline(values: &[(f64, f64)], limit: f64, label: &str) -> String {
-    let window = WINDOW.as_secs_f64();
+    let window = span(values);
     let top = values
         .iter()
         .map(|(_, v)| *v)
@@ -206,6 +225,12 @@ mod tests {
         assert!(over.contains(r#"y1="18.0""#), "{over}");
         // One point: a dot; none: the frame only.
         assert!(sparkline(&[(0.0, 0.5)], 1.0, "x").contains("<circle"));
+        // Ten minutes of data fill the width.
+        let young = sparkline(&[(600.0, 0.0), (0.0, 1.0)], 1.0, "x");
+        assert!(young.contains(r#"points="0.0,35.0 160.0,1.0""#), "{young}");
+        assert_eq!(span_words(span(&[(600.0, 0.0)])), "last 10 min");
+        assert_eq!(span_words(span(&[(5000.0, 0.0)])), "last hour");
+        assert_eq!(span_words(span(&[])), "last 1 min");
         let empty = sparkline(&[], 1.0, "x");
         assert!(!empty.contains("series"), "{empty}");
     }

@@ -199,7 +199,7 @@ pub fn overview(
                 escape(&pool.name)
             );
         }
-        out.push_str(r#"<div class="scroll"><table class="workers"><thead><tr><th scope="col">Worker</th><th scope="col">State</th><th scope="col">CPU (last hour)</th><th scope="col">Memory (last hour)</th><th scope="col">Throttled</th><th scope="col">OOM kills</th><th scope="col">Restarts</th></tr></thead><tbody>"#);
+        out.push_str(r#"<div class="scroll"><table class="workers cards"><thead><tr><th scope="col">Worker</th><th scope="col">State</th><th scope="col">CPU (last hour)</th><th scope="col">Memory (last hour)</th><th scope="col">Throttled</th><th scope="col">OOM kills</th><th scope="col">Restarts</th></tr></thead><tbody>"#);
         for w in &pool.workers {
             let (cpu_series, mem_series) = history::series(&points(&w.id), now);
             let u = &w.usage;
@@ -208,12 +208,14 @@ pub fn overview(
                 .map(|c| format!("{c:.2}"))
                 .unwrap_or_else(|| "?".into());
             let mem_now = u.memory_bytes.map(bytes).unwrap_or_else(|| "?".into());
+            let cpu_span = history::span_words(history::span(&cpu_series));
+            let mem_span = history::span_words(history::span(&mem_series));
             let cpu_label = format!(
-                "CPU of {} over the last hour: now {cpu_now} of {:.2} cores",
+                "CPU of {} over the {cpu_span}: now {cpu_now} of {:.2} cores",
                 w.id, w.limits.cpu
             );
             let mem_label = format!(
-                "Memory of {} over the last hour: now {mem_now} of {}",
+                "Memory of {} over the {mem_span}: now {mem_now} of {}",
                 w.id,
                 bytes(w.limits.memory_bytes)
             );
@@ -247,7 +249,7 @@ pub fn overview(
                 .unwrap_or_default();
             let _ = write!(
                 out,
-                r#"<tr><th scope="row">{id}</th><td>{state}{clear}{exit}</td><td><span class="figure">{cpu_now} / {cpu_limit:.2} cores</span><br>{cpu_chart}</td><td><span class="figure">{mem_now} / {mem_limit}</span><br>{mem_chart}</td><td>{throttled}</td><td class="num">{oom}</td><td class="num">{restarts}</td></tr>"#,
+                r#"<tr><th scope="row">{id}</th><td data-label="State">{state}{clear}{exit}</td><td data-label="CPU (last hour)"><span class="figure">{cpu_now} / {cpu_limit:.2} cores</span><br>{cpu_chart}<span class="muted span">{cpu_span}</span></td><td data-label="Memory (last hour)"><span class="figure">{mem_now} / {mem_limit}</span><br>{mem_chart}<span class="muted span">{mem_span}</span></td><td data-label="Throttled">{throttled}</td><td class="num" data-label="OOM kills">{oom}</td><td class="num" data-label="Restarts">{restarts}</td></tr>"#,
                 id = escape(&w.id),
                 state = state_badge(state),
                 cpu_limit = w.limits.cpu,
@@ -413,7 +415,7 @@ pub fn connector_live(
         };
         let _ = write!(
             out,
-            "<dt>Pool</dt><dd>{pool}</dd><dt>Auto-restart</dt><dd>{restart}</dd><dt>Last successful activity</dt><dd>{act}</dd><dt>Errors in the last hour</dt><dd>{errors}</dd><dt>Last error</dt><dd class=\"error\">{err}</dd><dt>Up since</dt><dd>{up}</dd>",
+            "<dt>Pool</dt><dd>{pool}</dd><dt>Auto-restart</dt><dd>{restart}</dd><dt>Last successful activity</dt><dd>{act}</dd><dt>Errors in the last hour</dt><dd>{errors}</dd><dt>Last error</dt><dd class=\"error\">{err}</dd><dt>Connector instance running for</dt><dd>{up}</dd>",
             pool = escape(&h.pool),
             act = h
                 .last_activity

@@ -210,27 +210,42 @@ pub fn select<'a>(rows: &'a [ConnectorHealth], query: &TableQuery) -> Vec<&'a Co
     out
 }
 
-/// The filter form (outside the refreshed block, so typing is never interrupted).
+/// The filter form (outside the refreshed block, so typing is never interrupted): name, state,
+/// and the sort column and order (the column headers sort too, but are hidden in a narrow
+/// window).
 pub fn filter_form(query: &TableQuery) -> String {
-    let mut options = String::new();
+    let mut states = String::new();
     for s in STATE_FILTERS {
         let selected = if s == query.state { " selected" } else { "" };
-        let _ = write!(options, r#"<option value="{s}"{selected}>{s}</option>"#);
+        let _ = write!(states, r#"<option value="{s}"{selected}>{s}</option>"#);
     }
+    let mut sorts = String::new();
+    for (key, value, title) in SortKey::ALL {
+        let selected = if key == query.sort { " selected" } else { "" };
+        let title = if key == SortKey::Health {
+            "Failing first"
+        } else {
+            title
+        };
+        let _ = write!(
+            sorts,
+            r#"<option value="{value}"{selected}>{title}</option>"#
+        );
+    }
+    let (asc, desc) = if query.descending {
+        ("", " selected")
+    } else {
+        (" selected", "")
+    };
     format!(
         r#"<form class="filters" method="get" action="/ui/connectors" role="search">
 <label>Name contains <input type="search" name="q" value="{q}"></label>
-<label>State <select name="state">{options}</select></label>
-<input type="hidden" name="sort" value="{sort}">{dir}
-<button type="submit">Filter</button> <a href="/ui/connectors">Reset</a>
+<label>State <select name="state">{states}</select></label>
+<label>Sort by <select name="sort">{sorts}</select></label>
+<label>Order <select name="dir"><option value="asc"{asc}>ascending</option><option value="desc"{desc}>descending</option></select></label>
+<button type="submit">Show</button> <a href="/ui/connectors">Reset</a>
 </form>"#,
         q = escape(&query.text),
-        sort = query.sort.as_str(),
-        dir = if query.descending {
-            r#"<input type="hidden" name="dir" value="desc">"#
-        } else {
-            ""
-        },
     )
 }
 
@@ -248,7 +263,7 @@ pub fn render(
         rows.len(),
         total
     );
-    out.push_str(r#"<div class="scroll"><table class="connectors"><caption class="sr-only">Connectors</caption><thead><tr>"#);
+    out.push_str(r#"<div class="scroll"><table class="connectors cards"><caption class="sr-only">Connectors</caption><thead><tr>"#);
     let columns: [(SortKey, &str); 9] = [
         (SortKey::Name, "Name"),
         (SortKey::State, "State"),
@@ -322,7 +337,7 @@ pub fn render(
         };
         let _ = write!(
             out,
-            r#"<tr{row_class} data-name="{name}"><th scope="row"><a href="/ui/connectors/{link}">{name}</a></th><td>{state}</td><td class="num">{tasks}</td><td class="num">{failed}</td><td>{activity}</td><td class="error">{error}</td><td class="num">{errors}</td><td>{restart}</td><td>{pool}</td></tr>"#,
+            r#"<tr{row_class} data-name="{name}"><th scope="row"><a href="/ui/connectors/{link}">{name}</a></th><td data-label="State">{state}</td><td class="num" data-label="Tasks">{tasks}</td><td class="num" data-label="Failed tasks">{failed}</td><td data-label="Last successful activity">{activity}</td><td class="error" data-label="Last error">{error}</td><td class="num" data-label="Errors (1 h)">{errors}</td><td data-label="Auto-restart">{restart}</td><td data-label="Pool">{pool}</td></tr>"#,
             name = escape(&c.name),
             link = url_encode(&c.name),
             state = state_badge(c.state),
