@@ -23,6 +23,7 @@
 //! * [`policy`] reviews connectors against the department's guardrails (pure).
 //! * [`gitops`] loads connector files and runs `connect-supervisor validate`.
 //! * [`guardrails`] applies the policy to the API's creates, updates and validations.
+//! * [`ui`] is the department's health dashboard (server-rendered HTML under `/ui/`).
 //! * [`secret_store`] keeps the per-connector secret files of `externalize` mode.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -47,5 +48,6 @@ pub mod runtime;
 pub mod secret_store;
 pub mod supervisor;
 pub mod translate;
+pub mod ui;
 pub mod watch;
 pub mod worker;

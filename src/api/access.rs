@@ -23,6 +23,10 @@ pub async fn authorize(
 ) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
+    // The dashboard's pages (session cookie, HTML answers) decide for themselves.
+    if crate::ui::handles(&method, &path, request.headers()) {
+        return crate::ui::authorize(state, request, next).await;
+    }
     let settings = state.auth.settings();
     let access = required_access(method.as_str(), &path, settings);
     let header_value = request

@@ -37,6 +37,8 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     /// The connector watch: status poll, auto-restart, health summary.
     pub watch: Arc<crate::watch::ConnectorWatch>,
+    /// The health dashboard: sessions and the workers' usage history.
+    pub ui: Arc<crate::ui::Dashboard>,
 }
 
 impl AppState {
@@ -51,11 +53,13 @@ impl AppState {
         let watch = supervisor.connector_watch(|| {
             crate::watch::ConnectorWatch::start(Arc::clone(&supervisor), Arc::clone(&gateway))
         });
+        let ui = crate::ui::Dashboard::start(Arc::clone(&supervisor));
         Ok(Self {
             supervisor,
             gateway,
             auth,
             watch,
+            ui,
         })
     }
 }
@@ -70,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .merge(observe::router())
         .merge(managed::router())
         .merge(apache::router())
+        .merge(crate::ui::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn(names::refuse_unaddressable))

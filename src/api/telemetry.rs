@@ -74,6 +74,14 @@ pub fn classify(method: &str, route: &str) -> Option<Change> {
             Change::Connector(C::OffsetsRequested)
         }
         ("PUT", "/connectors/{name}/topics/reset") => Change::Connector(C::TopicsReset),
+        // The dashboard's actions, audited like the API calls they stand for.
+        ("POST", "/ui/connectors/{name}/restart" | "/ui/connectors/{name}/restart-failed") => {
+            Change::Connector(C::Restarted)
+        }
+        ("POST", "/ui/connectors/{name}/pause") => Change::Connector(C::Paused),
+        ("POST", "/ui/connectors/{name}/resume") => Change::Connector(C::Resumed),
+        ("POST", "/ui/pools/{pool}/restart") => Change::Admin("pool_restarted"),
+        ("POST", "/ui/workers/{id}/clear") => Change::Admin("worker_cleared"),
         ("POST", "/v1/pools/{pool}/scale") => Change::Admin("pool_scaled"),
         ("POST", "/v1/pools/{pool}/restart") => Change::Admin("pool_restarted"),
         ("POST", "/v1/workers/{id}/restart") => Change::Admin("worker_restarted"),
@@ -374,6 +382,38 @@ mod tests {
                 None,
             ),
             ("GET", "/v1/workers/{id}/logs".into(), None),
+            (
+                "POST",
+                "/ui/connectors/{name}/restart".into(),
+                Some("connector_restarted"),
+            ),
+            (
+                "POST",
+                "/ui/connectors/{name}/restart-failed".into(),
+                Some("connector_restarted"),
+            ),
+            (
+                "POST",
+                "/ui/connectors/{name}/pause".into(),
+                Some("connector_paused"),
+            ),
+            (
+                "POST",
+                "/ui/connectors/{name}/resume".into(),
+                Some("connector_resumed"),
+            ),
+            (
+                "POST",
+                "/ui/pools/{pool}/restart".into(),
+                Some("pool_restarted"),
+            ),
+            (
+                "POST",
+                "/ui/workers/{id}/clear".into(),
+                Some("worker_cleared"),
+            ),
+            ("GET", "/ui/connectors/{name}/restart".into(), None),
+            ("POST", "/ui/login".into(), None),
         ];
         for (method, route, expected) in cases {
             let got = classify(method, &route).map(|c| c.action(true));

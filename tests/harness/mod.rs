@@ -398,4 +398,5 @@ pub fn read_lines(path: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 pub mod api;
+pub mod browser;
 pub mod guardrails;
