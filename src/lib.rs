@@ -24,6 +24,7 @@
 //! * [`gitops`] loads connector files and runs `connect-supervisor validate`.
 //! * [`guardrails`] applies the policy to the API's creates, updates and validations.
 //! * [`secret_store`] keeps the per-connector secret files of `externalize` mode.
+//! * [`session`] issues and verifies the session tokens of the Confluent CLI's login.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -44,6 +45,7 @@ pub mod policy;
 pub mod process;
 pub mod runtime;
 pub mod secret_store;
+pub mod session;
 pub mod supervisor;
 pub mod translate;
 pub mod watch;
