@@ -339,6 +339,10 @@ fn print_banner(
             "  try                 curl -u \"$CS_KEY:$CS_SECRET\" $CS_URL/connect/v1/environments/{}/clusters/{}/connectors\n",
             department.environment_id, department.kafka_cluster_id
         );
+        out += "  Confluent CLI       (the admin key above; README \"The Confluent CLI\")\n";
+        for line in crate::api::cloud::cli_banner(listen, department, (id, secret)) {
+            out += &format!("                      {line}\n");
+        }
     }
     out += "Press Ctrl-C to stop.\n";
     println!("{out}");

@@ -124,6 +124,8 @@ pub struct AuthSettings {
     pub open_health: bool,
     /// `/metrics` answers without credentials (for Prometheus scrapes).
     pub open_metrics: bool,
+    /// Lifetime of the session tokens `POST /api/sessions` issues (`auth.session_lifetime`).
+    pub session_lifetime: std::time::Duration,
 }
 
 impl Default for AuthSettings {
@@ -138,6 +140,7 @@ impl Default for AuthSettings {
             delete_requires_admin: false,
             open_health: true,
             open_metrics: true,
+            session_lifetime: crate::session::DEFAULT_SESSION_LIFETIME,
         }
     }
 }
@@ -164,6 +167,8 @@ pub enum Scheme {
     ApiKey,
     /// Bearer token.
     Token,
+    /// Bearer session token (a JWT from `POST /api/sessions`) of an API key.
+    Session,
     /// No credentials (anonymous access allowed by config).
     Anonymous,
 }
@@ -201,6 +206,9 @@ pub enum AuthError {
     /// Unknown token.
     #[error("Unauthorized: invalid bearer token")]
     InvalidToken,
+    /// A session token that does not verify.
+    #[error("Unauthorized: the session token {0}; log in again (confluent login)")]
+    Session(crate::session::Rejected),
     /// Authenticated, but the role is not enough.
     #[error("Forbidden: {principal} has role {role}; this operation needs role {needed}")]
     Forbidden {
@@ -221,6 +229,7 @@ impl AuthError {
             Self::Malformed => "auth_malformed",
             Self::InvalidKey => "auth_invalid_key",
             Self::InvalidToken => "auth_invalid_token",
+            Self::Session(r) => r.code(),
             Self::Forbidden { .. } => "auth_forbidden",
         }
     }
@@ -285,12 +294,38 @@ pub fn generate_token() -> String {
 #[derive(Debug, Clone)]
 pub struct Authenticator {
     settings: AuthSettings,
+    sessions: Option<std::sync::Arc<crate::session::SessionSigner>>,
 }
 
 impl Authenticator {
-    /// An authenticator over `settings`.
+    /// An authenticator over `settings` (no session tokens until [`Authenticator::with_sessions`]).
     pub fn new(settings: AuthSettings) -> Self {
-        Self { settings }
+        Self {
+            settings,
+            sessions: None,
+        }
+    }
+
+    /// Also accepts the session tokens `signer` issues, as their API key.
+    pub fn with_sessions(mut self, signer: crate::session::SessionSigner) -> Self {
+        self.sessions = Some(std::sync::Arc::new(signer));
+        self
+    }
+
+    /// The signer of session tokens, when sessions are on.
+    pub fn sessions(&self) -> Option<&crate::session::SessionSigner> {
+        self.sessions.as_deref()
+    }
+
+    /// The API key `id` with secret `secret` (the CLI's login), as [`Authenticator::authenticate`]
+    /// checks HTTP Basic.
+    pub fn verify_api_key(&self, id: &str, secret: &str) -> Result<&ApiKey, AuthError> {
+        self.verify_key(id, secret)?;
+        self.settings
+            .keys
+            .iter()
+            .find(|k| k.id == id)
+            .ok_or(AuthError::InvalidKey)
     }
 
     /// The settings.
@@ -321,7 +356,17 @@ impl Authenticator {
             let (id, secret) = text.split_once(':').ok_or(AuthError::Malformed)?;
             self.verify_key(id, secret)
         } else if scheme.eq_ignore_ascii_case("bearer") {
-            self.verify_token(rest)
+            match (self.verify_token(rest), &self.sessions) {
+                (Err(_), Some(signer)) if crate::session::looks_like_jwt(rest) => signer
+                    .verify(rest, &self.settings.keys)
+                    .map(|(key, _)| Principal {
+                        name: key.id.clone(),
+                        role: key.role,
+                        scheme: Scheme::Session,
+                    })
+                    .map_err(AuthError::Session),
+                (result, _) => result,
+            }
         } else {
             Err(AuthError::Malformed)
         }
@@ -384,6 +429,17 @@ pub const METRICS_PATH: &str = "/metrics";
 /// Readiness endpoint of the supervisor (open like `/healthz` when `open_health` is on).
 pub const READY_PATH: &str = "/readyz";
 
+/// Paths of the Confluent CLI's login that answer without credentials: the login itself and
+/// the realm lookup before it.
+pub const LOGIN_PATHS: &[&str] = &["/api/sessions", "/api/login/realm"];
+/// Writes any role may make: the CLI's usage reports (discarded) and data-plane tokens for the
+/// logs search (they carry the caller's own role, so they grant nothing new).
+pub const ANY_ROLE_WRITES: &[&str] = &[
+    "/api/cli/v1/usages",
+    "/api/access_tokens",
+    "/confluent.cloud/api/access_tokens",
+];
+
 /// The least role a request needs: pure, so it is tested route by route.
 pub fn required_access(method: &str, path: &str, settings: &AuthSettings) -> Access {
     let path = if path.len() > 1 {
@@ -410,6 +466,12 @@ pub fn required_access(method: &str, path: &str, settings: &AuthSettings) -> Acc
         .any(|p| path == *p || path.starts_with(&format!("{p}/")))
     {
         return Access::Role(Role::Admin);
+    }
+    if LOGIN_PATHS.contains(&path) {
+        return Access::Open;
+    }
+    if ANY_ROLE_WRITES.contains(&path) {
+        return Access::Role(Role::Viewer);
     }
     let read = matches!(method, "GET" | "HEAD" | "OPTIONS");
     let connector_path = connector_route(path);
@@ -556,6 +618,46 @@ mod tests {
     }
 
     #[test]
+    fn session_tokens_authenticate_as_their_key_with_its_role() {
+        let signer = crate::session::SessionSigner::from_key(
+            [1; 32],
+            "dept1",
+            crate::session::DEFAULT_SESSION_LIFETIME,
+        );
+        let without = Authenticator::new(settings());
+        let auth = Authenticator::new(settings()).with_sessions(signer.clone());
+        let op = auth.verify_api_key("OPKEY", "op-secret").unwrap().clone();
+        assert_eq!(
+            auth.verify_api_key("OPKEY", "admin-secret"),
+            Err(AuthError::InvalidKey)
+        );
+        let token = signer.issue(&op).token;
+        let p = auth.authenticate(Some(&format!("Bearer {token}"))).unwrap();
+        assert_eq!(
+            (p.name.as_str(), p.role, p.scheme),
+            ("OPKEY", Role::Operator, Scheme::Session)
+        );
+        // Without sessions the same bearer is just an unknown token.
+        assert_eq!(
+            without.authenticate(Some(&format!("Bearer {token}"))),
+            Err(AuthError::InvalidToken)
+        );
+        // The key leaves the department file: the session ends with it.
+        let mut fewer = settings();
+        fewer.keys.retain(|k| k.id != "OPKEY");
+        let e = Authenticator::new(fewer)
+            .with_sessions(signer.clone())
+            .authenticate(Some(&format!("Bearer {token}")))
+            .unwrap_err();
+        assert_eq!(e, AuthError::Session(crate::session::Rejected::KeyRevoked));
+        assert_eq!((e.status(), e.code()), (401, "session_key_revoked"));
+        assert!(!e.to_string().contains(&token), "{e}");
+        // Static tokens keep working next to sessions.
+        let p = auth.authenticate(Some("Bearer ci-token")).unwrap();
+        assert_eq!(p.scheme, Scheme::Token);
+    }
+
+    #[test]
     fn anonymous_access_follows_the_settings() {
         let mut s = settings();
         assert_eq!(s.anonymous(), None);
@@ -697,6 +799,30 @@ mod tests {
                 "GET",
                 format!("{p}/connectors/x/status"),
                 Access::Role(Role::Viewer),
+            ),
+            // The Confluent CLI's control plane and logs search.
+            ("POST", "/api/sessions".into(), Access::Open),
+            ("GET", "/api/login/realm".into(), Access::Open),
+            ("GET", "/api/me".into(), Access::Role(Role::Viewer)),
+            (
+                "GET",
+                "/api/cmk/v2/clusters/lkc-a".into(),
+                Access::Role(Role::Viewer),
+            ),
+            (
+                "POST",
+                "/api/cli/v1/usages".into(),
+                Access::Role(Role::Viewer),
+            ),
+            (
+                "POST",
+                "/confluent.cloud/api/access_tokens".into(),
+                Access::Role(Role::Viewer),
+            ),
+            (
+                "POST",
+                "/logs/v1/search".into(),
+                Access::Role(Role::Operator),
             ),
         ] {
             assert_eq!(

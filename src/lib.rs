@@ -25,6 +25,7 @@
 //! * [`guardrails`] applies the policy to the API's creates, updates and validations.
 //! * [`ui`] is the department's health dashboard (server-rendered HTML under `/ui/`).
 //! * [`secret_store`] keeps the per-connector secret files of `externalize` mode.
+//! * [`session`] issues and verifies the session tokens of the Confluent CLI's login.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -46,6 +47,7 @@ pub mod policy;
 pub mod process;
 pub mod runtime;
 pub mod secret_store;
+pub mod session;
 pub mod supervisor;
 pub mod translate;
 pub mod ui;

@@ -253,6 +253,25 @@ async fn dev_brings_up_broker_and_workers_and_sigint_leaves_nothing_behind() {
     assert_eq!(key.len(), 16, "{text}");
     assert_eq!(secret.len(), 64, "{text}");
     assert!(text.contains("export CS_URL="), "{text}");
+    // ... and the Confluent CLI's login with it, which works as printed.
+    let login_url = format!("http://{listen}/confluent.cloud");
+    assert!(
+        text.contains(&format!("confluent login --url {login_url}")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "export CONFLUENT_CLOUD_EMAIL={key} CONFLUENT_CLOUD_PASSWORD={secret}"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "confluent environment use env-devtest && confluent kafka cluster use lkc-devtest"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("api.logging.127.0.0.1"), "{text}");
 
     let http = reqwest::Client::new();
     let anonymous = http
@@ -275,6 +294,24 @@ async fn dev_brings_up_broker_and_workers_and_sigint_leaves_nothing_behind() {
         .await
         .unwrap();
     assert_eq!(listed, serde_json::json!([]));
+    let session: serde_json::Value = http
+        .post(format!("http://{listen}/api/sessions"))
+        .json(&serde_json::json!({"email": key, "password": secret}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let through_session = http
+        .get(format!(
+            "http://{listen}/api/connect/v1/environments/env-devtest/clusters/lkc-devtest/connectors"
+        ))
+        .bearer_auth(session["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(through_session.status(), 200);
     for url in &worker_urls {
         let info: serde_json::Value = http
             .get(format!("{url}/"))

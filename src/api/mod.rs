@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod apache;
+pub mod cloud;
 pub mod error;
 pub mod managed;
 pub mod names;
@@ -22,6 +23,7 @@ use crate::gateway::{Gateway, GatewayError};
 use crate::supervisor::Supervisor;
 
 pub mod admin;
+pub mod logs_v1;
 pub mod metrics;
 pub mod observe;
 pub mod telemetry;
@@ -49,7 +51,7 @@ impl AppState {
         let gateway = Gateway::new(Arc::clone(&supervisor))?;
         gateway.resume_pending_offsets();
         gateway.sweep_secret_files_when_ready();
-        let auth = Arc::new(Authenticator::new(supervisor.department().auth.clone()));
+        let auth = Arc::new(authenticator(supervisor.department()));
         let watch = supervisor.connector_watch(|| {
             crate::watch::ConnectorWatch::start(Arc::clone(&supervisor), Arc::clone(&gateway))
         });
@@ -64,6 +66,24 @@ impl AppState {
     }
 }
 
+/// The department's authenticator, with session tokens signed by the key in its state folder.
+/// A key that cannot be read leaves sessions off (logins answer 503 saying so) rather than
+/// stopping the department: API keys and tokens keep working.
+fn authenticator(department: &crate::model::Department) -> Authenticator {
+    let auth = Authenticator::new(department.auth.clone());
+    match crate::session::SessionSigner::load_or_create(
+        &department.supervisor.state_dir,
+        &department.id,
+        department.auth.session_lifetime,
+    ) {
+        Ok(signer) => auth.with_sessions(signer),
+        Err(e) => {
+            tracing::error!(error = %e, code = e.code(), "Session tokens are off: the signing key cannot be used.");
+            auth
+        }
+    }
+}
+
 /// The full router of the supervisor.
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -75,6 +95,8 @@ pub fn router(state: AppState) -> Router {
         .merge(managed::router())
         .merge(apache::router())
         .merge(crate::ui::router())
+        .merge(cloud::router())
+        .merge(logs_v1::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn(names::refuse_unaddressable))

@@ -47,6 +47,16 @@ pub(crate) fn read_auth(t: &mut TableReader<'_>) -> Option<AuthSettings> {
     let delete_requires_admin = t.boolean("delete_requires_admin").unwrap_or(false);
     let open_health = t.boolean("open_health").unwrap_or(defaults.open_health);
     let open_metrics = t.boolean("open_metrics").unwrap_or(defaults.open_metrics);
+    let session_lifetime = if t.has("session_lifetime") {
+        super::supervision::duration(
+            t,
+            "session_lifetime",
+            crate::session::MIN_SESSION_LIFETIME,
+            crate::session::MAX_SESSION_LIFETIME,
+        )
+    } else {
+        Some(defaults.session_lifetime)
+    };
 
     let keys: Vec<Option<ApiKey>> = t
         .with_table_array("keys", |k| {
@@ -134,6 +144,7 @@ pub(crate) fn read_auth(t: &mut TableReader<'_>) -> Option<AuthSettings> {
         delete_requires_admin,
         open_health,
         open_metrics,
+        session_lifetime: session_lifetime?,
     })
 }
 
@@ -173,7 +184,7 @@ memory = "512MiB"
     #[test]
     fn keys_tokens_and_switches_are_read() {
         let text = format!(
-            "{BASE}\n[auth]\ndelete_requires_admin = true\nopen_metrics = false\n\
+            "{BASE}\n[auth]\ndelete_requires_admin = true\nopen_metrics = false\nsession_lifetime = \"2h\"\n\
              [[auth.keys]]\nid = \"K1\"\nsecret_sha256 = \"{}\"\nrole = \"operator\"\n\
              [[auth.tokens]]\nname = \"ci\"\ntoken_sha256 = \"{}\"\nrole = \"viewer\"\n",
             hash_secret("s1"),
@@ -182,6 +193,10 @@ memory = "512MiB"
         let d = parse(&text, Path::new("/"), &|_| None).unwrap();
         assert!(d.auth.configured && d.auth.delete_requires_admin);
         assert!(d.auth.open_health && !d.auth.open_metrics);
+        assert_eq!(
+            d.auth.session_lifetime,
+            std::time::Duration::from_secs(7200)
+        );
         assert_eq!(d.auth.keys[0].id, "K1");
         assert_eq!(d.auth.keys[0].role, Role::Operator);
         assert_eq!(d.auth.keys[0].secret_sha256, digest("s1"));
@@ -192,7 +207,7 @@ memory = "512MiB"
     #[test]
     fn every_auth_problem_is_reported_without_echoing_values() {
         let text = format!(
-            "{BASE}\n[auth]\nopen_health = \"yes\"\nanonymous_role = \"root\"\n\
+            "{BASE}\n[auth]\nopen_health = \"yes\"\nanonymous_role = \"root\"\nsession_lifetime = \"30d\"\n\
              [[auth.keys]]\nid = \"K1\"\nsecret_sha256 = \"my-plain-secret\"\nrole = \"boss\"\n\
              [[auth.keys]]\nid = \"K1\"\nsecret_sha256 = \"{h}\"\nrole = \"admin\"\n\
              [[auth.keys]]\nid = \"K1\"\nsecret_sha256 = \"{h}\"\nrole = \"admin\"\n\
@@ -204,6 +219,7 @@ memory = "512MiB"
         for expected in [
             "auth.open_health",
             "auth.anonymous_role",
+            "auth.session_lifetime",
             "auth.keys[0].secret_sha256",
             "auth.keys[0].role",
             "auth.keys[2].id",

@@ -160,6 +160,32 @@ impl TestApi {
             As::WrongSecret => request.basic_auth("ADMIN", Some("not-the-secret")),
             As::Nobody => request,
         };
+        self.send(request, method, url, body).await
+    }
+
+    /// Sends a request with this `Authorization` header value (e.g. `Bearer <session token>`),
+    /// records the answer, and returns it.
+    pub async fn call_with(
+        &self,
+        authorization: Option<&str>,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Answer {
+        let mut request = self.http.request(method.clone(), url);
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        self.send(request, method, url, body).await
+    }
+
+    async fn send(
+        &self,
+        mut request: reqwest::RequestBuilder,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Answer {
         if let Some(body) = body {
             request = request
                 .header("content-type", "application/json")

@@ -460,6 +460,21 @@ impl LogHub {
             .map(|c| c.ring.query(query))
     }
 
+    /// At most `limit` lines of connector `name` for which `keep` holds, in the order
+    /// [`Ring::scan`] gives (`None` when none were seen).
+    pub fn scan_connector(
+        &self,
+        name: &str,
+        newest_first: bool,
+        limit: usize,
+        keep: impl Fn(&LogRecord) -> bool,
+    ) -> Option<Vec<Arc<LogRecord>>> {
+        self.lock()
+            .connectors
+            .get(name)
+            .map(|c| c.ring.scan(newest_first, limit, keep))
+    }
+
     /// Lines of worker `worker` (`None` when none were seen).
     pub fn worker_lines(&self, worker: &str, query: &Query) -> Option<Vec<Arc<LogRecord>>> {
         self.lock().workers.get(worker).map(|w| w.ring.query(query))

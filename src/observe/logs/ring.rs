@@ -128,6 +128,34 @@ impl Ring {
         out
     }
 
+    /// At most `limit` records for which `keep` holds, newest first (`newest_first`) or oldest
+    /// first: the logs/v1 search, whose filters (level sets, text, cursors in either direction)
+    /// are its own.
+    pub fn scan(
+        &self,
+        newest_first: bool,
+        limit: usize,
+        keep: impl Fn(&LogRecord) -> bool,
+    ) -> Vec<Arc<LogRecord>> {
+        let matching = |r: &&Arc<LogRecord>| keep(r);
+        if newest_first {
+            self.records
+                .iter()
+                .rev()
+                .filter(matching)
+                .take(limit)
+                .cloned()
+                .collect()
+        } else {
+            self.records
+                .iter()
+                .filter(matching)
+                .take(limit)
+                .cloned()
+                .collect()
+        }
+    }
+
     /// The newest record at `level` or above.
     pub fn last_at_least(&self, level: LogLevel) -> Option<Arc<LogRecord>> {
         self.records
@@ -265,6 +293,18 @@ mod tests {
         });
         assert_eq!(since.len(), 2);
         assert_eq!(ring.last_at_least(LogLevel::Error).unwrap().seq, 50);
+    }
+
+    #[test]
+    fn scans_go_either_way_with_their_own_filter_and_limit() {
+        let mut ring = Ring::new(1 << 20);
+        for i in 1..=20 {
+            ring.push(record(i, LogLevel::Info, None, 10));
+        }
+        let seqs = |v: Vec<Arc<LogRecord>>| v.iter().map(|r| r.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(ring.scan(true, 3, |r| r.seq < 15)), [14, 13, 12]);
+        assert_eq!(seqs(ring.scan(false, 3, |r| r.seq > 15)), [16, 17, 18]);
+        assert!(ring.scan(true, 5, |_| false).is_empty());
     }
 
     #[test]
