@@ -159,9 +159,13 @@ pub async fn dev(options: DevOptions) -> Result<(), AppError> {
     result
 }
 
-/// `connect-supervisor run`: the department against its configured Kafka.
-pub async fn run(config_path: &Path) -> Result<(), AppError> {
-    let department = config::load(config_path)?;
+/// `connect-supervisor run`: the department against its configured Kafka. `auth_file`, when
+/// given, holds the `[auth]` table (in Kubernetes: a Secret next to the department ConfigMap).
+pub async fn run(config_path: &Path, auth_file: Option<&Path>) -> Result<(), AppError> {
+    let department = match auth_file {
+        Some(auth) => config::load_with_auth(config_path, auth)?,
+        None => config::load(config_path)?,
+    };
     if !department.auth.configured {
         return Err(AppError::Config(ConfigError::Invalid {
             path: config_path.to_path_buf(),

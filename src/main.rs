@@ -51,6 +51,10 @@ enum Command {
         /// The department file.
         #[arg(long, short, env = "CONNECT_SUPERVISOR_CONFIG")]
         config: PathBuf,
+        /// A file with the department's [auth] table only (e.g. mounted from a Kubernetes
+        /// Secret); the department file then has none.
+        #[arg(long, env = "CONNECT_SUPERVISOR_AUTH_FILE")]
+        auth_file: Option<PathBuf>,
     },
     /// Run a department locally with an embedded single-node Kafka broker and temporary state.
     Dev {
@@ -224,7 +228,9 @@ fn main() -> ExitCode {
     };
     let result: Result<(), anyhow::Error> = runtime.block_on(async {
         match cli.command {
-            Command::Run { config } => app::run(&config).await.map_err(exit_with),
+            Command::Run { config, auth_file } => app::run(&config, auth_file.as_deref())
+                .await
+                .map_err(exit_with),
             Command::Dev {
                 config,
                 runtime_source,
