@@ -40,6 +40,7 @@ pub mod guardrails;
 pub mod model;
 pub mod observe;
 pub mod offsets;
+pub mod pod;
 pub mod policy;
 pub mod process;
 pub mod runtime;

@@ -454,7 +454,10 @@ fn the_kubernetes_topology_runs_each_pool_as_a_statefulset_of_single_worker_pods
         "{args:?}"
     );
     for pool in &department.pools {
-        let service = format!("{}=dept1-pool-{}:8083", pool.name, pool.name);
+        let service = format!(
+            "{}=dept1-pool-{}.$(POD_NAMESPACE).svc:8083",
+            pool.name, pool.name
+        );
         assert!(args.contains(&service.as_str()), "{service} in {args:?}");
     }
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
