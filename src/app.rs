@@ -11,7 +11,7 @@ use crate::api::{AppState, router};
 use crate::config::{self, ConfigError, EXIT_CONFIG};
 use crate::dev::{DevError, EmbeddedKafka};
 use crate::runtime::{self, Materialised, RuntimeError, RuntimeLayout};
-use crate::supervisor::{Supervisor, SupervisorError};
+use crate::supervisor::{Supervisor, SupervisorError, SupervisorOptions};
 
 /// Prefix of the temporary folders of `dev`: `connect-supervisor-dev-<pid>-<random>`.
 pub const DEV_DIR_PREFIX: &str = "connect-supervisor-dev-";
@@ -44,6 +44,9 @@ pub enum AppError {
     /// The API's state (offsets requests) could not be opened.
     #[error("cannot open the API state: {0}")]
     State(crate::gateway::GatewayError),
+    /// The kubernetes topology could not be set up (discovery flags).
+    #[error(transparent)]
+    Pod(#[from] crate::pod::PodError),
     /// A local file operation failed.
     #[error("{action} {path}: {source}")]
     Io {
@@ -61,6 +64,7 @@ impl AppError {
     pub fn exit_code(&self) -> i32 {
         match self {
             Self::Config(_) => EXIT_CONFIG,
+            Self::Pod(e) => e.exit_code(),
             _ => 1,
         }
     }
@@ -153,15 +157,33 @@ pub async fn dev(options: DevOptions) -> Result<(), AppError> {
         department.supervisor.listen = listen;
     }
 
-    let result = serve_department(department, layout, Some(&broker), dev_key, started).await;
+    let result = serve_department(
+        department,
+        layout,
+        SupervisorOptions::default(),
+        Some(&broker),
+        dev_key,
+        started,
+    )
+    .await;
     broker.stop().await;
     drop(tmp);
     result
 }
 
-/// `connect-supervisor run`: the department against its configured Kafka.
-pub async fn run(config_path: &Path) -> Result<(), AppError> {
-    let department = config::load(config_path)?;
+/// `connect-supervisor run`: the department against its configured Kafka. `auth_file`, when
+/// given, holds the `[auth]` table (in Kubernetes: a Secret next to the department ConfigMap).
+/// With `discovery` (the kubernetes topology) the workers run in their own pods and are only
+/// reached; without it (all-in-one) they are this process's children.
+pub async fn run(
+    config_path: &Path,
+    auth_file: Option<&Path>,
+    discovery: Option<&crate::pod::Discovery>,
+) -> Result<(), AppError> {
+    let department = match auth_file {
+        Some(auth) => config::load_with_auth(config_path, auth)?,
+        None => config::load(config_path)?,
+    };
     if !department.auth.configured {
         return Err(AppError::Config(ConfigError::Invalid {
             path: config_path.to_path_buf(),
@@ -173,7 +195,11 @@ pub async fn run(config_path: &Path) -> Result<(), AppError> {
     }
     let layout = RuntimeLayout::new(&department.runtime.dir);
     layout.check()?;
-    serve_department(department, layout, None, None, Instant::now()).await
+    let options = SupervisorOptions {
+        remote: discovery.map(|d| d.resolve(&department)).transpose()?,
+        ..Default::default()
+    };
+    serve_department(department, layout, options, None, None, Instant::now()).await
 }
 
 /// Why `run` refuses a department file without `[auth]`: a forgotten table must not mean "open
@@ -185,6 +211,7 @@ pub const NO_AUTH_MESSAGE: &str = "is missing; `run` needs an [auth] table so th
 async fn serve_department(
     mut department: crate::model::Department,
     layout: RuntimeLayout,
+    options: SupervisorOptions,
     broker: Option<&EmbeddedKafka>,
     dev_key: Option<(String, String)>,
     started: Instant,
@@ -219,7 +246,7 @@ async fn serve_department(
         secret
     });
     let local = listener.local_addr().unwrap_or(listen);
-    let supervisor = Supervisor::start(department, layout).await?;
+    let supervisor = Supervisor::start_with(department, layout, options).await?;
     let state = match AppState::new(supervisor.clone()) {
         Ok(state) => state,
         Err(e) => {
@@ -349,26 +376,30 @@ fn print_banner(
 }
 
 /// SIGINT and SIGTERM, whichever comes first.
-struct Signals {
+pub(crate) struct Signals {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
 }
 
 impl Signals {
     fn new() -> Result<Self, AppError> {
-        use tokio::signal::unix::{SignalKind, signal};
-        let wrap = |source| AppError::Io {
+        Self::install().map_err(|source| AppError::Io {
             action: "cannot install a signal handler for",
             path: PathBuf::from("SIGINT/SIGTERM"),
             source,
-        };
-        Ok(Self {
-            interrupt: signal(SignalKind::interrupt()).map_err(wrap)?,
-            terminate: signal(SignalKind::terminate()).map_err(wrap)?,
         })
     }
 
-    async fn recv(&mut self) {
+    /// Installs the handlers (as PID 1 in a container there are no default actions).
+    pub(crate) fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    pub(crate) async fn recv(&mut self) {
         tokio::select! {
             _ = self.interrupt.recv() => tracing::info!("SIGINT received."),
             _ = self.terminate.recv() => tracing::info!("SIGTERM received."),

@@ -43,6 +43,7 @@ pub mod lock;
 pub mod model;
 pub mod observe;
 pub mod offsets;
+pub mod pod;
 pub mod policy;
 pub mod process;
 pub mod runtime;

@@ -10,6 +10,7 @@ use connect_supervisor::app::{self, DevOptions};
 use connect_supervisor::auth::{self, Role};
 use connect_supervisor::config::{self, EXIT_USAGE};
 use connect_supervisor::gitops;
+use connect_supervisor::pod;
 
 /// Folder of the runtime declaration in a source checkout.
 const RUNTIME_SOURCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/images/connect-runtime");
@@ -51,6 +52,51 @@ enum Command {
         /// The department file.
         #[arg(long, short, env = "CONNECT_SUPERVISOR_CONFIG")]
         config: PathBuf,
+        /// A file with the department's [auth] table only (e.g. mounted from a Kubernetes
+        /// Secret); the department file then has none.
+        #[arg(long, env = "CONNECT_SUPERVISOR_AUTH_FILE")]
+        auth_file: Option<PathBuf>,
+        /// all-in-one: the workers are this process's children. kubernetes: each worker is its
+        /// own pod (`connect-supervisor worker`), reached through --pool-service.
+        #[arg(long, value_enum, default_value = "all-in-one", env = pod::ENV_TOPOLOGY)]
+        topology: Topology,
+        /// kubernetes topology: a pool's headless Service, <pool>=<service>:<port>; the API
+        /// reaches its StatefulSet's pods by name (repeat for every pool).
+        #[arg(long, value_name = "POOL=SERVICE:PORT")]
+        pool_service: Vec<String>,
+        /// kubernetes topology: a pool's workers as a static list, <pool>=<url>,<url> (instead
+        /// of --pool-service, e.g. for tests).
+        #[arg(long, value_name = "POOL=URL,URL")]
+        pool_endpoints: Vec<String>,
+    },
+    /// Run one worker of a pool as PID 1 of a pod (kubernetes topology): sized from the pod's
+    /// cgroup limits, restarted in place, probes on --listen (/healthz, /readyz, /metrics).
+    Worker {
+        /// The department file.
+        #[arg(long, short, env = "CONNECT_SUPERVISOR_CONFIG")]
+        config: PathBuf,
+        /// The pool this pod belongs to.
+        #[arg(long)]
+        pool: String,
+        /// The pod's name (logs and /status).
+        #[arg(long, env = "POD_NAME")]
+        pod_name: Option<String>,
+        /// The name the API and the pool's other workers reach this worker by (its DNS name
+        /// behind the pool's headless Service).
+        #[arg(long)]
+        advertised_host: String,
+        /// Address Connect's REST listener binds.
+        #[arg(long, default_value = "0.0.0.0")]
+        bind: String,
+        /// Port of Connect's REST listener.
+        #[arg(long, default_value_t = pod::DEFAULT_REST_PORT)]
+        rest_port: u16,
+        /// Address of the entrypoint's own HTTP server.
+        #[arg(long, default_value = pod::DEFAULT_WORKER_LISTEN)]
+        listen: SocketAddr,
+        /// Overrides supervisor.state_dir of the department file.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
     },
     /// Run a department locally with an embedded single-node Kafka broker and temporary state.
     Dev {
@@ -198,6 +244,14 @@ enum PlanFormatArg {
     Markdown,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Topology {
+    /// One process runs every worker.
+    AllInOne,
+    /// Each worker is its own pod.
+    Kubernetes,
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum ValidateFormat {
     /// For people.
@@ -298,7 +352,53 @@ fn main() -> ExitCode {
     };
     let result: Result<(), anyhow::Error> = runtime.block_on(async {
         match cli.command {
-            Command::Run { config } => app::run(&config).await.map_err(exit_with),
+            Command::Run {
+                config,
+                auth_file,
+                topology,
+                pool_service,
+                pool_endpoints,
+            } => {
+                let discovery = match topology {
+                    Topology::AllInOne
+                        if !(pool_service.is_empty() && pool_endpoints.is_empty()) =>
+                    {
+                        return Err(anyhow::Error::new(Exit(
+                            EXIT_USAGE,
+                            "--pool-service and --pool-endpoints need --topology kubernetes".into(),
+                        )));
+                    }
+                    Topology::AllInOne => None,
+                    Topology::Kubernetes => Some(
+                        pod::Discovery::from_flags(&pool_service, &pool_endpoints)
+                            .map_err(|e| anyhow::Error::new(Exit(e.exit_code(), e.to_string())))?,
+                    ),
+                };
+                app::run(&config, auth_file.as_deref(), discovery.as_ref())
+                    .await
+                    .map_err(exit_with)
+            }
+            Command::Worker {
+                config,
+                pool,
+                pod_name,
+                advertised_host,
+                bind,
+                rest_port,
+                listen,
+                state_dir,
+            } => pod::worker::run(pod::worker::WorkerOptions {
+                config,
+                pool,
+                pod_name,
+                advertised_host,
+                bind,
+                rest_port,
+                listen,
+                state_dir,
+            })
+            .await
+            .map_err(|e| anyhow::Error::new(Exit(e.exit_code(), e.to_string()))),
             Command::Dev {
                 config,
                 runtime_source,

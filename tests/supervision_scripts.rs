@@ -583,6 +583,7 @@ async fn a_second_supervisor_of_a_live_department_refuses_naming_the_holder_and_
             SupervisorOptions {
                 launcher: script(&body),
                 cgroups: None,
+                ..Default::default()
             },
         )
     };

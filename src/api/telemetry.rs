@@ -162,7 +162,7 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     // only waits for it.
     let route = route.unwrap_or_default();
     let task = tokio::spawn(change_request(
-        state, request, next, started, method, path, route, change,
+        state, request, next, started, method, path, route, change, commit,
     ));
     match task.await {
         Ok(response) => response,
@@ -189,6 +189,7 @@ async fn change_request(
     path: String,
     route: String,
     change: Change,
+    commit: Option<String>,
 ) -> Response {
     let mut connector = path_param(&route, &path, &["{name}", "{connector_name}"]);
     let target = path_param(&route, &path, &["{pool}", "{id}"]);

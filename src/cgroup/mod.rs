@@ -233,6 +233,12 @@ pub trait CgroupDriver: Send + Sync + fmt::Debug {
     /// Rewrites only the CPU quota of an existing leaf (`limits.cpu_millis`): the start-up boost
     /// raises it and drops it back. The CPU weight stays that of the worker's own limit.
     fn set_cpu_quota(&self, worker: &str, limits: &Limits) -> Result<(), CgroupError>;
+    /// Whether [`CgroupDriver::set_cpu_quota`] changes what the kernel enforces (false where
+    /// someone else owns the cgroup, such as the kubelet for a pod): no start-up boost is
+    /// granted, or reported, where it cannot apply.
+    fn sets_cpu_quota(&self) -> bool {
+        true
+    }
     /// The `cgroup.procs` files a worker's process writes itself into before exec.
     fn procs_files(&self, worker: &str) -> Vec<PathBuf>;
     /// Folders of a worker's leaf (one per v1 hierarchy, one on v2).

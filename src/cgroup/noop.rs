@@ -25,6 +25,9 @@ impl CgroupDriver for NoopDriver {
     fn set_cpu_quota(&self, _worker: &str, _limits: &Limits) -> Result<(), CgroupError> {
         Ok(())
     }
+    fn sets_cpu_quota(&self) -> bool {
+        false
+    }
     fn procs_files(&self, _worker: &str) -> Vec<PathBuf> {
         Vec::new()
     }

@@ -725,6 +725,73 @@ fn check_pools(root: &mut TableReader<'_>, pools: &[Pool]) {
     }
 }
 
+/// Reads a department file whose `[auth]` table lives in a second file (in Kubernetes: the
+/// department file from a ConfigMap, the key hashes from a Secret). The department file must not
+/// have an `[auth]` table of its own; problems in either are reported with their key paths.
+pub fn load_with_auth(path: &Path, auth_path: &Path) -> Result<Department, ConfigError> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    let text = read(path)?;
+    let auth = read(auth_path)?;
+    let own: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string().trim().to_string(),
+        })?;
+    let theirs: toml::Table = auth
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::Syntax {
+            path: auth_path.to_path_buf(),
+            message: e.to_string().trim().to_string(),
+        })?;
+    let mut problems = Vec::new();
+    if own.contains_key(auth::AUTH_TABLE) {
+        problems.push(Problem::new(
+            auth::AUTH_TABLE,
+            format!(
+                "is in the department file and the auth file {} is given too; keep the [auth] \
+                 table in one of them",
+                auth_path.display()
+            ),
+        ));
+    }
+    for key in theirs.keys().filter(|k| k.as_str() != auth::AUTH_TABLE) {
+        problems.push(Problem::new(
+            key.clone(),
+            format!(
+                "is in the auth file {}, which may hold only the [auth] table",
+                auth_path.display()
+            ),
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        });
+    }
+    let base = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let joined = format!("{text}\n{auth}");
+    parse(&joined, &base, &|name| std::env::var(name).ok()).map_err(|e| match e {
+        ParseError::Syntax(message) => ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message,
+        },
+        ParseError::Invalid(problems) => ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -989,5 +1056,41 @@ heap = "2GiB"
         let debug = format!("{d:?}");
         assert!(!debug.contains("s3cret"));
         assert!(debug.contains("sasl.jaas.config"));
+    }
+
+    #[test]
+    fn the_auth_table_may_come_from_its_own_file_but_only_from_one_place() {
+        let tmp = tempfile::tempdir().unwrap();
+        let department = tmp.path().join("department.toml");
+        let auth = tmp.path().join("auth.toml");
+        let good = GOOD.replace("${env:KAFKA_PASSWORD}", "x");
+        std::fs::write(&department, &good).unwrap();
+        let entry = format!(
+            "[[auth.keys]]\nid = \"ops\"\nrole = \"admin\"\nsecret_sha256 = \"{}\"\n",
+            "ab".repeat(32)
+        );
+        std::fs::write(&auth, &entry).unwrap();
+        let d = load_with_auth(&department, &auth).unwrap();
+        assert!(d.auth.configured);
+        assert_eq!(d.auth.keys.len(), 1);
+        // [auth] in both files: refused, naming the table.
+        std::fs::write(&department, format!("{good}\n{entry}")).unwrap();
+        let Err(ConfigError::Invalid { problems, .. }) = load_with_auth(&department, &auth) else {
+            panic!("accepted [auth] twice");
+        };
+        assert_eq!(problems[0].path, "auth");
+        // Anything but [auth] in the auth file: refused, naming the key.
+        std::fs::write(&department, &good).unwrap();
+        std::fs::write(&auth, format!("{entry}\n[budget]\nmax_workers = 99\n")).unwrap();
+        let Err(ConfigError::Invalid { problems, .. }) = load_with_auth(&department, &auth) else {
+            panic!("accepted a budget from the auth file");
+        };
+        assert_eq!(problems[0].path, "budget");
+        // A missing auth file names itself.
+        let missing = tmp.path().join("nope.toml");
+        let Err(ConfigError::Read { path, .. }) = load_with_auth(&department, &missing) else {
+            panic!("a missing auth file was accepted");
+        };
+        assert_eq!(path, missing);
     }
 }

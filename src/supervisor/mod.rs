@@ -10,6 +10,7 @@
 
 pub mod boost;
 pub mod lifecycle;
+mod remote;
 mod sampler;
 mod scraper;
 mod stale;
@@ -37,6 +38,7 @@ use crate::runtime::{RuntimeError, RuntimeLayout};
 use crate::worker::{Health, WorkerPlan, probe};
 use lifecycle::{Effect, ExitReason, Input, Lifecycle, Phase, Probe, ProcessExit, Snapshot};
 
+pub use remote::{RemotePools, statefulset_urls};
 pub use sampler::Usage;
 
 /// Default time a worker gets to stop after SIGTERM (see `supervision.stop_grace`).
@@ -187,6 +189,20 @@ pub enum AdminError {
     /// No port for a new worker.
     #[error("no free REST port for worker {0}")]
     NoPort(String),
+    /// In the kubernetes topology the pods of a pool are Kubernetes' to scale and restart.
+    #[error(
+        "{action} pool \"{pool}\" is done by Kubernetes in the kubernetes topology: to scale, set \
+         the chart value worker.pools.{pool}.replicas (or the pool's workers in the department \
+         file) and upgrade the release; to restart, run `kubectl rollout restart statefulset` on \
+         the pool's StatefulSet (<release>-pool-{pool}); a crashed worker is restarted in place \
+         by its pod's entrypoint"
+    )]
+    OwnedByKubernetes {
+        /// What was asked (`scaling`, `restarting a worker of`).
+        action: &'static str,
+        /// The pool.
+        pool: String,
+    },
 }
 
 impl AdminError {
@@ -202,6 +218,7 @@ impl AdminError {
             Self::ShuttingDown => "shutting_down",
             Self::StateDir { .. } => "state_dir",
             Self::NoPort(_) => "no_port",
+            Self::OwnedByKubernetes { .. } => "owned_by_kubernetes",
         }
     }
 
@@ -210,7 +227,9 @@ impl AdminError {
         match self {
             Self::UnknownPool(_) | Self::UnknownWorker(_) => 404,
             Self::InvalidCount { .. } | Self::OverBudget { .. } => 400,
-            Self::NotHeld { .. } | Self::RolloutInProgress(_) => 409,
+            Self::NotHeld { .. } | Self::RolloutInProgress(_) | Self::OwnedByKubernetes { .. } => {
+                409
+            }
             Self::ShuttingDown => 503,
             Self::StateDir { .. } | Self::NoPort(_) => 500,
         }
@@ -241,6 +260,9 @@ pub struct SupervisorOptions {
     pub launcher: Launcher,
     /// A cgroup driver to use instead of detecting one (it is prepared at start).
     pub cgroups: Option<Arc<dyn CgroupDriver>>,
+    /// The kubernetes topology: the workers run elsewhere (one per pod) and are only reached
+    /// at these URLs; nothing is spawned.
+    pub remote: Option<RemotePools>,
 }
 
 /// Commands an admin (or the sampler) sends to a worker's task.
@@ -372,6 +394,8 @@ pub struct Supervisor {
     launcher: Launcher,
     cgroups: Arc<dyn CgroupDriver>,
     degraded: Option<String>,
+    /// Whether the workers are remote (kubernetes topology): reached, not run.
+    remote: bool,
     observer: Arc<Observer>,
     inner: Mutex<Inner>,
     admin: tokio::sync::Mutex<()>,
@@ -410,7 +434,7 @@ impl Supervisor {
         runtime: RuntimeLayout,
         options: SupervisorOptions,
     ) -> Result<Arc<Self>, SupervisorError> {
-        if matches!(options.launcher, Launcher::Jvm) {
+        if matches!(options.launcher, Launcher::Jvm) && options.remote.is_none() {
             runtime.check()?;
         }
         // First of all: a live supervisor of this department keeps its workers, its state and
@@ -421,6 +445,12 @@ impl Supervisor {
         )?;
         let observer = Observer::for_department(&department);
         let selected = match options.cgroups {
+            // Remote workers are limited by their pods' cgroups, not by this process.
+            None if options.remote.is_some() => cgroup::Selected {
+                driver: Arc::new(cgroup::noop::NoopDriver),
+                degraded: None,
+                leftovers: Default::default(),
+            },
             Some(driver) => {
                 let leftovers = driver.prepare()?;
                 let degraded = (driver.enforcement() == Enforcement::None)
@@ -439,6 +469,7 @@ impl Supervisor {
             }
         };
         match &selected.degraded {
+            _ if options.remote.is_some() => {}
             Some(reason) => observer.emit(Event::EnforcementDegraded {
                 reason: reason.clone(),
             }),
@@ -451,14 +482,22 @@ impl Supervisor {
             .supervisor
             .state_dir
             .join(crate::worker::WORKERS_DIR);
-        let stale_processes = stale::kill_stale_workers(&workers_dir);
+        let stale_processes = if options.remote.is_some() {
+            0
+        } else {
+            stale::kill_stale_workers(&workers_dir)
+        };
         if !selected.leftovers.cgroups.is_empty() || stale_processes > 0 {
             observer.emit(Event::LeftoversCleaned {
                 cgroups: selected.leftovers.cgroups.len(),
                 processes: selected.leftovers.processes.max(stale_processes),
             });
         }
-        let ports = allocate_ports(&department)?;
+        let ports = if options.remote.is_some() {
+            BTreeMap::new()
+        } else {
+            allocate_ports(&department)?
+        };
         let (shutdown, _) = watch::channel(false);
         let supervisor = Arc::new(Self {
             department: Arc::new(department),
@@ -466,6 +505,7 @@ impl Supervisor {
             launcher: options.launcher,
             cgroups: selected.driver,
             degraded: selected.degraded,
+            remote: options.remote.is_some(),
             observer,
             inner: Mutex::new(Inner::default()),
             admin: tokio::sync::Mutex::new(()),
@@ -479,7 +519,24 @@ impl Supervisor {
             let mut inner = supervisor.lock();
             // Every REST port is taken before any exporter port is picked.
             inner.ports_in_use.extend(ports.values().copied());
-            for pool in &supervisor.department.pools {
+            if let Some(remote) = &options.remote {
+                for pool in &supervisor.department.pools {
+                    let urls = remote.get(&pool.name).cloned().unwrap_or_default();
+                    inner
+                        .pool_sizes
+                        .insert(pool.name.clone(), urls.len() as u32);
+                    for (index, url) in urls.iter().enumerate() {
+                        let id = WorkerId::new(&pool.name, index as u32);
+                        supervisor.add_remote_worker(&mut inner, pool, id, url);
+                    }
+                }
+            }
+            let local = if supervisor.remote {
+                &[][..]
+            } else {
+                &supervisor.department.pools[..]
+            };
+            for pool in local {
                 inner.pool_sizes.insert(pool.name.clone(), pool.workers);
                 for index in 0..pool.workers {
                     let id = WorkerId::new(&pool.name, index);
@@ -828,6 +885,7 @@ impl Supervisor {
             .pool(pool_name)
             .ok_or_else(|| AdminError::UnknownPool(pool_name.to_string()))?
             .clone();
+        self.refuse_remote(pool_name, "scaling")?;
         if workers > MAX_POOL_WORKERS {
             return Err(AdminError::InvalidCount {
                 workers,
@@ -940,6 +998,7 @@ impl Supervisor {
         if *self.shutdown.borrow() {
             return Err(AdminError::ShuttingDown);
         }
+        self.refuse_remote_worker(id, "restarting a worker of")?;
         let worker = self.send(id, Command::Restart)?;
         self.observer.emit(Event::WorkerRestartRequested { worker });
         Ok(())
@@ -950,6 +1009,7 @@ impl Supervisor {
         if *self.shutdown.borrow() {
             return Err(AdminError::ShuttingDown);
         }
+        self.refuse_remote_worker(id, "clearing a worker of")?;
         let worker = self.send(id, Command::Clear)?;
         self.observer.emit(Event::WorkerCleared { worker });
         Ok(())
@@ -961,6 +1021,7 @@ impl Supervisor {
         if self.department.pool(pool).is_none() {
             return Err(AdminError::UnknownPool(pool.to_string()));
         }
+        self.refuse_remote(pool, "a rolling restart of")?;
         if *self.shutdown.borrow() {
             return Err(AdminError::ShuttingDown);
         }
@@ -1255,7 +1316,10 @@ impl Supervisor {
     /// entry); 0 when boosts are off, not enforced, or there is no headroom.
     fn grant_boost(&self, inner: &mut Inner, id: &WorkerId) -> u32 {
         let settings = self.department.supervision.startup_boost;
-        if !settings.enabled || !self.cgroups.controllers().contains(&"cpu") {
+        if !settings.enabled
+            || !self.cgroups.sets_cpu_quota()
+            || !self.cgroups.controllers().contains(&"cpu")
+        {
             return 0;
         }
         let limits_millis = inner

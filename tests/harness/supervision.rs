@@ -60,7 +60,7 @@ pub async fn start_fake(department: Department, launcher: Launcher) -> Arc<Super
         runtime(),
         SupervisorOptions {
             launcher,
-            cgroups: None,
+            ..Default::default()
         },
     )
     .await
