@@ -47,6 +47,8 @@ use table::TableQuery;
 
 /// Path prefix of the dashboard.
 pub const UI_PREFIX: &str = "/ui";
+/// The dashboard's first page (the overview).
+pub const DASHBOARD_PATH: &str = "/ui/";
 /// The sign-in page.
 pub const LOGIN_PATH: &str = "/ui/login";
 /// Sign-out.
