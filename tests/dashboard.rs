@@ -508,6 +508,41 @@ async fn the_dashboard_in_a_real_browser() {
     assert_eq!(b.all("a[href='/ui/pools/shared/restart']").await.len(), 1);
     b.wait_text("Data as of").await;
     b.screenshot_page("overview", 1280, 900).await;
+    // The admin's rolling restart, behind its confirmation, audited like POST
+    // /v1/pools/shared/restart; the overview follows its progress.
+    b.click(&b.find("a[href='/ui/pools/shared/restart']").await)
+        .await;
+    b.wait_text("Rolling restart of pool shared?").await;
+    b.click(&b.find("#confirm").await).await;
+    b.wait_text("Rolling restart started").await;
+    eventually("the rolling restart to complete", WAIT, || async {
+        let pools = api.state.supervisor.status();
+        (pools[0].rollout.as_ref().map(|r| r.state) == Some("completed")).then_some(())
+    })
+    .await;
+    b.goto(&api.url("/ui/")).await;
+    b.wait_text("Rolling restart completed: 1 of 1 workers done")
+        .await;
+    let pool_audit = api
+        .call(
+            As::Admin,
+            Method::GET,
+            &api.url("/v1/audit?action=pool_restarted"),
+            None,
+        )
+        .await;
+    assert!(
+        pool_audit.body["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["principal"] == "ADMIN"
+                && r["status"] == 202
+                && r["target"] == "shared"
+                && r["path"] == "/ui/pools/shared/restart"),
+        "{}",
+        pool_audit.text
+    );
 
     // Session ids and CSRF tokens never reach logs, events or the audit trail.
     let audit_file = audit.body["file"].as_str().unwrap();
