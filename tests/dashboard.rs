@@ -22,6 +22,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(180);
+/// A secret in the sink's config: masked on its page as the API masks it.
+const SECRET: &str = "Hunter2-Dashboard-Secret-77";
 
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
@@ -79,7 +81,11 @@ async fn the_dashboard_in_a_real_browser() {
     let out_dir = dir.join("not-there-yet");
     for (name, config) in [
         (&source, file_source(&input, &topic)),
-        (&sink, file_sink(&topic, &out_dir.join("out.txt"))),
+        (&sink, {
+            let mut c = file_sink(&topic, &out_dir.join("out.txt"));
+            c.insert("db.password".into(), SECRET.into());
+            c
+        }),
     ] {
         let a = api
             .call(
@@ -236,6 +242,16 @@ async fn the_dashboard_in_a_real_browser() {
         "a trace block"
     );
     assert!(!b.all("ol.log li").await.is_empty(), "log lines");
+    let config_row = b.find("table.config tr[data-key='db.password'] td").await;
+    assert_eq!(
+        b.text(&config_row).await,
+        "****************",
+        "the secret is masked as the API masks it"
+    );
+    assert!(
+        !b.source().await.contains(SECRET),
+        "the page holds the secret"
+    );
     for section in [
         "Summary",
         "Tasks",

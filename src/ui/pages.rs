@@ -482,9 +482,9 @@ pub fn connector_live(
         for (k, val) in &info.config {
             let _ = write!(
                 t,
-                "<tr><th scope=\"row\"><code>{}</code></th><td><code>{}</code></td></tr>",
-                escape(k),
-                escape(val)
+                "<tr data-key=\"{key}\"><th scope=\"row\"><code>{key}</code></th><td><code>{}</code></td></tr>",
+                escape(val),
+                key = escape(k),
             );
         }
         t.push_str("</tbody></table></div>");
