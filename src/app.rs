@@ -353,6 +353,15 @@ fn print_banner(
     }
     let base = format!("http://{listen}");
     out += &format!("  supervisor          {base}\n");
+    let sign_in = if dev_key.is_some() {
+        "sign in with the admin API key and secret below"
+    } else {
+        "sign in with an API key and secret of the department"
+    };
+    out += &format!(
+        "  dashboard           {base}{}  (open it in a browser; {sign_in})\n",
+        crate::ui::DASHBOARD_PATH
+    );
     out += &format!(
         "  managed API         {base}/connect/v1/environments/{}/clusters/{}/connectors\n",
         department.environment_id, department.kafka_cluster_id

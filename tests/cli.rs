@@ -312,6 +312,69 @@ async fn dev_brings_up_broker_and_workers_and_sigint_leaves_nothing_behind() {
         .await
         .unwrap();
     assert_eq!(through_session.status(), 200);
+
+    // The banner's dashboard URL: open it, sign in with the printed key, see the department.
+    let dashboard = format!("http://{listen}/ui/");
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.trim_start().starts_with("dashboard") && l.contains(&dashboard)),
+        "{text}"
+    );
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = browser
+        .get(format!("http://{listen}/ui/login"))
+        .send()
+        .await
+        .unwrap();
+    let login_cookie = form.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let form = form.text().await.unwrap();
+    let token = form
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("the sign-in form carries a CSRF token");
+    let signed_in = browser
+        .post(format!("http://{listen}/ui/login"))
+        .header("cookie", &login_cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={token}&key={key}&secret={secret}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let session = signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("cs_session="))
+        .expect("a session cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let overview = browser
+        .get(&dashboard)
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(overview.status(), 200);
+    let overview = overview.text().await.unwrap();
+    assert!(
+        overview.contains("Pool shared: 2 of 2 workers ready"),
+        "{overview}"
+    );
     for url in &worker_urls {
         let info: serde_json::Value = http
             .get(format!("{url}/"))

@@ -16,12 +16,14 @@ use connect_supervisor::ui::pages::connectors_document;
 use connect_supervisor::ui::table::TableQuery;
 use connect_supervisor::watch::{AutoRestartView, ConnectorHealth};
 use harness::api::{ADMIN_SECRET, As, OPERATOR_SECRET, TestApi, VIEWER_SECRET, captured_logs};
-use harness::browser::Browser;
+use harness::browser::{Browser, ENTER, TAB};
 use harness::{PoolSpec, eventually, file_sink, file_source, scratch};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(180);
+/// A secret in the sink's config: masked on its page as the API masks it.
+const SECRET: &str = "Hunter2-Dashboard-Secret-77";
 
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
@@ -79,7 +81,11 @@ async fn the_dashboard_in_a_real_browser() {
     let out_dir = dir.join("not-there-yet");
     for (name, config) in [
         (&source, file_source(&input, &topic)),
-        (&sink, file_sink(&topic, &out_dir.join("out.txt"))),
+        (&sink, {
+            let mut c = file_sink(&topic, &out_dir.join("out.txt"));
+            c.insert("db.password".into(), SECRET.into());
+            c
+        }),
     ] {
         let a = api
             .call(
@@ -236,6 +242,16 @@ async fn the_dashboard_in_a_real_browser() {
         "a trace block"
     );
     assert!(!b.all("ol.log li").await.is_empty(), "log lines");
+    let config_row = b.find("table.config tr[data-key='db.password'] td").await;
+    assert_eq!(
+        b.text(&config_row).await,
+        "****************",
+        "the secret is masked as the API masks it"
+    );
+    assert!(
+        !b.source().await.contains(SECRET),
+        "the page holds the secret"
+    );
     for section in [
         "Summary",
         "Tasks",
@@ -306,7 +322,22 @@ async fn the_dashboard_in_a_real_browser() {
     // The restart button, behind a confirmation, restarts it: with its folder there now, the
     // worker's REST API shows the task RUNNING (automatic restarts are off in this department).
     std::fs::create_dir_all(&out_dir).unwrap();
-    b.click(&b.find("a[data-action=restart]").await).await;
+    // With the keyboard only: Tab from the top reaches the skip link first, then the restart
+    // button, and Enter opens its confirmation.
+    b.goto(&page_url).await;
+    b.press(TAB).await;
+    assert!(
+        b.focused().await.contains("class=\"skip\""),
+        "{}",
+        b.focused().await
+    );
+    let mut tabs = 0;
+    while !b.focused().await.contains("data-action=\"restart\"") {
+        b.press(TAB).await;
+        tabs += 1;
+        assert!(tabs < 20, "Tab never reached the restart button");
+    }
+    b.press(ENTER).await;
     b.wait_text(&format!("Restart {sink}?")).await;
     b.screenshot("confirm-restart").await;
     b.click(&b.find("#confirm").await).await;
@@ -358,6 +389,59 @@ async fn the_dashboard_in_a_real_browser() {
             .all(|r| r["status"] == 403),
         "the refused posts are audited as refused: {}",
         refused.text
+    );
+
+    // Behind a TLS-terminating proxy the session cookie is Secure.
+    let form = http.get(api.url("/ui/login")).send().await.unwrap();
+    let login_cookie = form.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let form = form.text().await.unwrap();
+    let token = form
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let r = http
+        .post(api.url("/ui/login"))
+        .header("cookie", &login_cookie)
+        .header("x-forwarded-proto", "https")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={token}&key=VIEWER&secret={VIEWER_SECRET}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let set: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert!(
+        set.iter()
+            .any(|c| c.starts_with("cs_session=") && c.ends_with("; Secure")),
+        "{set:?}"
+    );
+    // The sign-in form refuses a post without its own token.
+    let r = http
+        .post(api.url("/ui/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("key=VIEWER&secret={VIEWER_SECRET}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .all(|c| !c.to_str().unwrap().starts_with("cs_session="))
     );
 
     // A narrow window: the page does not scroll sideways (tables scroll in their own box).
@@ -440,6 +524,41 @@ async fn the_dashboard_in_a_real_browser() {
     assert_eq!(b.all("a[href='/ui/pools/shared/restart']").await.len(), 1);
     b.wait_text("Data as of").await;
     b.screenshot_page("overview", 1280, 900).await;
+    // The admin's rolling restart, behind its confirmation, audited like POST
+    // /v1/pools/shared/restart; the overview follows its progress.
+    b.click(&b.find("a[href='/ui/pools/shared/restart']").await)
+        .await;
+    b.wait_text("Rolling restart of pool shared?").await;
+    b.click(&b.find("#confirm").await).await;
+    b.wait_text("Rolling restart started").await;
+    eventually("the rolling restart to complete", WAIT, || async {
+        let pools = api.state.supervisor.status();
+        (pools[0].rollout.as_ref().map(|r| r.state) == Some("completed")).then_some(())
+    })
+    .await;
+    b.goto(&api.url("/ui/")).await;
+    b.wait_text("Rolling restart completed: 1 of 1 workers done")
+        .await;
+    let pool_audit = api
+        .call(
+            As::Admin,
+            Method::GET,
+            &api.url("/v1/audit?action=pool_restarted"),
+            None,
+        )
+        .await;
+    assert!(
+        pool_audit.body["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["principal"] == "ADMIN"
+                && r["status"] == 202
+                && r["target"] == "shared"
+                && r["path"] == "/ui/pools/shared/restart"),
+        "{}",
+        pool_audit.text
+    );
 
     // Session ids and CSRF tokens never reach logs, events or the audit trail.
     let audit_file = audit.body["file"].as_str().unwrap();

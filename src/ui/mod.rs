@@ -47,12 +47,16 @@ use table::TableQuery;
 
 /// Path prefix of the dashboard.
 pub const UI_PREFIX: &str = "/ui";
+/// The dashboard's first page (the overview).
+pub const DASHBOARD_PATH: &str = "/ui/";
 /// The sign-in page.
 pub const LOGIN_PATH: &str = "/ui/login";
 /// Sign-out.
 pub const LOGOUT_PATH: &str = "/ui/logout";
 /// Header the script sends to get only the refreshed block of a page.
 pub const FRAGMENT_HEADER: &str = "x-dashboard-fragment";
+/// Header a TLS-terminating proxy sets to `https`: the session cookie then gets `Secure`.
+pub const FORWARDED_PROTO: &str = "x-forwarded-proto";
 /// Events shown on a connector page.
 pub const CONNECTOR_EVENTS: usize = 20;
 /// Log lines shown on a connector page.
@@ -474,7 +478,13 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
         Some((id, s)) => {
             tracing::info!(principal = %s.key_id, role = %s.role, "Dashboard sign-in.");
             let mut response = redirect("/ui/");
-            for c in [session_cookie(&id), expired_cookie(LOGIN_CSRF_COOKIE)] {
+            let secure = headers
+                .get(FORWARDED_PROTO)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+            for c in [
+                session_cookie(&id, secure),
+                expired_cookie(LOGIN_CSRF_COOKIE, LOGIN_PATH),
+            ] {
                 if let Ok(v) = HeaderValue::from_str(&c) {
                     response.headers_mut().append(header::SET_COOKIE, v);
                 }
@@ -513,7 +523,7 @@ async fn logout(
         state.ui.sessions.sign_out(id);
     }
     let mut response = redirect(LOGIN_PATH);
-    if let Ok(v) = HeaderValue::from_str(&expired_cookie(SESSION_COOKIE)) {
+    if let Ok(v) = HeaderValue::from_str(&expired_cookie(SESSION_COOKIE, UI_PREFIX)) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     response

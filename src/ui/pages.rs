@@ -422,11 +422,15 @@ pub fn connector_live(
                 .map(|t| time_ago(t, now))
                 .unwrap_or_else(|| "never".into()),
             errors = h.errors_last_hour,
-            err = h
-                .last_error
-                .as_deref()
-                .map(escape)
-                .unwrap_or_else(|| "none".into()),
+            err = match (&h.last_error, h.last_error_at) {
+                (Some(e), Some(at)) => format!(
+                    r#"{} <span class="muted">({})</span>"#,
+                    escape(e),
+                    time_ago(at, now)
+                ),
+                (Some(e), None) => escape(e),
+                (None, _) => "none".into(),
+            },
             up = h
                 .uptime_seconds
                 .map(|s| format!("{s} s"))
@@ -482,9 +486,9 @@ pub fn connector_live(
         for (k, val) in &info.config {
             let _ = write!(
                 t,
-                "<tr><th scope=\"row\"><code>{}</code></th><td><code>{}</code></td></tr>",
-                escape(k),
-                escape(val)
+                "<tr data-key=\"{key}\"><th scope=\"row\"><code>{key}</code></th><td><code>{}</code></td></tr>",
+                escape(val),
+                key = escape(k),
             );
         }
         t.push_str("</tbody></table></div>");

@@ -191,17 +191,19 @@ pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// `Set-Cookie` value of a session cookie.
-pub fn session_cookie(id: &str) -> String {
+/// `Set-Cookie` value of a session cookie; `secure` (the browser reached the supervisor over
+/// HTTPS, through a proxy that says so) adds `Secure`, so the cookie never travels in clear.
+pub fn session_cookie(id: &str, secure: bool) -> String {
     format!(
-        "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-        SESSION_TTL.as_secs()
+        "{SESSION_COOKIE}={id}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        SESSION_TTL.as_secs(),
+        if secure { "; Secure" } else { "" }
     )
 }
 
-/// `Set-Cookie` value that removes cookie `name`.
-pub fn expired_cookie(name: &str) -> String {
-    format!("{name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+/// `Set-Cookie` value that removes cookie `name` set for `path`.
+pub fn expired_cookie(name: &str, path: &str) -> String {
+    format!("{name}=; Path={path}; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
 /// `Set-Cookie` value of the sign-in form's CSRF cookie (lives as long as a form may stay open).
@@ -310,11 +312,13 @@ mod tests {
         assert_eq!(cookie(h, SESSION_COOKIE), Some("abc"));
         assert_eq!(cookie(h, LOGIN_CSRF_COOKIE), Some("xyz"));
         assert_eq!(cookie(h, "b"), None);
-        let set = session_cookie("abc");
-        for part in ["HttpOnly", "SameSite=Strict", "Max-Age=28800", "Path=/"] {
+        let set = session_cookie("abc", false);
+        for part in ["HttpOnly", "SameSite=Strict", "Max-Age=28800", "Path=/ui"] {
             assert!(set.contains(part), "{set}");
         }
-        assert!(expired_cookie(SESSION_COOKIE).contains("Max-Age=0"));
+        assert!(!set.contains("Secure"));
+        assert!(session_cookie("abc", true).ends_with("; Secure"));
+        assert!(expired_cookie(SESSION_COOKIE, "/ui").contains("Max-Age=0"));
     }
 
     #[test]

@@ -400,3 +400,35 @@ impl Browser {
         path
     }
 }
+
+impl Browser {
+    /// Presses a key (a WebDriver key code such as [`TAB`] or [`ENTER`]) on the focused element.
+    pub async fn press(&self, key: &str) {
+        self.session_call(
+            reqwest::Method::POST,
+            "/actions",
+            Some(serde_json::json!({ "actions": [{
+                "type": "key", "id": "keyboard",
+                "actions": [{ "type": "keyDown", "value": key }, { "type": "keyUp", "value": key }]
+            }]})),
+        )
+        .await;
+    }
+
+    /// The focused element's outer HTML (its opening tag is enough to tell which it is).
+    pub async fn focused(&self) -> String {
+        self.eval(
+            "const a = document.activeElement; return a ? a.outerHTML.slice(0, 200) : '';",
+            serde_json::json!([]),
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+    }
+}
+
+/// WebDriver's Tab key.
+pub const TAB: &str = "\u{E004}";
+/// WebDriver's Enter key.
+pub const ENTER: &str = "\u{E007}";
