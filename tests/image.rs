@@ -276,6 +276,18 @@ role = "admin"
             "{status}"
         );
         assert_eq!(status["pod_limits"]["cpu_millis"], 1000, "{status}");
+        // The JVM maps the image's class-data-sharing archive (made at build time).
+        let (_, maps) = podman(&[
+            "exec",
+            name,
+            "sh",
+            "-c",
+            "cat /proc/[0-9]*/maps 2>/dev/null | grep -c connect-worker.jsa",
+        ]);
+        assert!(
+            maps.trim().parse::<u32>().unwrap_or(0) > 0,
+            "the worker JVM maps the CDS archive: {maps}"
+        );
         // Non-root, read-only root filesystem.
         let (_, uid) = podman(&["exec", name, "id", "-u"]);
         assert_eq!(uid.trim(), IMAGE_UID.to_string());
