@@ -351,6 +351,22 @@ async fn a_pool_of_two_pods_is_one_connect_group_behind_the_kubernetes_api() {
         (get(&format!("{base}/readyz")).await.0 == 200).then_some(())
     })
     .await;
+    // The API's view of the pool: the two pods, ready, reached not run.
+    let (status, pools) = call(reqwest::Method::GET, &format!("{base}/v1/pools"), None).await;
+    assert_eq!(status, 200, "{pools}");
+    let workers = pools["pools"][0]["workers"].as_array().unwrap().clone();
+    assert_eq!(workers.len(), 2, "{pools}");
+    for (worker, pod) in workers.iter().zip(&pods) {
+        assert_eq!(
+            worker["rest_url"],
+            format!("http://127.0.0.1:{}", pod.rest_port),
+            "{pools}"
+        );
+        assert!(
+            worker["command"].as_str().unwrap().starts_with("(pod at "),
+            "{pools}"
+        );
+    }
     let managed = format!("{base}/connect/v1/environments/env-{id}/clusters/lkc-{id}");
 
     // Managed lifecycle across the pods: create, RUNNING, data in the topic.

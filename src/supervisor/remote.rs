@@ -61,6 +61,11 @@ impl Supervisor {
             .unwrap_or(0);
         let mut plan = WorkerPlan::new(&self.department, pool, id.clone(), port, &self.runtime);
         plan.rest_url = url.trim_end_matches('/').to_string();
+        // Nothing runs here: status shows where the worker is, not a command line of ours.
+        plan.command = crate::process::SpawnSpec::new(
+            format!("(pod at {})", plan.rest_url),
+            Vec::<String>::new(),
+        );
         let limits = Limits {
             cpu_millis: pool.worker.cpu.millis(),
             memory_bytes: pool.worker.memory.bytes(),
