@@ -65,9 +65,14 @@ enum Command {
         #[arg(long, value_name = "POOL=SERVICE:PORT")]
         pool_service: Vec<String>,
         /// kubernetes topology: a pool's workers as a static list, <pool>=<url>,<url> (instead
-        /// of --pool-service, e.g. for tests).
+        /// of --pool-service, e.g. for tests); <url>+<port> names the worker entrypoint's
+        /// metrics port on the same host.
         #[arg(long, value_name = "POOL=URL,URL")]
         pool_endpoints: Vec<String>,
+        /// kubernetes topology: the port of every worker pod entrypoint's /metrics, whose
+        /// Connect metrics the API re-exposes on its own /metrics.
+        #[arg(long, value_name = "PORT")]
+        worker_metrics_port: Option<u16>,
     },
     /// Run one worker of a pool as PID 1 of a pod (kubernetes topology): sized from the pod's
     /// cgroup limits, restarted in place, probes on --listen (/healthz, /readyz, /metrics).
@@ -294,6 +299,7 @@ fn main() -> ExitCode {
                 topology,
                 pool_service,
                 pool_endpoints,
+                worker_metrics_port,
             } => {
                 let discovery = match topology {
                     Topology::AllInOne
@@ -306,8 +312,12 @@ fn main() -> ExitCode {
                     }
                     Topology::AllInOne => None,
                     Topology::Kubernetes => Some(
-                        pod::Discovery::from_flags(&pool_service, &pool_endpoints)
-                            .map_err(|e| anyhow::Error::new(Exit(e.exit_code(), e.to_string())))?,
+                        pod::Discovery::from_flags(
+                            &pool_service,
+                            &pool_endpoints,
+                            worker_metrics_port,
+                        )
+                        .map_err(|e| anyhow::Error::new(Exit(e.exit_code(), e.to_string())))?,
                     ),
                 };
                 app::run(&config, auth_file.as_deref(), discovery.as_ref())
