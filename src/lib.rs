@@ -32,6 +32,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod cds;
 pub mod cgroup;
 pub mod config;
 pub mod connect;

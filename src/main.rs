@@ -65,9 +65,14 @@ enum Command {
         #[arg(long, value_name = "POOL=SERVICE:PORT")]
         pool_service: Vec<String>,
         /// kubernetes topology: a pool's workers as a static list, <pool>=<url>,<url> (instead
-        /// of --pool-service, e.g. for tests).
+        /// of --pool-service, e.g. for tests); <url>+<port> names the worker entrypoint's
+        /// metrics port on the same host.
         #[arg(long, value_name = "POOL=URL,URL")]
         pool_endpoints: Vec<String>,
+        /// kubernetes topology: the port of every worker pod entrypoint's /metrics, whose
+        /// Connect metrics the API re-exposes on its own /metrics.
+        #[arg(long, value_name = "PORT")]
+        worker_metrics_port: Option<u16>,
     },
     /// Run one worker of a pool as PID 1 of a pod (kubernetes topology): sized from the pod's
     /// cgroup limits, restarted in place, probes on --listen (/healthz, /readyz, /metrics).
@@ -274,6 +279,16 @@ enum RuntimeCommand {
         #[arg(long, default_value = RUNTIME_CACHE)]
         dir: PathBuf,
     },
+    /// Make the class-data-sharing archive of the worker classpath (cds/connect-worker.jsa in the
+    /// runtime) with one training start against an embedded broker; workers then start faster.
+    Cds {
+        /// The runtime.
+        #[arg(long, default_value = RUNTIME_CACHE)]
+        dir: PathBuf,
+        /// The java the workers run (the archive only works with the JDK that wrote it).
+        #[arg(long, default_value = "java")]
+        java: PathBuf,
+    },
 }
 
 fn init_logging(format: LogFormat) {
@@ -358,6 +373,7 @@ fn main() -> ExitCode {
                 topology,
                 pool_service,
                 pool_endpoints,
+                worker_metrics_port,
             } => {
                 let discovery = match topology {
                     Topology::AllInOne
@@ -370,8 +386,12 @@ fn main() -> ExitCode {
                     }
                     Topology::AllInOne => None,
                     Topology::Kubernetes => Some(
-                        pod::Discovery::from_flags(&pool_service, &pool_endpoints)
-                            .map_err(|e| anyhow::Error::new(Exit(e.exit_code(), e.to_string())))?,
+                        pod::Discovery::from_flags(
+                            &pool_service,
+                            &pool_endpoints,
+                            worker_metrics_port,
+                        )
+                        .map_err(|e| anyhow::Error::new(Exit(e.exit_code(), e.to_string())))?,
                     ),
                 };
                 app::run(&config, auth_file.as_deref(), discovery.as_ref())
@@ -429,6 +449,19 @@ fn main() -> ExitCode {
             Command::HashSecret => hash_secret(),
             Command::Validate { .. } | Command::Plan(_) | Command::Apply { .. } => {
                 unreachable!("handled before the async runtime")
+            }
+            Command::Runtime {
+                command: RuntimeCommand::Cds { dir, java },
+            } => {
+                let layout = connect_supervisor::runtime::RuntimeLayout::new(&dir);
+                let work = tempfile::tempdir()?;
+                match connect_supervisor::cds::build_archive(&layout, &java, work.path()).await {
+                    Ok(path) => {
+                        println!("class-data-sharing archive written to {}", path.display());
+                        Ok(())
+                    }
+                    Err(e) => Err(anyhow::Error::new(Exit(1, e.to_string()))),
+                }
             }
             Command::Runtime {
                 command: RuntimeCommand::Fetch { source, dir },

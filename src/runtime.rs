@@ -32,6 +32,8 @@ pub const JMX_EXPORTER_CONFIG: &str = "jmx-exporter.yaml";
 pub const STAMP_FILE: &str = ".complete";
 /// File name of the runtime declaration.
 pub const POM_FILE: &str = "pom.xml";
+/// The workers' class-data-sharing archive, relative to the runtime root (see [`crate::cds`]).
+pub const CDS_ARCHIVE: &str = "cds/connect-worker.jsa";
 /// Environment variable naming the Maven executable (default `mvn`).
 pub const MVN_ENV: &str = "MVN";
 
@@ -145,6 +147,12 @@ impl RuntimeLayout {
     /// Root folder.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The class-data-sharing archive of the worker classpath (`cds/connect-worker.jsa`), made
+    /// by `connect-supervisor runtime cds`; workers use it when it exists.
+    pub fn cds_archive(&self) -> PathBuf {
+        self.root.join(CDS_ARCHIVE)
     }
 
     /// Java classpath of the broker (`broker/*`).

@@ -344,6 +344,13 @@ pub fn jvm_command(
         runtime.connect_log_config().display()
     ));
     args.push(format!("-Dkafka.logs.dir={}", dir.display()));
+    let cds = runtime.cds_archive();
+    if cds.is_file() {
+        // Maps the classes of the start instead of loading them (see crate::cds); auto: a stale
+        // archive is ignored, never fatal.
+        args.push(format!("-XX:SharedArchiveFile={}", cds.display()));
+        args.push("-Xshare:auto".into());
+    }
     args.extend(pool.jvm_options.iter().cloned());
     args.push("-cp".into());
     args.push(runtime.connect_classpath());

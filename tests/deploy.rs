@@ -450,6 +450,11 @@ fn the_kubernetes_topology_runs_each_pool_as_a_statefulset_of_single_worker_pods
         .map(|a| a.as_str().unwrap())
         .collect();
     assert!(
+        args.windows(2)
+            .any(|w| w == ["--worker-metrics-port", "8090"]),
+        "the API scrapes the worker entrypoints: {args:?}"
+    );
+    assert!(
         args.windows(2).any(|w| w == ["--topology", "kubernetes"]),
         "{args:?}"
     );

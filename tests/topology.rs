@@ -95,6 +95,7 @@ impl PodCgroup {
 struct Pod {
     child: Child,
     rest_port: u16,
+    http_port: u16,
     http: String,
     cgroup: PodCgroup,
 }
@@ -137,6 +138,7 @@ impl Pod {
         Self {
             child,
             rest_port,
+            http_port,
             http: format!("http://127.0.0.1:{http_port}"),
             cgroup,
         }
@@ -328,7 +330,7 @@ async fn a_pool_of_two_pods_is_one_connect_group_behind_the_kubernetes_api() {
     // The department API, reaching the two pods as the pool's workers.
     let endpoints = pods
         .iter()
-        .map(|p| format!("http://127.0.0.1:{}", p.rest_port))
+        .map(|p| format!("http://127.0.0.1:{}+{}", p.rest_port, p.http_port))
         .collect::<Vec<_>>()
         .join(",");
     let mut api_spec = SpawnSpec::new(
@@ -351,6 +353,22 @@ async fn a_pool_of_two_pods_is_one_connect_group_behind_the_kubernetes_api() {
         (get(&format!("{base}/readyz")).await.0 == 200).then_some(())
     })
     .await;
+    // The API's view of the pool: the two pods, ready, reached not run.
+    let (status, pools) = call(reqwest::Method::GET, &format!("{base}/v1/pools"), None).await;
+    assert_eq!(status, 200, "{pools}");
+    let workers = pools["pools"][0]["workers"].as_array().unwrap().clone();
+    assert_eq!(workers.len(), 2, "{pools}");
+    for (worker, pod) in workers.iter().zip(&pods) {
+        assert_eq!(
+            worker["rest_url"],
+            format!("http://127.0.0.1:{}", pod.rest_port),
+            "{pools}"
+        );
+        assert!(
+            worker["command"].as_str().unwrap().starts_with("(pod at "),
+            "{pools}"
+        );
+    }
     let managed = format!("{base}/connect/v1/environments/env-{id}/clusters/lkc-{id}");
 
     // Managed lifecycle across the pods: create, RUNNING, data in the topic.
@@ -406,6 +424,30 @@ async fn a_pool_of_two_pods_is_one_connect_group_behind_the_kubernetes_api() {
     eventually("the connector to be RUNNING again", WAIT, || async {
         let (_, body) = call(reqwest::Method::GET, &status_url, None).await;
         (state_of(&body) == "RUNNING").then_some(())
+    })
+    .await;
+
+    // The API re-exposes both pods' Connect metrics (scraped from their entrypoints).
+    eventually("both pods' Connect metrics on the API", WAIT, || async {
+        let text = reqwest::Client::new()
+            .get(format!("{base}/metrics"))
+            .basic_auth("ADMIN", Some(ADMIN_SECRET))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        let connect: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("kafka_connect_"))
+            .collect();
+        let both = ["shared-0", "shared-1"].iter().all(|w| {
+            connect
+                .iter()
+                .any(|l| l.contains(&format!("worker=\"{w}\"")))
+        });
+        both.then_some(())
     })
     .await;
 

@@ -9,15 +9,18 @@ use std::collections::BTreeMap;
 
 use super::PodError;
 use crate::model::Department;
-use crate::supervisor::{RemotePools, statefulset_urls};
+use crate::supervisor::{RemotePools, RemoteWorker, statefulset_urls};
 
 /// How each pool's workers are found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Discovery {
     /// Pool → headless Service (`host:port`).
     pub services: BTreeMap<String, String>,
-    /// Pool → worker REST URLs.
-    pub endpoints: BTreeMap<String, Vec<String>>,
+    /// Pool → workers (REST URL, metrics port).
+    pub endpoints: BTreeMap<String, Vec<RemoteWorker>>,
+    /// Port of every worker pod entrypoint's `/metrics` (`--worker-metrics-port`), for the
+    /// workers found through a Service.
+    pub metrics_port: Option<u16>,
 }
 
 /// Splits `<pool>=<value>`.
@@ -32,29 +35,48 @@ fn assignment<'a>(flag: &str, text: &'a str) -> Result<(&'a str, &'a str), PodEr
 }
 
 impl Discovery {
-    /// From the values of `--pool-service` and `--pool-endpoints`.
-    pub fn from_flags(services: &[String], endpoints: &[String]) -> Result<Self, PodError> {
-        let mut d = Self::default();
+    /// From the values of `--pool-service`, `--pool-endpoints` (each `<url>` may end with
+    /// `+<metrics port>`) and `--worker-metrics-port`.
+    pub fn from_flags(
+        services: &[String],
+        endpoints: &[String],
+        metrics_port: Option<u16>,
+    ) -> Result<Self, PodError> {
+        let mut d = Self {
+            metrics_port,
+            ..Self::default()
+        };
         for text in services {
             let (pool, service) = assignment("--pool-service", text)?;
             d.services.insert(pool.to_string(), service.to_string());
         }
         for text in endpoints {
             let (pool, list) = assignment("--pool-endpoints", text)?;
-            let urls = list
-                .split(',')
-                .map(str::trim)
-                .filter(|u| !u.is_empty())
-                .map(|u| {
-                    let u = u.trim_end_matches('/');
-                    if u.starts_with("http://") || u.starts_with("https://") {
-                        u.to_string()
-                    } else {
-                        format!("http://{u}")
-                    }
-                })
-                .collect();
-            d.endpoints.insert(pool.to_string(), urls);
+            let mut workers = Vec::new();
+            for u in list.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+                let (u, metrics_port) = match u.rsplit_once('+') {
+                    Some((u, port)) => (
+                        u,
+                        Some(port.parse::<u16>().map_err(|_| {
+                            PodError::Discovery(format!(
+                                "--pool-endpoints {pool}: \"{port}\" after '+' is not a metrics port"
+                            ))
+                        })?),
+                    ),
+                    None => (u, metrics_port),
+                };
+                let u = u.trim_end_matches('/');
+                let rest_url = if u.starts_with("http://") || u.starts_with("https://") {
+                    u.to_string()
+                } else {
+                    format!("http://{u}")
+                };
+                workers.push(RemoteWorker {
+                    rest_url,
+                    metrics_port,
+                });
+            }
+            d.endpoints.insert(pool.to_string(), workers);
         }
         Ok(d)
     }
@@ -91,9 +113,14 @@ impl Discovery {
                 self.services.get(&pool.name),
             ) {
                 (Some(urls), _) => urls.clone(),
-                (None, Some(service)) => statefulset_urls(service, pool.workers).map_err(|e| {
-                    PodError::Discovery(format!("--pool-service {}: {e}", pool.name))
-                })?,
+                (None, Some(service)) => statefulset_urls(service, pool.workers)
+                    .map_err(|e| PodError::Discovery(format!("--pool-service {}: {e}", pool.name)))?
+                    .into_iter()
+                    .map(|rest_url| RemoteWorker {
+                        rest_url,
+                        metrics_port: self.metrics_port,
+                    })
+                    .collect(),
                 (None, None) => {
                     return Err(PodError::Discovery(format!(
                         "pool \"{}\" has no workers to reach in the kubernetes topology: pass \
@@ -142,40 +169,56 @@ memory = "1GiB"
     fn services_give_one_pod_per_worker_and_endpoints_are_taken_as_listed() {
         let d = Discovery::from_flags(
             &["shared=dept1-pool-shared.ns.svc:8083".into()],
-            &["etl=127.0.0.1:18090, http://127.0.0.1:18091/".into()],
+            &["etl=127.0.0.1:18090+19090, http://127.0.0.1:18091/".into()],
+            Some(8090),
         )
         .unwrap();
         let pools = d.resolve(&department()).unwrap();
+        let w = |url: &str, metrics: u16| RemoteWorker {
+            rest_url: url.into(),
+            metrics_port: Some(metrics),
+        };
         assert_eq!(
             pools["shared"],
             vec![
-                "http://dept1-pool-shared-0.dept1-pool-shared.ns.svc:8083",
-                "http://dept1-pool-shared-1.dept1-pool-shared.ns.svc:8083"
+                w(
+                    "http://dept1-pool-shared-0.dept1-pool-shared.ns.svc:8083",
+                    8090
+                ),
+                w(
+                    "http://dept1-pool-shared-1.dept1-pool-shared.ns.svc:8083",
+                    8090
+                ),
             ]
         );
         assert_eq!(
             pools["etl"],
-            vec!["http://127.0.0.1:18090", "http://127.0.0.1:18091"]
+            vec![
+                w("http://127.0.0.1:18090", 19090),
+                w("http://127.0.0.1:18091", 8090)
+            ]
         );
+        let err = Discovery::from_flags(&[], &["etl=127.0.0.1:1+x".into()], None).unwrap_err();
+        assert!(err.to_string().contains("metrics port"), "{err}");
     }
 
     #[test]
     fn every_pool_needs_a_way_and_unknown_pools_are_refused() {
-        let d = Discovery::from_flags(&["shared=s:8083".into()], &[]).unwrap();
+        let d = Discovery::from_flags(&["shared=s:8083".into()], &[], None).unwrap();
         let err = d.resolve(&department()).unwrap_err().to_string();
         assert!(
             err.contains("pool \"etl\"") && err.contains("--pool-service etl="),
             "{err}"
         );
-        let d = Discovery::from_flags(&["nosuch=s:1".into()], &[]).unwrap();
+        let d = Discovery::from_flags(&["nosuch=s:1".into()], &[], None).unwrap();
         let err = d.resolve(&department()).unwrap_err().to_string();
         assert!(
             err.contains("\"nosuch\"") && err.contains("shared, etl"),
             "{err}"
         );
-        let err = Discovery::from_flags(&["shared".into()], &[]).unwrap_err();
+        let err = Discovery::from_flags(&["shared".into()], &[], None).unwrap_err();
         assert!(err.to_string().contains("<pool>=<value>"), "{err}");
-        let d = Discovery::from_flags(&["shared=s".into(), "etl=e:1".into()], &[]).unwrap();
+        let d = Discovery::from_flags(&["shared=s".into(), "etl=e:1".into()], &[], None).unwrap();
         assert!(
             d.resolve(&department())
                 .unwrap_err()

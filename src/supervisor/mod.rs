@@ -38,7 +38,7 @@ use crate::runtime::{RuntimeError, RuntimeLayout};
 use crate::worker::{Health, WorkerPlan, probe};
 use lifecycle::{Effect, ExitReason, Input, Lifecycle, Phase, Probe, ProcessExit, Snapshot};
 
-pub use remote::{RemotePools, statefulset_urls};
+pub use remote::{RemotePools, RemoteWorker, statefulset_urls};
 pub use sampler::Usage;
 
 /// Default time a worker gets to stop after SIGTERM (see `supervision.stop_grace`).

@@ -23,8 +23,18 @@ use crate::observe::Event;
 use crate::supervisor::lifecycle::{Phase, Snapshot};
 use crate::worker::{Health, probe};
 
-/// Where the workers of each pool are: pool name → REST base URLs, in worker order.
-pub type RemotePools = std::collections::BTreeMap<String, Vec<String>>;
+/// One worker pod as the API reaches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteWorker {
+    /// Connect's REST base URL.
+    pub rest_url: String,
+    /// Port of the pod entrypoint's `/metrics` on the same host, whose Connect metrics the API
+    /// re-exposes like a local worker's JMX exporter.
+    pub metrics_port: Option<u16>,
+}
+
+/// Where the workers of each pool are: pool name → workers, in worker order.
+pub type RemotePools = std::collections::BTreeMap<String, Vec<RemoteWorker>>;
 
 fn initial_snapshot() -> Snapshot {
     Snapshot {
@@ -53,14 +63,21 @@ impl Supervisor {
         inner: &mut super::Inner,
         pool: &Pool,
         id: WorkerId,
-        url: &str,
+        remote: &RemoteWorker,
     ) {
+        let url = remote.rest_url.as_str();
         let port = url
             .rsplit_once(':')
             .and_then(|(_, p)| p.trim_end_matches('/').parse().ok())
             .unwrap_or(0);
         let mut plan = WorkerPlan::new(&self.department, pool, id.clone(), port, &self.runtime);
         plan.rest_url = url.trim_end_matches('/').to_string();
+        plan.metrics_port = remote.metrics_port;
+        // Nothing runs here: status shows where the worker is, not a command line of ours.
+        plan.command = crate::process::SpawnSpec::new(
+            format!("(pod at {})", plan.rest_url),
+            Vec::<String>::new(),
+        );
         let limits = Limits {
             cpu_millis: pool.worker.cpu.millis(),
             memory_bytes: pool.worker.memory.bytes(),
