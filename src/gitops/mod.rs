@@ -164,20 +164,7 @@ pub fn validate(options: &ValidateOptions) -> Result<ValidateOutcome, GitopsErro
         &options.baseline,
         options.allow_renames,
     ));
-    for f in &mut findings {
-        let variable = f
-            .key
-            .as_ref()
-            .and_then(|k| from_env.get(&(f.file.clone(), k.clone())));
-        if let (check::NOTE_SECRETS, Some(variable)) = (f.rule.as_str(), variable) {
-            f.message = format!(
-                "{} is ${{env:{variable}}}: apply sends the value of {variable}, which the \
-                 supervisor keeps in a secret file, giving Connect a reference",
-                f.key.as_deref().unwrap_or_default()
-            );
-            f.hint = "keep the secret in the CI's secrets as the variable".into();
-        }
-    }
+    prepare::explain_env_secrets(&mut findings, &from_env);
     let summary = Summary {
         files: loaded.len(),
         connectors: loaded.iter().filter(|f| f.content.is_ok()).count(),
