@@ -340,6 +340,38 @@ async fn a_folder_is_planned_applied_changed_pruned_and_renamed_through_the_mana
     assert_eq!(offsets.status, 200, "{}", offsets.text);
     outputs.extend([out, err]);
 
+    // apply stops at the first failure, saying what was done and what was not: a connector
+    // class the workers do not have passes the offline guardrails but not the API.
+    let (x1, x2) = (f.name("x1"), f.name("x2"));
+    write(&f.dir, "x1.json", &apache(&x1, &f.source("x1")));
+    let mut broken = f.source("x2");
+    broken.insert(
+        "connector.class".into(),
+        "org.example.NoSuchConnector".into(),
+    );
+    write(&f.dir, "x2.json", &apache(&x2, &broken));
+    let mut b_again = b_changed.clone();
+    b_again.insert("batch.size".into(), "600".into());
+    write(
+        &f.dir,
+        "b.json",
+        &json!({"name": b, "config_nonsensitive": b_again,
+                "config_sensitive": {"db.password": format!("${{env:{PASSWORD_ENV}}}")}}),
+    );
+    let (code, out, err) = run("apply", &f.args(&[]));
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains(&format!("done     create {x1}")), "{out}");
+    assert!(out.contains(&format!("FAILED   create {x2}: ")), "{out}");
+    assert!(out.contains(&format!("not run  update {b}")), "{out}");
+    assert!(out.contains("1 failed, 1 not run"), "{out}");
+    assert_eq!(config_of(api, &b).await["batch.size"], "500");
+    std::fs::remove_file(f.dir.join("x2.json")).unwrap();
+    let (code, out, err) = run("apply", &f.args(&[]));
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains(&format!("done     update {b}")), "{out}");
+    assert!(!out.contains(&format!("create {x1}")), "{out}");
+    outputs.extend([out, err]);
+
     // The audit trail records the commit of every change apply made, and the secret is
     // nowhere: not in any output, the audit trail, the events or the supervisor's logs.
     let audit = std::fs::read_to_string(stored.join("audit.jsonl")).unwrap();

@@ -243,13 +243,3 @@ impl DriftWatch {
         }
     }
 }
-
-impl GitopsSettings {
-    /// `report` or `heal`.
-    pub fn mode_name(&self) -> &'static str {
-        match self.mode {
-            DriftMode::Report => "report",
-            DriftMode::Heal => "heal",
-        }
-    }
-}
