@@ -315,7 +315,7 @@ fn start_drift(
             secret,
         },
     };
-    tracing::info!(source = %settings.source.display(), mode = settings.mode_name(), interval_s = settings.interval.as_secs_f64(), "GitOps continuous mode started.");
+    tracing::info!(source = %settings.source.display(), mode = settings.mode.as_str(), interval_s = settings.interval.as_secs_f64(), "GitOps continuous mode started.");
     match crate::gitops::drift::DriftWatch::new(
         department,
         settings,

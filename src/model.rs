@@ -64,6 +64,16 @@ pub enum DriftMode {
     Heal,
 }
 
+impl DriftMode {
+    /// `report` or `heal`, as in the department file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Report => "report",
+            Self::Heal => "heal",
+        }
+    }
+}
+
 /// `[gitops]`: re-plan a connector folder on a timer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GitopsSettings {

@@ -340,6 +340,38 @@ async fn a_folder_is_planned_applied_changed_pruned_and_renamed_through_the_mana
     assert_eq!(offsets.status, 200, "{}", offsets.text);
     outputs.extend([out, err]);
 
+    // apply stops at the first failure, saying what was done and what was not: a connector
+    // class the workers do not have passes the offline guardrails but not the API.
+    let (x1, x2) = (f.name("x1"), f.name("x2"));
+    write(&f.dir, "x1.json", &apache(&x1, &f.source("x1")));
+    let mut broken = f.source("x2");
+    broken.insert(
+        "connector.class".into(),
+        "org.example.NoSuchConnector".into(),
+    );
+    write(&f.dir, "x2.json", &apache(&x2, &broken));
+    let mut b_again = b_changed.clone();
+    b_again.insert("batch.size".into(), "600".into());
+    write(
+        &f.dir,
+        "b.json",
+        &json!({"name": b, "config_nonsensitive": b_again,
+                "config_sensitive": {"db.password": format!("${{env:{PASSWORD_ENV}}}")}}),
+    );
+    let (code, out, err) = run("apply", &f.args(&[]));
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains(&format!("done     create {x1}")), "{out}");
+    assert!(out.contains(&format!("FAILED   create {x2}: ")), "{out}");
+    assert!(out.contains(&format!("not run  update {b}")), "{out}");
+    assert!(out.contains("1 failed, 1 not run"), "{out}");
+    assert_eq!(config_of(api, &b).await["batch.size"], "500");
+    std::fs::remove_file(f.dir.join("x2.json")).unwrap();
+    let (code, out, err) = run("apply", &f.args(&[]));
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains(&format!("done     update {b}")), "{out}");
+    assert!(!out.contains(&format!("create {x1}")), "{out}");
+    outputs.extend([out, err]);
+
     // The audit trail records the commit of every change apply made, and the secret is
     // nowhere: not in any output, the audit trail, the events or the supervisor's logs.
     let audit = std::fs::read_to_string(stored.join("audit.jsonl")).unwrap();
@@ -546,4 +578,119 @@ fn the_example_repository_validates_and_its_workflow_uses_existing_flags() {
             );
         }
     }
+}
+
+/// Ends the `run` process of a test with SIGTERM (its graceful shutdown stops the workers).
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_with_a_gitops_table_creates_the_folder_and_heals_it() {
+    let id = harness::unique("r");
+    let root = scratch(&format!("{id}-run"));
+    let folder = root.join("connectors");
+    std::fs::create_dir_all(&folder).unwrap();
+    let input = root.join("in.txt");
+    std::fs::write(&input, "x\n").unwrap();
+    let name = format!("{id}-lines-file-source-dev-001");
+    write(
+        &folder,
+        "a.json",
+        &apache(&name, &file_source(&input, &format!("{id}-lines"))),
+    );
+    let port = connect_supervisor::supervisor::free_port("127.0.0.1").unwrap();
+    let text = harness::department_toml(
+        &id,
+        &[PoolSpec::new("shared", 1)],
+        &root.join("state"),
+        &format!(
+            "{}\n[gitops]\nsource = \"{}\"\ninterval = \"2s\"\nmode = \"heal\"\nowner = \"{OWNER}\"\n",
+            harness::api::auth_toml(""),
+            folder.display()
+        ),
+    )
+    .replace(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+    );
+    let file = root.join("department.toml");
+    std::fs::write(&file, text).unwrap();
+    let _daemon = Daemon(
+        Command::new(BIN)
+            .args(["run", "--config", file.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(root.join("run.log")).unwrap())
+            .spawn()
+            .expect("start connect-supervisor run"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let managed = format!("{base}/connect/v1/environments/env-{id}/clusters/lkc-{id}/connectors");
+    let http = reqwest::Client::new();
+    let get = |url: String| {
+        let http = http.clone();
+        async move {
+            let r = http
+                .get(url)
+                .basic_auth("OPERATOR", Some(OPERATOR_SECRET))
+                .send()
+                .await
+                .ok()?;
+            r.json::<Value>().await.ok()
+        }
+    };
+    // The folder's connector is missing: the continuous mode creates it.
+    let log = root.join("run.log");
+    eventually("run to create the folder's connector", WAIT * 2, || async {
+        let names = get(managed.clone()).await?;
+        names
+            .as_array()?
+            .iter()
+            .any(|n| n == name.as_str())
+            .then_some(())
+    })
+    .await;
+    // A change through the API is put back by the next rounds.
+    let config_url = format!("{managed}/{name}/config");
+    let mut config: BTreeMap<String, String> =
+        serde_json::from_value(get(config_url.clone()).await.unwrap()).unwrap();
+    assert_eq!(config[OWNER_KEY], OWNER);
+    let topic = config["topic"].clone();
+    config.insert("topic".into(), format!("{id}-elsewhere"));
+    let put = http
+        .put(&config_url)
+        .basic_auth("OPERATOR", Some(OPERATOR_SECRET))
+        .json(&config)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    eventually("run to heal the change", WAIT, || async {
+        let config = get(config_url.clone()).await?;
+        (config["topic"] == topic.as_str()).then_some(())
+    })
+    .await;
+    let audit = std::fs::read_to_string(root.join("state/audit.jsonl")).unwrap();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("\"principal\":\"gitops-drift\"")
+                && l.contains("\"connector_updated\"")),
+        "{audit}\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
 }

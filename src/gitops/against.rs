@@ -2,8 +2,8 @@
 //! managed API (`GET .../connectors?expand=info,status`, one call) with the CI's credentials,
 //! as the [`Baseline`] the files are checked together with (quotas, renames).
 //!
-//! This is the only part of [`crate::gitops`] that talks to the network; turning the answer
-//! into a baseline is pure ([`baseline_from_expansions`]). Credentials never appear in errors
+//! With [`super::client`] (the client of `plan`/`apply`), the only part of [`crate::gitops`]
+//! that talks to the network; turning the answer into a baseline is pure ([`baseline_from_expansions`]). Credentials never appear in errors
 //! or in the baseline.
 
 use std::collections::BTreeMap;

@@ -151,3 +151,32 @@ pub fn render_text(report: &ApplyReport) -> String {
     ));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_says_what_was_done_what_failed_and_what_was_not_run() {
+        let result = |action, connector: &str, result, message: Option<&str>| StepResult {
+            action,
+            connector: connector.into(),
+            from: None,
+            result,
+            message: message.map(str::to_string),
+        };
+        let report = ApplyReport {
+            steps: vec![
+                result(Action::Create, "a", RESULT_DONE, None),
+                result(Action::Update, "b", RESULT_FAILED, Some("refused")),
+                result(Action::Delete, "c", RESULT_NOT_RUN, None),
+            ],
+        };
+        assert!(report.failed());
+        assert_eq!(
+            render_text(&report),
+            "done     create a\nFAILED   update b: refused\nnot run  delete c\n\
+             Apply: 1 done, 1 failed, 1 not run (fix the failure and run apply again)\n"
+        );
+    }
+}

@@ -244,12 +244,60 @@ impl DriftWatch {
     }
 }
 
-impl GitopsSettings {
-    /// `report` or `heal`.
-    pub fn mode_name(&self) -> &'static str {
-        match self.mode {
-            DriftMode::Report => "report",
-            DriftMode::Heal => "heal",
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gitops::plan::{Notice, Plan, RULE_RENAME_REFUSED, RULE_UNOWNED, Step};
+
+    fn step(action: plan::Action, connector: &str) -> Step {
+        Step {
+            action,
+            connector: connector.into(),
+            from: None,
+            file: None,
+            keys: vec![],
+            secrets_unchanged: vec![],
+            note: None,
+            config: plan::SentConfig::default(),
+            then_pause: false,
         }
+    }
+
+    fn notice(rule: &'static str, connector: &str) -> Notice {
+        Notice {
+            connector: connector.into(),
+            rule,
+            message: String::new(),
+            hint: String::new(),
+        }
+    }
+
+    #[test]
+    fn every_difference_has_a_kind() {
+        let prepared = Prepared {
+            plan: Plan {
+                steps: vec![
+                    step(plan::Action::Create, "a"),
+                    step(plan::Action::Update, "b"),
+                    step(plan::Action::Resume, "c"),
+                ],
+                errors: vec![notice(RULE_UNOWNED, "d"), notice(RULE_RENAME_REFUSED, "e")],
+                notes: vec![notice(plan::NOTE_PRUNE_SKIPPED, "f")],
+                unchanged: vec!["g".into()],
+            },
+            ..Prepared::default()
+        };
+        let kinds: Vec<(String, &str)> = drift_of(&prepared).into_iter().collect();
+        assert_eq!(
+            kinds,
+            [
+                ("a".to_string(), "missing"),
+                ("b".to_string(), "config"),
+                ("c".to_string(), "state"),
+                ("d".to_string(), "unowned"),
+                ("e".to_string(), "renamed"),
+                ("f".to_string(), "extra"),
+            ]
+        );
     }
 }

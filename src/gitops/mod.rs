@@ -5,12 +5,14 @@
 //! skipped, `*.json` files are connector definitions), works out each file's environment in the
 //! per-environment layout (`<env>-<connector>.json` beside an `<env>-vars.yaml`), and hands the
 //! parsed documents to the pure [`check`]; [`document`] parses one file, [`report`] renders the
-//! findings. Only [`against`] talks to the network: `--against URL` reads what runs now in the
-//! department into the [`Baseline`] the files are checked with.
+//! findings. [`against`] reads what runs now in the department (`--against URL`) into the
+//! [`Baseline`] the files are checked with.
 //!
-//! `plan` and `apply` ([`prepare`], [`plan`], [`apply`], [`client`], [`secrets`]) compare the
-//! files with what runs through the managed API only, and change it; [`drift`] is the same on a
-//! timer inside `run`.
+//! `plan` and `apply` ([`command`]) compare the files with what runs and change it through the
+//! managed API only: [`prepare`] resolves `${env:...}` secrets and runs the guardrails, [`plan`]
+//! is the pure comparison and its rendering, [`apply`] carries a plan out, [`client`] is the only
+//! HTTP client of changes, [`secrets`] keeps resolved values out of every output. [`drift`] is
+//! the same on a timer inside `run`. Only [`against`] and [`client`] talk to the network.
 
 pub mod against;
 pub mod apply;
@@ -164,20 +166,7 @@ pub fn validate(options: &ValidateOptions) -> Result<ValidateOutcome, GitopsErro
         &options.baseline,
         options.allow_renames,
     ));
-    for f in &mut findings {
-        let variable = f
-            .key
-            .as_ref()
-            .and_then(|k| from_env.get(&(f.file.clone(), k.clone())));
-        if let (check::NOTE_SECRETS, Some(variable)) = (f.rule.as_str(), variable) {
-            f.message = format!(
-                "{} is ${{env:{variable}}}: apply sends the value of {variable}, which the \
-                 supervisor keeps in a secret file, giving Connect a reference",
-                f.key.as_deref().unwrap_or_default()
-            );
-            f.hint = "keep the secret in the CI's secrets as the variable".into();
-        }
-    }
+    prepare::explain_env_secrets(&mut findings, &from_env);
     let summary = Summary {
         files: loaded.len(),
         connectors: loaded.iter().filter(|f| f.content.is_ok()).count(),

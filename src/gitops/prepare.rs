@@ -8,7 +8,7 @@
 //! their secrets out of Git, as `${env:NAME}` filled in by the CI job or a reference to a secret
 //! store that Connect's config providers resolve.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use super::check::{self, Baseline, Finding, LoadedFile, Severity};
@@ -92,9 +92,15 @@ pub fn prepare(
         .collect();
     let mut resolved_secrets = BTreeSet::new();
     let mut resolved_files = Vec::new();
+    let mut from_env = BTreeMap::new();
     for file in &loaded.files {
         let mut resolved = file.clone();
         if let Ok(doc) = &file.content {
+            for (key, value) in &doc.config {
+                if let Some(variable) = secrets::env_variable(value) {
+                    from_env.insert((file.path.clone(), key.clone()), variable.to_string());
+                }
+            }
             let secret_key =
                 |k: &str| doc.sensitive.contains(k) || department.secrets.is_sensitive(k);
             for (key, value) in &doc.config {
@@ -149,6 +155,7 @@ pub fn prepare(
         baseline,
         true,
     ));
+    explain_env_secrets(&mut findings, &from_env);
     for f in &mut findings {
         f.message = secrets::scrub(&f.message, &resolved_secrets);
         f.hint = secrets::scrub(&f.hint, &resolved_secrets);
@@ -182,24 +189,45 @@ pub fn prepare(
     }
 }
 
-/// The findings of a prepared plan for people (only when there are any).
+/// The notes on secrets the guardrails will externalize, for values that are `${env:NAME}` in
+/// the files (`from_env`: file and key to the variable): said as what happens to them.
+pub fn explain_env_secrets(
+    findings: &mut [Finding],
+    from_env: &BTreeMap<(PathBuf, String), String>,
+) {
+    for f in findings {
+        let variable = f
+            .key
+            .as_ref()
+            .and_then(|k| from_env.get(&(f.file.clone(), k.clone())));
+        if let (check::NOTE_SECRETS, Some(variable)) = (f.rule.as_str(), variable) {
+            f.message = format!(
+                "{} is ${{env:{variable}}}: apply sends the value of {variable}, which the \
+                 supervisor keeps in a secret file, giving Connect a reference",
+                f.key.as_deref().unwrap_or_default()
+            );
+            f.hint = "keep the secret in the CI's secrets as the variable".into();
+        }
+    }
+}
+
+/// The findings of a prepared plan for people (only when there are any), without `validate`'s
+/// totals line.
 pub fn render_findings(prepared: &Prepared) -> String {
     if prepared.findings.is_empty() {
         return String::new();
     }
-    let errors = prepared.file_errors();
-    let summary = report::Summary {
-        files: 0,
-        connectors: 0,
-        errors,
-        notices: prepared.findings.len() - errors,
-        unreadable: 0,
-    };
-    prepared.scrub(&report::render(
+    let text = report::render(
         &prepared.findings,
-        &summary,
+        &report::Summary::default(),
         report::OutputFormat::Text,
-    ))
+    );
+    let body = text
+        .trim_end()
+        .rsplit_once('\n')
+        .map(|(body, _)| format!("{body}\n"))
+        .unwrap_or_default();
+    prepared.scrub(&body)
 }
 
 /// Default owner label of a folder: its path as given, without `./` or a trailing `/`.
