@@ -424,6 +424,21 @@ async fn bad_names_refusals_dropped_clients_deletes_and_a_killed_worker() {
         assert_clear_error("create", 400, &a.body, true);
         refusals += 1;
     }
+    // An extractor's own rejection (a task id that is no number) is no plain text either.
+    let (status, body, text) = raw(
+        &api.base,
+        &request(
+            "GET",
+            &format!("/connectors/{keeper}/tasks/abc/status"),
+            Some(&admin),
+            None,
+        ),
+        WAIT,
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+    assert_clear_error("task id", 400, &body, false);
+    refusals += 1;
     println!("bad-name refusals: {refusals}, every one a 400 in its route's shape");
     // Validate without a connector class: 400 naming the key (was a 500 echoing the config).
     for (url, managed) in [
