@@ -447,7 +447,7 @@ impl Gateway {
 
     /// Whether `name` was deleted through the supervisor within [`DELETED_WINDOW`] (and not
     /// created again since).
-    fn was_deleted(&self, name: &str) -> bool {
+    pub fn was_deleted(&self, name: &str) -> bool {
         let mut deleted = self.deleted.lock().expect("deleted lock");
         deleted.retain(|_, at| at.elapsed() < DELETED_WINDOW);
         deleted.contains_key(name)
@@ -848,9 +848,17 @@ impl Gateway {
         info: bool,
     ) -> Result<BTreeMap<String, (String, crate::connect::Expanded)>, GatewayError> {
         let (mut out, _) = self.expanded_raw(status, info).await?;
+        let down: BTreeMap<String, translate::DownWorkers> = self
+            .pools()
+            .into_iter()
+            .map(|p| {
+                let d = self.down_workers(&p);
+                (p, d)
+            })
+            .collect();
         for (pool, e) in out.values_mut() {
-            if let Some(s) = &mut e.status {
-                translate::mark_down_workers(s, &self.down_workers(pool));
+            if let (Some(s), Some(d)) = (&mut e.status, down.get(pool)) {
+                translate::mark_down_workers(s, d);
             }
         }
         Ok(out)
@@ -957,6 +965,15 @@ impl Gateway {
         }
         // Info is always fetched with status: traces are scrubbed with the config's secrets.
         let (listing, unavailable) = self.expanded_raw(expand.status, true).await?;
+        let down_by_pool: BTreeMap<String, translate::DownWorkers> = self
+            .pools()
+            .into_iter()
+            .filter(|p| !unavailable.contains_key(p))
+            .map(|p| {
+                let d = self.down_workers(&p);
+                (p, d)
+            })
+            .collect();
         for (name, (pool, mut e)) in listing {
             let config = e
                 .info
@@ -986,16 +1003,12 @@ impl Gateway {
                 );
             }
             if expand.status {
-                let down = translate::DownWorkers::new();
-                let down = if unavailable.contains_key(&pool) {
-                    down
-                } else {
-                    self.down_workers(&pool)
-                };
+                let none = translate::DownWorkers::new();
+                let down = down_by_pool.get(&pool).unwrap_or(&none);
                 let marked = e
                     .status
                     .as_mut()
-                    .and_then(|s| translate::mark_down_workers(s, &down));
+                    .and_then(|s| translate::mark_down_workers(s, down));
                 let status = match &e.status {
                     Some(s) => {
                         let mut m = translate::managed_status(

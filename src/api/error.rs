@@ -259,6 +259,52 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
+/// Largest non-JSON error body read back to be turned into the route's shape.
+const MAX_PLAIN_ERROR: usize = 64 * 1024;
+
+/// The layer that turns any error answer that is not JSON (an extractor's plain-text rejection,
+/// e.g. a task id that is no number) into the route's error shape, keeping its status and
+/// headers (`Allow`, `WWW-Authenticate`) and its text as the message: no client ever gets a
+/// plain or HTML error body.
+pub async fn shape_plain_errors(request: Request, next: axum::middleware::Next) -> Response {
+    let shape = shape_for_path(request.uri().path());
+    let response = next.run(request).await;
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json"));
+    if json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_PLAIN_ERROR)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_string();
+    let message = if text.is_empty() || text.starts_with('<') {
+        format!(
+            "the request was refused: HTTP {} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        )
+        .trim_end()
+        .to_string()
+    } else {
+        text
+    };
+    let mut shaped = ApiError::new(status, "refused", message)
+        .shaped(shape)
+        .into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            shaped.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    shaped
+}
+
 fn syntax_category(e: &serde_json::Error) -> &'static str {
     match e.classify() {
         serde_json::error::Category::Eof => "it ends too early",
@@ -330,6 +376,62 @@ mod tests {
         assert_eq!(connect["violations"][0]["rule"], "naming.prefix");
         let plain = ApiError::bad_request(&["x".into()]).body();
         assert!(plain["error"].get("violations").is_none());
+    }
+
+    #[tokio::test]
+    async fn plain_text_rejections_get_the_route_shape() {
+        use axum::Router;
+        use axum::extract::Path;
+        use axum::routing::get;
+        use tower::ServiceExt;
+        let app = Router::new()
+            .route(
+                "/connectors/{name}/tasks/{task}/status",
+                get(|Path((_, _)): Path<(String, u32)>| async { "ok" }),
+            )
+            .route(
+                "/connect/v1/x/{n}",
+                get(|Path(_): Path<u32>| async { "ok" }),
+            )
+            .layer(axum::middleware::from_fn(shape_plain_errors));
+        for (uri, managed) in [
+            ("/connectors/c/tasks/abc/status", false),
+            ("/connect/v1/x/y", true),
+        ] {
+            let response = app
+                .clone()
+                .oneshot(
+                    Request::builder()
+                        .uri(uri)
+                        .body(axum::body::Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{uri}");
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            let body: Value = serde_json::from_slice(&bytes).expect("JSON");
+            let message = if managed {
+                assert_eq!(body["error"]["code"], 400);
+                body["error"]["message"].as_str().unwrap().to_string()
+            } else {
+                assert_eq!(body["error_code"], 400);
+                body["message"].as_str().unwrap().to_string()
+            };
+            assert!(message.contains("Cannot parse"), "{message}");
+        }
+        let ok = app
+            .oneshot(
+                Request::builder()
+                    .uri("/connect/v1/x/1")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), StatusCode::OK);
     }
 
     #[test]

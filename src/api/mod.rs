@@ -100,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn(names::refuse_unaddressable))
+        .layer(axum::middleware::from_fn(error::shape_plain_errors))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             access::authorize,

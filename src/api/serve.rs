@@ -191,6 +191,33 @@ impl Drop for InFlight {
     }
 }
 
+/// A response body that keeps its request in flight until it is sent (or dropped), so a body
+/// still being written never counts as an idle connection.
+struct TrackedBody {
+    inner: Body,
+    _in_flight: InFlight,
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// A socket that tells [`Activity`] when bytes arrive.
 struct Watched {
     stream: TcpStream,
@@ -249,8 +276,12 @@ async fn serve_connection(
                 .insert(BodyReadTimeout(limits.body_read_timeout));
             async move {
                 let response = app.oneshot(request.map(Body::new)).await;
-                drop(in_flight);
-                response
+                response.map(|r| {
+                    r.map(|inner| TrackedBody {
+                        inner,
+                        _in_flight: in_flight,
+                    })
+                })
             }
         })
     };

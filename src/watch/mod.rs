@@ -359,6 +359,8 @@ impl ConnectorWatch {
                 Err(e) => tracing::debug!(pool, error = %e.code(), "Connector status poll failed."),
             }
         }
+        // A worker that has not read a delete made through the supervisor yet still lists it.
+        seen.retain(|name, _| !self.gateway.was_deleted(name));
         // Secrets: what the redactor must mask in logs, and what traces must not show.
         let logs = self.observer().logs();
         let mut statuses: BTreeMap<String, (String, ConnectorStatus, u32)> = BTreeMap::new();
