@@ -144,6 +144,12 @@ fn main() {
             let sup = Supervisor::start(department, layout.clone()).await.unwrap();
             sup.wait_until_ready(Duration::from_secs(300)).await.unwrap();
             supervised.push(started.elapsed().as_secs_f64());
+            // Whether the quota bound the start: CPU used and time throttled by the quota.
+            let cpu = |s: connect_supervisor::cgroup::CgroupStats| {
+                let secs = |us: Option<u64>| us.map_or(f64::NAN, |us| us as f64 / 1e6);
+                (secs(s.cpu_usage_usec), secs(s.cpu_throttled_usec))
+            };
+            let supervised_cpu = cpu(sup.cgroups().stats("bench-0").unwrap_or_default());
             boosts.extend(
                 sup.observer()
                     .events()
@@ -154,6 +160,7 @@ fn main() {
             );
             sup.shutdown().await;
 
+            let mut limited_cpu = (f64::NAN, f64::NAN);
             for in_cgroup in [false, true] {
                 let id = format!("bd{round}{}", u8::from(in_cgroup));
                 let state = scratch.path().join(&id);
@@ -173,6 +180,9 @@ fn main() {
                 let mut child = Spawner::global().spawn(spec).await.unwrap();
                 wait_health(&http, &plan.rest_url).await;
                 let took = started.elapsed().as_secs_f64();
+                if in_cgroup {
+                    limited_cpu = cpu(driver.stats("direct-0").unwrap_or_default());
+                }
                 if in_cgroup { limited.push(took) } else { direct.push(took) }
                 let _ = stop_child(&mut child, Duration::from_secs(20)).await;
                 if in_cgroup {
@@ -181,8 +191,10 @@ fn main() {
                 }
             }
             eprintln!(
-                "round {round}: supervised {:.2}s, direct {:.2}s, direct in the same cgroup limits {:.2}s",
-                supervised[round], direct[round], limited[round]
+                "round {round}: supervised {:.2}s, direct {:.2}s, direct in the same cgroup limits {:.2}s \
+                 (CPU used / throttled by the quota until ready: supervised {:.1}s / {:.1}s, same limits {:.1}s / {:.1}s)",
+                supervised[round], direct[round], limited[round],
+                supervised_cpu.0, supervised_cpu.1, limited_cpu.0, limited_cpu.1
             );
         }
         let _ = driver.remove_department();
