@@ -450,3 +450,189 @@ async fn dev_brings_up_broker_and_workers_and_sigint_leaves_nothing_behind() {
     assert!(left.is_empty(), "dev left temporary files: {left:?}");
     eprintln!("dev was up in {up_in:?}");
 }
+
+/// Java processes whose command line mentions `marker` (a test's own temporary folder), not
+/// zombies.
+fn java_processes(marker: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                .is_ok_and(|c| c.contains(marker) && c.contains("java"))
+                && alive(*pid)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_from_a_relative_config_path_runs_and_a_sigkill_leaves_no_jvm_within_2s_under_load() {
+    let runtime = runtime();
+    let dir = scratch("devkill");
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    // Every path relative: the runtime folder in the file (relative to the file's folder) and
+    // the file on the command line (relative to the working directory).
+    std::os::unix::fs::symlink(runtime.root(), dir.join("rt")).unwrap();
+    std::fs::create_dir_all(dir.join("conf")).unwrap();
+    std::fs::write(
+        dir.join("conf/department.toml"),
+        "[department]\nid = \"devkill\"\nenvironment_id = \"env-devkill\"\nkafka_cluster_id = \"lkc-devkill\"\n\
+         [kafka]\nbootstrap_servers = \"replaced-by-dev:9092\"\n\
+         [runtime]\ndir = \"../rt\"\n\
+         [[pools]]\nname = \"shared\"\nworkers = 2\ncpu = 1\nmemory = \"512MiB\"\n\
+         [pools.worker_config]\n\"plugin.discovery\" = \"service_load\"\n",
+    )
+    .unwrap();
+    let port = connect_supervisor::supervisor::free_port("127.0.0.1").unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(BIN)
+        .args([
+            "dev",
+            "--config",
+            "conf/department.toml",
+            "--listen",
+            &listen,
+        ])
+        .current_dir(&dir)
+        .env("TMPDIR", &tmp)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut banner = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(240))
+            .expect("dev printed its banner");
+        let done = line.contains("Press Ctrl-C");
+        banner.push(line);
+        if done {
+            break;
+        }
+    }
+    let field = |label: &str| {
+        banner
+            .iter()
+            .find(|l| l.trim_start().starts_with(label))
+            .and_then(|l| l.split_whitespace().last())
+            .unwrap_or_else(|| panic!("no {label} in the banner:\n{}", banner.join("\n")))
+            .to_string()
+    };
+    let (key, secret) = (field("admin API key"), field("admin API secret"));
+    let http = reqwest::Client::new();
+    let pools: serde_json::Value = http
+        .get(format!("http://{listen}/v1/pools"))
+        .basic_auth(&key, Some(&secret))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for w in pools["pools"][0]["workers"].as_array().unwrap() {
+        assert!(
+            ["ready", "running"].contains(&w["state"].as_str().unwrap()) && w["launches"] == 1,
+            "a worker from a relative --config is not up at its first launch: {w:#}"
+        );
+        assert!(
+            w["command"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{}/connect", dir.join("conf/../rt").display())),
+            "the class path is absolute: {w:#}"
+        );
+    }
+
+    // A running pipeline: a source task producing into the embedded broker.
+    let input = dir.join("input.txt");
+    std::fs::write(
+        &input,
+        (0..200_000)
+            .map(|i| format!("line {i}\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let connectors = format!(
+        "http://{listen}/connect/v1/environments/env-devkill/clusters/lkc-devkill/connectors"
+    );
+    let created = http
+        .post(&connectors)
+        .basic_auth(&key, Some(&secret))
+        .json(&serde_json::json!({
+            "name": "devkill-lines-source-dev-001",
+            "config": {"connector.class": "FileStreamSource", "file": input.display().to_string(),
+                       "topic": "devkill-lines", "tasks.max": "1"}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success(), "{:?}", created.text().await);
+    harness::eventually("the source task running", Duration::from_secs(120), || {
+        let (http, key, secret) = (http.clone(), key.clone(), secret.clone());
+        let url = format!("{connectors}/devkill-lines-source-dev-001/status");
+        async move {
+            let s: serde_json::Value = http
+                .get(url)
+                .basic_auth(&key, Some(&secret))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            (s["tasks"][0]["state"] == "RUNNING").then_some(())
+        }
+    })
+    .await;
+    let marker = tmp.display().to_string();
+    let jvms = java_processes(&marker);
+    assert_eq!(jvms.len(), 3, "the broker and two workers: {jvms:?}");
+
+    // Under CPU load (a busy loop per core), SIGKILL the supervisor.
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let mut load: Vec<_> = (0..cores)
+        .map(|_| {
+            Command::new("sh")
+                .args(["-c", "while :; do :; done"])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let killed = Instant::now();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut left = java_processes(&marker);
+    while !left.is_empty() && killed.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(50));
+        left = java_processes(&marker);
+    }
+    let took = killed.elapsed();
+    for l in &mut load {
+        let _ = l.kill();
+        let _ = l.wait();
+    }
+    for pid in &left {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert!(
+        left.is_empty(),
+        "JVMs alive 2 s after a SIGKILL of dev under load: {left:?}"
+    );
+    println!("0 JVMs {took:?} after the SIGKILL of dev, under load");
+}

@@ -1370,6 +1370,13 @@ impl Supervisor {
         });
     }
 
+    /// Takes back a grant whose launch failed (no boost was applied, so no event).
+    fn forget_boost(&self, id: &WorkerId) {
+        if let Some(entry) = self.lock().workers.get_mut(id) {
+            entry.boost = None;
+        }
+    }
+
     /// Ends every start-up boost (the budget is about to be taken by new workers).
     fn end_all_boosts(&self) {
         let boosted: Vec<WorkerId> = self
@@ -1450,7 +1457,7 @@ impl Supervisor {
         let oom_base = match created {
             Ok(base) => base,
             Err(e) => {
-                self.end_boost(id, false);
+                self.forget_boost(id);
                 return Err((e.code(), e.to_string()));
             }
         };
@@ -1461,7 +1468,7 @@ impl Supervisor {
         let mut child = match Spawner::global().spawn(spec).await {
             Ok(child) => child,
             Err(e) => {
-                self.end_boost(id, false);
+                self.forget_boost(id);
                 return Err((e.code(), e.to_string()));
             }
         };
