@@ -24,6 +24,7 @@
 //! * [`gitops`] loads connector files and runs `connect-supervisor validate`.
 //! * [`guardrails`] applies the policy to the API's creates, updates and validations.
 //! * [`secret_store`] keeps the per-connector secret files of `externalize` mode.
+//! * [`migrate`] moves connectors to fully-managed ones (plan, export, cut-over, rename).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -37,6 +38,7 @@ pub mod dev;
 pub mod gateway;
 pub mod gitops;
 pub mod guardrails;
+pub mod migrate;
 pub mod model;
 pub mod observe;
 pub mod offsets;

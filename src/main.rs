@@ -122,6 +122,12 @@ enum Command {
         #[arg(long)]
         allow_renames: bool,
     },
+    /// Move connectors to fully-managed ones (or between departments): plan, export, cutover,
+    /// rollback, adopt, rename.
+    Migrate {
+        #[command(subcommand)]
+        command: connect_supervisor::migrate::cli::MigrateCommand,
+    },
     /// Manage the Connect runtime.
     Runtime {
         #[command(subcommand)]
@@ -254,6 +260,19 @@ fn main() -> ExitCode {
             Command::NewKey { role, token } => new_key(&role, token.as_deref()),
             Command::HashSecret => hash_secret(),
             Command::Validate { .. } => unreachable!("handled before the async runtime"),
+            Command::Migrate { command } => {
+                match connect_supervisor::migrate::cli::run(command).await {
+                    Ok(0) => Ok(()),
+                    Ok(code) => Err(anyhow::Error::new(Exit(
+                        code.into(),
+                        "some connector cannot move as asked (see above)".into(),
+                    ))),
+                    Err(e) => Err(anyhow::Error::new(Exit(
+                        e.exit_code().into(),
+                        e.to_string(),
+                    ))),
+                }
+            }
             Command::Runtime {
                 command: RuntimeCommand::Fetch { source, dir },
             } => app::ensure_runtime(&source, &dir)
