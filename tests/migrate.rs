@@ -817,6 +817,91 @@ async fn cutover_between_two_departments_counts_every_record() {
     assert_eq!((f.lost, f.duplicated), (0, 0), "{f:?}");
     figures.push(f);
 
+    // 9. The department's guardrails judge an adopted connector first: one they refuse (more
+    //    tasks than a connector may have) is reported and keeps running where it is.
+    let refused = unique("mrefused");
+    let dir = scratch(&refused);
+    let mut config = file_source(&dir.join("input.txt"), &unique("mig-refused"));
+    config.insert("tasks.max".into(), "50".into());
+    let answer = reqwest::Client::new()
+        .post(format!("{plain_url}/connectors"))
+        .json(&json!({"name": refused, "config": config}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 201);
+    let code = cli::run(MigrateCommand::Adopt {
+        connector: refused.clone(),
+        from: plain_url.clone(),
+        source: source_args(&a),
+        keep_source: false,
+        verify_timeout: WAIT.as_secs(),
+        accept_idle: false,
+        out: out.clone(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 1, "a refused connector is not adopted");
+    assert!(!exists(&a, &refused).await);
+    let status = reqwest::get(format!("{plain_url}/connectors/{refused}/status"))
+        .await
+        .unwrap();
+    assert_eq!(status.status().as_u16(), 200, "it stays on the old cluster");
+
+    // 10. Plan and Terraform export through the command, department A to department B: the
+    //     target is a supervisor (same plugins), secrets stay masked or become variables.
+    let plan_out = scratch("migrate-plan");
+    let code = cli::run(MigrateCommand::Plan {
+        connectors: vec![],
+        source: source_args(&a),
+        target: target_args(&b),
+        format: cli::PlanFormat::Json,
+        out: Some(plan_out.clone()),
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0);
+    let plan_text = std::fs::read_to_string(plan_out.join("plan.json")).unwrap();
+    assert!(!plan_text.contains(secret), "the plan holds no secret");
+    let plan: Value = serde_json::from_str(&plan_text).unwrap();
+    assert_eq!(plan["target_is_supervisor"], true);
+    let names: Vec<&str> = plan["connectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&name.as_str()), "{names:?}");
+    let tf_out = scratch("migrate-tf");
+    let code = cli::run(MigrateCommand::Export {
+        connectors: vec![],
+        source: source_args(&a),
+        target: target_args(&b),
+        format: cli::ExportFormat::Terraform,
+        with_offsets: true,
+        secret_refs: "env".into(),
+        out: tf_out.clone(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0);
+    let fmt = Command::new(terraform())
+        .args(["fmt", "-check", "-diff", "-no-color"])
+        .current_dir(&tf_out)
+        .env("TF_CLI_CONFIG_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(
+        fmt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fmt.stdout)
+    );
+    for entry in std::fs::read_dir(&tf_out).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!text.contains(secret) && !text.contains(MASK), "{text}");
+        hcl::parse(&text).expect("valid HCL");
+    }
+
     println!(
         "\ncut-over figures (records written during the run, lost, duplicated, longest time without data):"
     );
@@ -840,4 +925,39 @@ fn admin() -> connect_supervisor::gitops::against::Credentials {
         id: "ADMIN".into(),
         secret: ADMIN_SECRET.into(),
     }
+}
+
+/// The command's own errors: no source named (usage, 64, naming the variable), an unreachable
+/// source (2), nothing printed but the reason.
+#[test]
+fn migrate_commands_explain_a_missing_or_unreachable_source() {
+    let bin = env!("CARGO_BIN_EXE_connect-supervisor");
+    let out = Command::new(bin)
+        .args(["migrate", "plan", "--to", "http://127.0.0.1:9"])
+        .env_remove("CS_URL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("CS_URL") && stderr.contains("--source"),
+        "{stderr}"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Command::new(bin)
+        .args(["migrate", "cutover", "x", "--out"])
+        .arg(tempfile::tempdir().unwrap().path())
+        .env("CS_URL", format!("http://127.0.0.1:{port}"))
+        .env("CS_KEY", "K")
+        .env("CS_SECRET", "never-printed-secret")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot reach"), "{stderr}");
+    assert!(!stderr.contains("never-printed-secret"), "{stderr}");
 }

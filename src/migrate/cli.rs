@@ -23,7 +23,7 @@ use crate::gitops::against::{API_KEY_ENV, API_SECRET_ENV, Credentials, TOKEN_ENV
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
     /// The source supervisor's base URL.
-    #[arg(long = "source", env = SOURCE_URL_ENV, value_name = "URL")]
+    #[arg(id = "source_url", long = "source", env = SOURCE_URL_ENV, value_name = "URL")]
     pub url: Option<String>,
     /// API key id of the source (or CS_KEY).
     #[arg(long, env = API_KEY_ENV, hide_env_values = true)]
@@ -41,7 +41,7 @@ pub struct SourceArgs {
 pub struct TargetArgs {
     /// The target: a managed prefix (https://api.confluent.cloud/connect/v1/environments/<env>/
     /// clusters/<lkc>) or a supervisor's base URL.
-    #[arg(long = "to", env = TARGET_URL_ENV, value_name = "URL")]
+    #[arg(id = "target_url", long = "to", env = TARGET_URL_ENV, value_name = "URL")]
     pub url: Option<String>,
     /// API key id of the target (or TARGET_KEY; default: the source's).
     #[arg(long, env = TARGET_KEY_ENV, hide_env_values = true)]
@@ -76,7 +76,7 @@ pub enum ExportFormat {
 #[derive(Debug, Clone, Subcommand)]
 pub enum MigrateCommand {
     /// What each connector becomes on the target (exit 0: all can move; 1: some cannot; 2: an
-    /// end could not be read).
+    /// end could not be read; 64: wrong arguments).
     Plan {
         /// Connectors (default: all).
         connectors: Vec<String>,

@@ -84,7 +84,13 @@ impl Endpoint {
             credentials,
             http,
         };
-        let root = endpoint.call(Method::GET, &format!("{url}/"), None).await;
+        // One try: a wrong URL is reported at once, not retried.
+        let root = endpoint
+            .call_once(Method::GET, &format!("{url}/"), None)
+            .await;
+        if let Err(e @ MigrateError::Unreachable { .. }) = root {
+            return Err(e);
+        }
         let info = root.ok().filter(|a| a.status == 200).map(|a| a.body);
         endpoint.supervisor = info
             .as_ref()

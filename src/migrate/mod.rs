@@ -111,9 +111,8 @@ impl MigrateError {
     /// The exit code of the command that failed with it.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Unreachable { .. } | Self::Format { .. } | Self::Usage(_) | Self::Io { .. } => {
-                EXIT_UNREADABLE
-            }
+            Self::Usage(_) => crate::config::EXIT_USAGE as u8,
+            Self::Unreachable { .. } | Self::Format { .. } | Self::Io { .. } => EXIT_UNREADABLE,
             Self::Refused { .. } | Self::Step { .. } => EXIT_BLOCKED,
         }
     }
