@@ -902,6 +902,73 @@ async fn cutover_between_two_departments_counts_every_record() {
         hcl::parse(&text).expect("valid HCL");
     }
 
+    // 11. A failed step leaves a state to roll back from, never two writers: the target
+    //     refuses the create (a name it does not accept), the source stays STOPPED, and the
+    //     rollback starts it again at its own offsets.
+    let name = unique("mfail");
+    let dir = scratch(&name);
+    let input = dir.join("input.txt");
+    let topic = unique("mig-fail");
+    let appender = Appender::start(&input, &name);
+    create(&a, &name, &file_source(&input, &topic)).await;
+    wait_lines(&input, 400).await;
+    let failed = cli::run(cutover_command(
+        &a,
+        &b,
+        &name,
+        Mode::StopThenCreate,
+        Some(" refused name".into()),
+        false,
+        &out,
+    ))
+    .await;
+    let e = failed.expect_err("the target refuses the name");
+    assert_eq!(e.exit_code(), 1, "{e}");
+    let state = CutoverState::load(&out, &name).unwrap().unwrap();
+    assert_eq!(state.next(), Some(cutover::Step::CreateTarget), "{state:?}");
+    assert!(
+        state.journal.last().unwrap().event == "create_target_failed",
+        "{:?}",
+        state.journal
+    );
+    let stopped = a
+        .call(
+            As::Viewer,
+            Method::GET,
+            &a.url(&format!("/connectors/{name}/status")),
+            None,
+        )
+        .await;
+    assert_eq!(
+        stopped.body["connector"]["state"], "STOPPED",
+        "{}",
+        stopped.text
+    );
+    let code = cli::run(MigrateCommand::Rollback {
+        connector: name.clone(),
+        source: source_args(&a),
+        target: target_args(&b),
+        out: out.clone(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("rollback of {name}: {e}"));
+    assert_eq!(code, 0);
+    wait_running(&a, &name).await;
+    let after = lines_of(&input);
+    wait_lines(&input, after + 400).await;
+    let total = appender.stop();
+    let records = read_topic(&topic, total);
+    let values: Vec<String> = records.iter().map(|(v, _)| v.clone()).collect();
+    let f = count(
+        "failed create, then rollback",
+        &name,
+        total,
+        &values,
+        longest_gap(&records),
+    );
+    assert_eq!((f.lost, f.duplicated), (0, 0), "{f:?}");
+    figures.push(f);
+
     println!(
         "\ncut-over figures (records written during the run, lost, duplicated, longest time without data):"
     );
