@@ -446,6 +446,23 @@ async fn exists(api: &TestApi, name: &str) -> bool {
         == 200
 }
 
+/// The value of `key` that department `api` gives Connect for `name`, with a `${file:...}`
+/// reference into its secret store read (the file's text, which holds the value).
+async fn held_secret(api: &TestApi, name: &str, key: &str) -> String {
+    let (_, config) = api.state.gateway.config(name).await.unwrap();
+    let held = config[key].clone();
+    match held.strip_prefix("${file:") {
+        Some(rest) => std::fs::read_to_string(rest.rsplit_once(':').unwrap().0).unwrap(),
+        None => held,
+    }
+}
+
+/// The audit trail of `name` at `api`.
+async fn audit(api: &TestApi, name: &str) -> Value {
+    let url = api.url(&format!("/v1/audit?connector={name}"));
+    api.call(As::Admin, Method::GET, &url, None).await.body
+}
+
 fn lines_of(path: &Path) -> usize {
     std::fs::read_to_string(path)
         .map(|t| t.lines().count())
@@ -476,6 +493,14 @@ async fn source_cutover(a: &TestApi, b: &TestApi, mode: Mode, out: &Path) -> Fig
         .unwrap_or_else(|e| panic!("cut-over of {name} ({mode:?}): {e}"));
     assert_eq!(code, 0);
     assert!(!exists(a, &name).await, "the source is deleted");
+    // Every change of the cut-over is in the ends' audit trails, under the caller's key.
+    let on_a = audit(a, &name).await.to_string();
+    if mode != Mode::Parallel {
+        assert!(on_a.contains(&format!("/connectors/{name}/stop")), "{on_a}");
+    }
+    assert!(on_a.contains("DELETE") && on_a.contains("ADMIN"), "{on_a}");
+    let on_b = audit(b, &name).await.to_string();
+    assert!(on_b.contains("POST") && on_b.contains("ADMIN"), "{on_b}");
     wait_running(b, &name).await;
     let after = lines_of(&input);
     wait_lines(&input, after + 400).await;
@@ -700,19 +725,7 @@ async fn cutover_between_two_departments_counts_every_record() {
     .unwrap_or_else(|e| panic!("cut-over of {name}: {e}"));
     assert_eq!(code, 0);
     wait_running(&b, &name).await;
-    let (_, on_b) = b.state.gateway.config(&name).await.unwrap();
-    let held = &on_b["connection.password"];
-    let resolved = if held.starts_with("${file:") {
-        let path = held
-            .trim_start_matches("${file:")
-            .rsplit_once(':')
-            .unwrap()
-            .0
-            .to_string();
-        std::fs::read_to_string(path).unwrap()
-    } else {
-        held.clone()
-    };
+    let resolved = held_secret(&b, &name, "connection.password").await;
     assert!(
         resolved.contains(secret),
         "department B holds the real secret"
@@ -762,10 +775,14 @@ async fn cutover_between_two_departments_counts_every_record() {
     let dir = scratch(&name);
     let input = dir.join("input.txt");
     let topic = unique("mig-adopt");
+    // The plain worker shows this secret in clear; the state file must not.
+    let adopted_secret = "adopted-s3cr3t-0123456789abcdef0123";
+    let mut adopted_config = file_source(&input, &topic);
+    adopted_config.insert("connection.password".into(), adopted_secret.into());
     let appender = Appender::start(&input, &name);
     let answer = reqwest::Client::new()
         .post(format!("{plain_url}/connectors"))
-        .json(&json!({"name": name, "config": file_source(&input, &topic)}))
+        .json(&json!({"name": name, "config": adopted_config}))
         .send()
         .await
         .unwrap();
@@ -792,6 +809,13 @@ async fn cutover_between_two_departments_counts_every_record() {
     .unwrap_or_else(|e| panic!("adopt of {name}: {e}"));
     assert_eq!(code, 0);
     wait_running(&a, &name).await;
+    let adopted_state = std::fs::read_to_string(cutover::state_path(&out, &name)).unwrap();
+    assert!(!adopted_state.contains(adopted_secret), "{adopted_state}");
+    let (_, on_a) = a.state.gateway.config(&name).await.unwrap();
+    assert_ne!(
+        on_a["connection.password"], MASK,
+        "department A got the real secret"
+    );
     // Connect deletes asynchronously: the old cluster stops listing it shortly after.
     eventually(
         "the connector to be gone from the old cluster",

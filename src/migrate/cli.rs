@@ -365,6 +365,7 @@ pub async fn run(command: MigrateCommand) -> Result<u8, MigrateError> {
                 verify_timeout: Duration::from_secs(verify_timeout),
                 accept_idle,
                 push: false,
+                secret_values: Default::default(),
             };
             let mut state = match CutoverState::load(&out, &connector)? {
                 Some(state) if !state.rolled_back && state.next().is_some() => {
@@ -461,16 +462,45 @@ pub async fn run(command: MigrateCommand) -> Result<u8, MigrateError> {
         } => {
             let supervisor = source.endpoint().await?;
             let old = Endpoint::plain(&from, Credentials::None)?;
+            // The plain worker shows its secrets in clear: they stay in memory, the state
+            // file gets them masked (the default sensitive-key patterns), and a resumed run
+            // reads them from the worker again.
+            let resuming = CutoverState::load(&out, &connector)?
+                .is_some_and(|s| !s.rolled_back && s.next().is_some());
+            let config = match old.connect_config(&connector).await {
+                Ok(config) => config,
+                // Resumed after the old cluster let go of it: nothing is left to create.
+                Err(_) if resuming => Default::default(),
+                Err(e) => return Err(e),
+            };
+            let rules = crate::model::SecretRules::default();
+            let secret_values: std::collections::BTreeMap<String, String> = config
+                .iter()
+                .filter(|(k, v)| rules.is_sensitive(k) && v.as_str() != crate::translate::MASK)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let masked: std::collections::BTreeMap<String, String> = config
+                .iter()
+                .map(|(k, v)| {
+                    let shown = if secret_values.contains_key(k) {
+                        crate::translate::MASK.to_string()
+                    } else {
+                        v.clone()
+                    };
+                    (k.clone(), shown)
+                })
+                .collect();
             let options = RunOptions {
                 verify_timeout: Duration::from_secs(verify_timeout),
                 accept_idle,
                 push: false,
+                secret_values: secret_values.clone(),
             };
             let mut state = match CutoverState::load(&out, &connector)? {
                 Some(state) if !state.rolled_back && state.next().is_some() => state,
                 _ => {
-                    let config = old.connect_config(&connector).await?;
-                    let t = mapping::identity(&TABLE, &config);
+                    let t = mapping::identity(&TABLE, &masked);
+                    let config = masked;
                     let mut state = cutover::new_state(
                         &connector,
                         &connector,
@@ -493,11 +523,13 @@ pub async fn run(command: MigrateCommand) -> Result<u8, MigrateError> {
                 .cloned()
                 .unwrap_or_default();
             if state.done.is_empty() {
+                let mut review_config = state.config.clone();
+                review_config.extend(secret_values.clone());
                 let review = supervisor
                     .call(
                         reqwest::Method::PUT,
                         &supervisor.managed(&format!("/connector-plugins/{class}/config/validate")),
-                        Some(&json!(state.config)),
+                        Some(&json!(review_config)),
                     )
                     .await?;
                 let errors = review.body["error_count"].as_u64().unwrap_or(0);
@@ -547,6 +579,7 @@ pub async fn run(command: MigrateCommand) -> Result<u8, MigrateError> {
                 verify_timeout: Duration::from_secs(verify_timeout),
                 accept_idle,
                 push: false,
+                secret_values: Default::default(),
             };
             let state = cutover::rename(&end, &old, &new, &out, &options).await?;
             println!(

@@ -228,6 +228,9 @@ pub struct RunOptions {
     /// The source supervisor pushes the config with its secrets (admin key of the source);
     /// needed when the config holds masked secrets.
     pub push: bool,
+    /// Real values of masked keys, held in memory only (an adopted connector's secrets, read
+    /// from its plain worker): they are never written to the state file.
+    pub secret_values: BTreeMap<String, String>,
 }
 
 impl Default for RunOptions {
@@ -236,6 +239,7 @@ impl Default for RunOptions {
             verify_timeout: VERIFY_TIMEOUT,
             accept_idle: false,
             push: false,
+            secret_values: BTreeMap::new(),
         }
     }
 }
@@ -379,8 +383,28 @@ async fn execute(
             } else {
                 &state.carried_offsets
             };
-            let has_secrets = state.config.values().any(|v| v == MASK);
-            if has_secrets || options.push {
+            let masked: Vec<&String> = state
+                .config
+                .iter()
+                .filter(|(_, v)| v.as_str() == MASK)
+                .map(|(k, _)| k)
+                .collect();
+            let known = !masked.is_empty()
+                && masked
+                    .iter()
+                    .all(|k| options.secret_values.contains_key(*k));
+            if known && !options.push {
+                let mut config = state.config.clone();
+                config.extend(options.secret_values.clone());
+                target.create(&state.target_name, &config, offsets).await?;
+                Ok(format!(
+                    "{} created on {} with {} offset(s) and its {} secret(s)",
+                    state.target_name,
+                    target.base,
+                    offsets.len(),
+                    masked.len()
+                ))
+            } else if !masked.is_empty() || options.push {
                 push(source, target, state, offsets).await?;
                 Ok(format!(
                     "{} created on {} with {} offset(s), secrets pushed by the source supervisor",
