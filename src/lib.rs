@@ -26,6 +26,7 @@
 //! * [`ui`] is the department's health dashboard (server-rendered HTML under `/ui/`).
 //! * [`secret_store`] keeps the per-connector secret files of `externalize` mode.
 //! * [`session`] issues and verifies the session tokens of the Confluent CLI's login.
+//! * [`migrate`] moves connectors to fully-managed ones (plan, export, cut-over, rename).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -41,6 +42,7 @@ pub mod gateway;
 pub mod gitops;
 pub mod guardrails;
 pub mod lock;
+pub mod migrate;
 pub mod model;
 pub mod observe;
 pub mod offsets;

@@ -186,6 +186,12 @@ enum Command {
         #[arg(long)]
         commit: Option<String>,
     },
+    /// Move connectors to fully-managed ones (or between departments): plan, export, cutover,
+    /// rollback, adopt, rename.
+    Migrate {
+        #[command(subcommand)]
+        command: connect_supervisor::migrate::cli::MigrateCommand,
+    },
     /// Manage the Connect runtime.
     Runtime {
         #[command(subcommand)]
@@ -449,6 +455,19 @@ fn main() -> ExitCode {
             Command::HashSecret => hash_secret(),
             Command::Validate { .. } | Command::Plan(_) | Command::Apply { .. } => {
                 unreachable!("handled before the async runtime")
+            }
+            Command::Migrate { command } => {
+                match connect_supervisor::migrate::cli::run(command).await {
+                    Ok(0) => Ok(()),
+                    Ok(code) => Err(anyhow::Error::new(Exit(
+                        code.into(),
+                        "some connector cannot move as asked (see above)".into(),
+                    ))),
+                    Err(e) => Err(anyhow::Error::new(Exit(
+                        e.exit_code().into(),
+                        e.to_string(),
+                    ))),
+                }
             }
             Command::Runtime {
                 command: RuntimeCommand::Cds { dir, java },

@@ -25,6 +25,7 @@ use crate::supervisor::Supervisor;
 pub mod admin;
 pub mod logs_v1;
 pub mod metrics;
+pub mod migrate;
 pub mod observe;
 pub mod telemetry;
 
@@ -91,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .merge(admin::router())
         .merge(metrics::router())
+        .merge(migrate::router())
         .merge(observe::router())
         .merge(managed::router())
         .merge(apache::router())
