@@ -122,6 +122,9 @@ pub enum GatewayError {
     /// The secrets folder cannot be used in `${file:...}` references (a platform setting).
     #[error("{0}")]
     SecretFolder(String),
+    /// The recorded connector ids could not be read or written.
+    #[error(transparent)]
+    Ids(#[from] crate::connector_ids::IdsError),
 }
 
 impl GatewayError {
@@ -142,6 +145,7 @@ impl GatewayError {
             Self::Refused(_) => "policy_violation",
             Self::SecretFile(e) => e.code(),
             Self::SecretFolder(_) => "secrets_folder",
+            Self::Ids(e) => e.code(),
         }
     }
 
@@ -156,7 +160,8 @@ impl GatewayError {
             Self::BadAnswer(_)
             | Self::State(OffsetsError::Io { .. })
             | Self::SecretFile(_)
-            | Self::SecretFolder(_) => 500,
+            | Self::SecretFolder(_)
+            | Self::Ids(_) => 500,
             Self::State(OffsetsError::InFlight { .. }) => 409,
         }
     }
@@ -225,6 +230,7 @@ pub struct Gateway {
     // of a create of the same name.
     admission: tokio::sync::Mutex<()>,
     secrets: SecretStore,
+    ids: crate::connector_ids::ConnectorIds,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -253,6 +259,10 @@ impl Gateway {
         metrics.policy_rules(crate::policy::rules::BUILTIN_RULES.iter().copied());
         metrics.policy_rules(department.policy.rego.names());
         let secrets = SecretStore::for_department(&department);
+        let ids = crate::connector_ids::ConnectorIds::open(
+            &department.supervisor.state_dir,
+            &department.id,
+        )?;
         Ok(Arc::new(Self {
             supervisor,
             department,
@@ -267,6 +277,7 @@ impl Gateway {
             server_info: RwLock::new(None),
             admission: tokio::sync::Mutex::new(()),
             secrets,
+            ids,
         }))
     }
 
@@ -768,7 +779,12 @@ impl Gateway {
     }
 
     fn id_json(&self, name: &str) -> Value {
-        json!({ "id": translate::connector_id(&self.department.id, name), "id_type": "ID" })
+        json!({ "id": self.connector_id(name), "id_type": "ID" })
+    }
+
+    /// The managed id (`lcc-...`) of connector `name` (see [`crate::connector_ids`]).
+    pub fn connector_id(&self, name: &str) -> String {
+        self.ids.id(name)
     }
 
     /// A connector in the managed shape: config masked, extras added.
@@ -1126,11 +1142,17 @@ impl Gateway {
         }
         // The connector exists from here on, with its secret file.
         admitted.commit(self);
+        if self.department.recreate == crate::model::Recreate::Fresh
+            && let Err(e) = self.ids.assign(name)
+        {
+            tracing::error!(connector = name, error = %e, code = e.code(),
+                "The new connector's id could not be recorded; it has its name-derived id.");
+        }
         if !offsets.is_empty() {
             let now = translate::rfc3339(time::OffsetDateTime::now_utc());
             let record = OffsetRequest {
                 connector: name.to_string(),
-                id: translate::connector_id(&self.department.id, name),
+                id: self.connector_id(name),
                 pool: pool.clone(),
                 kind: RequestKind::Patch,
                 offsets: offsets.to_vec(),
@@ -1363,6 +1385,9 @@ impl Gateway {
         self.ensure_not_busy(name)?;
         let _admission = self.admission.lock().await;
         let pool = self.locate(name).await?;
+        if self.department.recreate == crate::model::Recreate::Fresh {
+            self.reset_offsets_before_delete(&pool, name).await;
+        }
         match self
             .call(
                 &pool,
@@ -1385,8 +1410,34 @@ impl Gateway {
         self.forget(name);
         self.offsets.remove(name)?;
         self.remove_secret_file(name);
+        if let Err(e) = self.ids.forget(name) {
+            tracing::error!(connector = name, error = %e, code = e.code(),
+                "The deleted connector's id could not be dropped from the record.");
+        }
         tracing::info!(connector = name, pool = %pool, principal, "Connector deleted.");
         Ok(())
+    }
+
+    /// With `recreate = "fresh"`: stops `name` and resets its offsets (KIP-875) before it is
+    /// deleted, so a connector created later under the same name starts from nothing, as on
+    /// the managed service (Connect itself keeps a deleted connector's offsets). A failure is
+    /// logged and the delete goes on: a delete must not fail because of its clean-up.
+    async fn reset_offsets_before_delete(&self, pool: &str, name: &str) {
+        let result = match self
+            .call(pool, &[], |c| async move { c.stop(name).await })
+            .await
+        {
+            Ok(()) => {
+                self.patch_when_stopped(pool, name, RequestKind::Delete, &[], &[])
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => tracing::info!(connector = name, "Offsets reset before the delete."),
+            Err(e) => tracing::warn!(connector = name, error = %e, code = e.code(),
+                "The offsets could not be reset before the delete; a connector created under this name may resume from them."),
+        }
     }
 
     /// Removes the secret file of a connector that no longer exists. A failure is logged, not
@@ -1533,7 +1584,7 @@ impl Gateway {
             .await?;
         let record = OffsetRequest {
             connector: name.to_string(),
-            id: translate::connector_id(&self.department.id, name),
+            id: self.connector_id(name),
             pool,
             kind,
             offsets: requested,

@@ -39,6 +39,9 @@ pub struct Department {
     pub pools: Vec<Pool>,
     /// Name of the pool new connectors go to unless their config names another one.
     pub default_pool: String,
+    /// What a connector created under the name of a deleted one starts from
+    /// (`department.recreate`).
+    pub recreate: Recreate,
     /// Which connector config keys are secrets and what happens to literal secret values.
     pub secrets: SecretRules,
     /// Who may call the API (`[auth]`): keys, tokens, roles.
@@ -50,6 +53,28 @@ pub struct Department {
     /// Logs, auto-restart, Connect metrics, audit and readiness (`[logs]`, `[auto_restart]`,
     /// `[metrics]`, `[audit]`, `[health]`).
     pub observe: Observability,
+}
+
+/// What a connector created again under the name of a deleted one gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Recreate {
+    /// As on the managed service (the default): a new `lcc-` id, and no offsets (the deleted
+    /// connector's offsets are reset when it is deleted).
+    #[default]
+    Fresh,
+    /// Kafka Connect's own behaviour: the same id (derived from the name), and the deleted
+    /// connector's offsets are where the new one starts.
+    Resume,
+}
+
+impl Recreate {
+    /// The value in the department file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fresh => "fresh",
+            Self::Resume => "resume",
+        }
+    }
 }
 
 /// What the supervisor does with a literal secret value in a connector config.

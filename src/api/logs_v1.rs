@@ -365,7 +365,7 @@ async fn search(
         ));
     }
     let name = &search.connector;
-    let id = crate::translate::connector_id(&department.id, name);
+    let id = state.gateway.connector_id(name);
     if let Some(sent) = &search.id
         && *sent != id
     {

@@ -413,7 +413,7 @@ async fn offsets(State(state): State<AppState>, Path(p): Path<ConnectorPath>) ->
         .await
         .map_err(gateway_error)?;
     Ok(Json(json!({
-        "id": translate::connector_id(&state.gateway.department().id, &p.connector_name),
+        "id": state.gateway.connector_id(&p.connector_name),
         "name": p.connector_name,
         "offsets": offsets,
         "metadata": { "observed_at": translate::rfc3339(time::OffsetDateTime::now_utc()) },
