@@ -725,6 +725,8 @@ impl Gateway {
                 if expand.id {
                     entry.insert("id".into(), self.id_json(&name));
                 }
+                // As the managed service's recorded answers carry it.
+                entry.insert("extensions".into(), json!({}));
                 out.insert(name, Value::Object(entry));
             }
             return Ok(Value::Object(out));
@@ -773,6 +775,7 @@ impl Gateway {
                     serde_json::to_value(status).expect("serialisable"),
                 );
             }
+            entry.insert("extensions".into(), json!({}));
             out.insert(name, Value::Object(entry));
         }
         Ok(Value::Object(out))

@@ -106,11 +106,16 @@ pub struct SecretRules {
 pub const DEFAULT_SENSITIVE_KEYS: &[&str] = &[
     "password",
     "passwd",
+    "pwd",
+    "passphrase",
     "secret",
     "token",
     "credential",
-    "private.key",
+    "private",
     "api.key",
+    "apikey",
+    "api_key",
+    "keystore.key",
     "*.jaas.config",
 ];
 
@@ -934,6 +939,15 @@ mod tests {
             "sasl.jaas.config",
             "producer.override.sasl.jaas.config",
             "kafka.api.key",
+            // The widened defaults: what Terraform's config_sensitive held in clear before.
+            "conn.pwd",
+            "ssh.passphrase",
+            "gcs.credentials.json",
+            "snowflake.private.key",
+            "PrivateKey",
+            "datadog.apikey",
+            "service_api_key",
+            "ssl.keystore.key",
         ] {
             assert!(rules.is_sensitive(key), "{key}");
         }
@@ -942,6 +956,11 @@ mod tests {
             "key.converter",
             "jaas.config.enabled",
             "tasks.max",
+            "kafka.auth.mode",
+            "kafka.service.account.id",
+            "aws.access.key.id",
+            "ssl.keystore.location",
+            "connection.url",
         ] {
             assert!(!rules.is_sensitive(key), "{key}");
         }

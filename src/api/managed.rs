@@ -524,6 +524,15 @@ async fn validate(
         .validate(&p.plugin_name, &config)
         .await
         .map_err(gateway_error)?;
+    let warnings = crate::policy::lookalike::validation_warnings(
+        &config,
+        &infos,
+        &state.gateway.department().secrets,
+    );
     translate::managed_validation(&mut infos);
+    if !warnings.is_empty() {
+        // Beside Connect's fields, which clients read; a warning is no error (error_count stays).
+        infos["warnings"] = json!(warnings);
+    }
     Ok(Json(infos).into_response())
 }

@@ -135,10 +135,31 @@ async fn healthz() -> Json<serde_json::Value> {
 
 /// `GET /`: what this supervisor is and runs. Starts with Kafka Connect's `ServerInfo` fields
 /// (`version`, `commit`, `kafka_cluster_id` of the real Kafka cluster, from a worker) so Connect
-/// tools such as kcctl accept the supervisor as a Connect cluster.
-async fn root(State(state): State<AppState>) -> Json<serde_json::Value> {
+/// tools such as kcctl accept the supervisor as a Connect cluster. Worker internals (command
+/// lines, cgroup paths, pids, addresses) are for admins; other roles see each pool's name and
+/// worker counts.
+async fn root(
+    State(state): State<AppState>,
+    axum::extract::Extension(principal): axum::extract::Extension<crate::auth::Principal>,
+) -> Json<serde_json::Value> {
     let department = state.supervisor.department();
     let info = state.gateway.server_info().await;
+    let pools = if principal.role == crate::auth::Role::Admin {
+        serde_json::to_value(state.supervisor.status()).expect("pool status serialises")
+    } else {
+        state
+            .supervisor
+            .status()
+            .into_iter()
+            .map(|p| {
+                json!({
+                    "name": p.name,
+                    "desired_workers": p.desired_workers,
+                    "ready_workers": p.ready_workers,
+                })
+            })
+            .collect()
+    };
     Json(json!({
         "version": info.as_ref().map(|i| i.version.as_str()).unwrap_or("unknown"),
         "commit": info.as_ref().map(|i| i.commit.as_str()).unwrap_or("unknown"),
@@ -152,6 +173,6 @@ async fn root(State(state): State<AppState>) -> Json<serde_json::Value> {
             "/connect/v1/environments/{}/clusters/{}",
             department.environment_id, department.kafka_cluster_id
         ),
-        "pools": state.supervisor.status(),
+        "pools": pools,
     }))
 }
