@@ -335,6 +335,29 @@ async fn the_confluent_cli_sequence_works_against_the_department() {
         json!({}),
         "as the managed service records it"
     );
+    // Connect's routes answer with a trailing slash too, as Connect does.
+    for path in [
+        format!("/connectors/{name}/status/"),
+        format!("/connectors/{name}/"),
+        "/connectors/".to_string(),
+        "/connector-plugins/".to_string(),
+    ] {
+        let slashed = api
+            .call_with(Some(&bearer), Method::GET, &api.url(&path), None)
+            .await;
+        assert_eq!(slashed.status, 200, "{path}: {}", slashed.text);
+        if !path.contains("status") {
+            let plain = api
+                .call_with(
+                    Some(&bearer),
+                    Method::GET,
+                    &api.url(path.trim_end_matches('/')),
+                    None,
+                )
+                .await;
+            assert_eq!(slashed.body, plain.body, "{path}");
+        }
+    }
 
     // update <lcc> --config batch.size=7: the whole config as read back, with one key changed.
     let mut whole = entry["info"]["config"].clone();
@@ -550,7 +573,10 @@ async fn the_confluent_cli_sequence_works_against_the_department() {
     let p1: Vec<&Value> = page1["data"].as_array().unwrap().iter().collect();
     let p2: Vec<&Value> = page2["data"].as_array().unwrap().iter().collect();
     assert_eq!((p1.len(), !p2.is_empty()), (2, true));
-    assert!(p2[0]["timestamp"].as_str() <= p1[1]["timestamp"].as_str());
+    assert!(
+        p2[0]["timestamp"].as_str() <= p1[0]["timestamp"].as_str(),
+        "older page"
+    );
     assert!(p1.iter().all(|a| !p2.contains(a)), "pages overlap");
     // Text search (a regex, as the CLI's examples use it) and the level filter.
     let word = data[0]["message"]

@@ -104,8 +104,38 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Any path no route serves: 404 in the path's error shape.
-async fn unknown_route(uri: axum::http::Uri) -> error::ApiError {
+/// Any path no route serves: 404 in the path's error shape. A Connect route with a trailing
+/// slash (`/connectors/`, `/connectors/{name}/status/`), which Connect itself answers, is served
+/// as the route without it (Connect clients' `exists()` checks send them).
+async fn unknown_route(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use tower::ServiceExt;
+    let path = request.uri().path();
+    if path.len() > 1 && path.ends_with('/') && error::is_apache_path(path) {
+        let trimmed = path.trim_end_matches('/');
+        let target = match request.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_string(),
+        };
+        if let Ok(uri) = target.parse::<axum::http::Uri>() {
+            let (mut parts, body) = request.into_parts();
+            parts.uri = uri;
+            return match router(state)
+                .oneshot(axum::extract::Request::from_parts(parts, body))
+                .await
+            {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+        }
+    }
+    not_found(request.uri()).into_response()
+}
+
+fn not_found(uri: &axum::http::Uri) -> error::ApiError {
     error::ApiError::not_found(format!(
         "no route {}; the managed API is under /connect/v1/environments/{{environment_id}}/clusters/{{kafka_cluster_id}}, \
          Connect's under /connectors and /connector-plugins",
