@@ -732,6 +732,7 @@ impl Gateway {
             return Ok(Value::Object(out));
         }
         // Info is always fetched with status: traces are scrubbed with the config's secrets.
+        let workers = self.worker_names();
         for (name, (pool, e)) in self.expanded(expand.status, true).await? {
             let config = e
                 .info
@@ -761,7 +762,7 @@ impl Gateway {
                 );
             }
             if expand.status {
-                let status = match &e.status {
+                let mut status = match &e.status {
                     Some(s) => translate::managed_status(
                         s,
                         e.info.as_ref().map(|i| i.tasks.len()),
@@ -770,6 +771,7 @@ impl Gateway {
                     ),
                     None => translate::provisioning_status(&name, &connector_type),
                 };
+                translate::name_workers(&mut status, &workers);
                 entry.insert(
                     "status".into(),
                     serde_json::to_value(status).expect("serialisable"),
@@ -779,6 +781,24 @@ impl Gateway {
             out.insert(name, Value::Object(entry));
         }
         Ok(Value::Object(out))
+    }
+
+    /// Each worker's `host:port` (Connect's `worker_id`) to its supervisor name (`shared-0`).
+    fn worker_names(&self) -> HashMap<String, String> {
+        self.supervisor
+            .status()
+            .into_iter()
+            .flat_map(|p| p.workers)
+            .map(|w| {
+                let address = w
+                    .rest_url
+                    .split_once("://")
+                    .map_or(w.rest_url.as_str(), |(_, a)| a)
+                    .trim_end_matches('/')
+                    .to_string();
+                (address, w.id)
+            })
+            .collect()
     }
 
     fn id_json(&self, name: &str) -> Value {
@@ -890,6 +910,15 @@ impl Gateway {
     /// trace (then the config is read to scrub it), Connect does not know the type, or the task
     /// count must be checked (see [`Self::expected_tasks`]).
     pub async fn managed_status(&self, name: &str) -> Result<ManagedStatus, GatewayError> {
+        let mut status = self.managed_status_with_addresses(name).await?;
+        translate::name_workers(&mut status, &self.worker_names());
+        Ok(status)
+    }
+
+    async fn managed_status_with_addresses(
+        &self,
+        name: &str,
+    ) -> Result<ManagedStatus, GatewayError> {
         let (pool, status) = self.status(name).await?;
         let Some(status) = status else {
             let (_, info) = self.info(name).await?;

@@ -331,6 +331,10 @@ async fn the_confluent_cli_sequence_works_against_the_department() {
     assert_eq!(entry["info"]["config"]["db.password"], MASK);
     assert!(entry["status"]["tasks"].as_array().is_some());
     assert_eq!(
+        entry["status"]["connector"]["worker_id"], "shared-0",
+        "the worker's name, not its address"
+    );
+    assert_eq!(
         entry["extensions"],
         json!({}),
         "as the managed service records it"
