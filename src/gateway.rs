@@ -126,6 +126,9 @@ pub enum GatewayError {
     /// The secrets folder cannot be used in `${file:...}` references (a platform setting).
     #[error("{0}")]
     SecretFolder(String),
+    /// The recorded connector ids could not be read or written.
+    #[error(transparent)]
+    Ids(#[from] crate::connector_ids::IdsError),
 }
 
 impl GatewayError {
@@ -146,6 +149,7 @@ impl GatewayError {
             Self::Refused(_) => "policy_violation",
             Self::SecretFile(e) => e.code(),
             Self::SecretFolder(_) => "secrets_folder",
+            Self::Ids(e) => e.code(),
         }
     }
 
@@ -160,7 +164,8 @@ impl GatewayError {
             Self::BadAnswer(_)
             | Self::State(OffsetsError::Io { .. })
             | Self::SecretFile(_)
-            | Self::SecretFolder(_) => 500,
+            | Self::SecretFolder(_)
+            | Self::Ids(_) => 500,
             Self::State(OffsetsError::InFlight { .. }) => 409,
         }
     }
@@ -233,6 +238,7 @@ pub struct Gateway {
     // of a create of the same name.
     admission: tokio::sync::Mutex<()>,
     secrets: SecretStore,
+    ids: crate::connector_ids::ConnectorIds,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -261,6 +267,10 @@ impl Gateway {
         metrics.policy_rules(crate::policy::rules::BUILTIN_RULES.iter().copied());
         metrics.policy_rules(department.policy.rego.names());
         let secrets = SecretStore::for_department(&department);
+        let ids = crate::connector_ids::ConnectorIds::open(
+            &department.supervisor.state_dir,
+            &department.id,
+        )?;
         Ok(Arc::new(Self {
             supervisor,
             department,
@@ -277,6 +287,7 @@ impl Gateway {
             server_info: RwLock::new(None),
             admission: tokio::sync::Mutex::new(()),
             secrets,
+            ids,
         }))
     }
 
@@ -959,11 +970,14 @@ impl Gateway {
                 if expand.id {
                     entry.insert("id".into(), self.id_json(&name));
                 }
+                // As the managed service's recorded answers carry it.
+                entry.insert("extensions".into(), json!({}));
                 out.insert(name, Value::Object(entry));
             }
             return Ok(Value::Object(out));
         }
         // Info is always fetched with status: traces are scrubbed with the config's secrets.
+        let workers = self.worker_names();
         let (listing, unavailable) = self.expanded_raw(expand.status, true).await?;
         let down_by_pool: BTreeMap<String, translate::DownWorkers> = self
             .pools()
@@ -1009,7 +1023,7 @@ impl Gateway {
                     .status
                     .as_mut()
                     .and_then(|s| translate::mark_down_workers(s, down));
-                let status = match &e.status {
+                let mut status = match &e.status {
                     Some(s) => {
                         let mut m = translate::managed_status(
                             s,
@@ -1031,18 +1045,43 @@ impl Gateway {
                     }
                     None => translate::provisioning_status(&name, &connector_type),
                 };
+                translate::name_workers(&mut status, &workers);
                 entry.insert(
                     "status".into(),
                     serde_json::to_value(status).expect("serialisable"),
                 );
             }
+            entry.insert("extensions".into(), json!({}));
             out.insert(name, Value::Object(entry));
         }
         Ok(Value::Object(out))
     }
 
+    /// Each worker's `host:port` (Connect's `worker_id`) to its supervisor name (`shared-0`).
+    fn worker_names(&self) -> HashMap<String, String> {
+        self.supervisor
+            .status()
+            .into_iter()
+            .flat_map(|p| p.workers)
+            .map(|w| {
+                let address = w
+                    .rest_url
+                    .split_once("://")
+                    .map_or(w.rest_url.as_str(), |(_, a)| a)
+                    .trim_end_matches('/')
+                    .to_string();
+                (address, w.id)
+            })
+            .collect()
+    }
+
     fn id_json(&self, name: &str) -> Value {
-        json!({ "id": translate::connector_id(&self.department.id, name), "id_type": "ID" })
+        json!({ "id": self.connector_id(name), "id_type": "ID" })
+    }
+
+    /// The managed id (`lcc-...`) of connector `name` (see [`crate::connector_ids`]).
+    pub fn connector_id(&self, name: &str) -> String {
+        self.ids.id(name)
     }
 
     /// A connector in the managed shape: config masked, extras added.
@@ -1157,6 +1196,15 @@ impl Gateway {
     /// trace (then the config is read to scrub it), Connect does not know the type, or the task
     /// count must be checked (see [`Self::expected_tasks`]).
     pub async fn managed_status(&self, name: &str) -> Result<ManagedStatus, GatewayError> {
+        let mut status = self.managed_status_with_addresses(name).await?;
+        translate::name_workers(&mut status, &self.worker_names());
+        Ok(status)
+    }
+
+    async fn managed_status_with_addresses(
+        &self,
+        name: &str,
+    ) -> Result<ManagedStatus, GatewayError> {
         let (pool, status) = self.status_unmarked(name).await?;
         let Some(mut status) = status else {
             let (_, info) = self.info(name).await?;
@@ -1440,11 +1488,17 @@ impl Gateway {
         }
         // The connector exists from here on, with its secret file.
         admitted.commit(self);
+        if self.department.recreate == crate::model::Recreate::Fresh
+            && let Err(e) = self.ids.assign(name)
+        {
+            tracing::error!(connector = name, error = %e, code = e.code(),
+                "The new connector's id could not be recorded; it has its name-derived id.");
+        }
         if !offsets.is_empty() {
             let now = translate::rfc3339(time::OffsetDateTime::now_utc());
             let record = OffsetRequest {
                 connector: name.to_string(),
-                id: translate::connector_id(&self.department.id, name),
+                id: self.connector_id(name),
                 pool: pool.clone(),
                 kind: RequestKind::Patch,
                 offsets: offsets.to_vec(),
@@ -1682,6 +1736,9 @@ impl Gateway {
             });
         }
         let pool = self.locate(name).await?;
+        if self.department.recreate == crate::model::Recreate::Fresh {
+            self.reset_offsets_before_delete(&pool, name).await;
+        }
         match self
             .call(
                 &pool,
@@ -1710,8 +1767,34 @@ impl Gateway {
             .insert(name.to_string(), Instant::now());
         self.offsets.remove(name)?;
         self.remove_secret_file(name);
+        if let Err(e) = self.ids.forget(name) {
+            tracing::error!(connector = name, error = %e, code = e.code(),
+                "The deleted connector's id could not be dropped from the record.");
+        }
         tracing::info!(connector = name, pool = %pool, principal, "Connector deleted.");
         Ok(())
+    }
+
+    /// With `recreate = "fresh"`: stops `name` and resets its offsets (KIP-875) before it is
+    /// deleted, so a connector created later under the same name starts from nothing, as on
+    /// the managed service (Connect itself keeps a deleted connector's offsets). A failure is
+    /// logged and the delete goes on: a delete must not fail because of its clean-up.
+    async fn reset_offsets_before_delete(&self, pool: &str, name: &str) {
+        let result = match self
+            .call(pool, &[], |c| async move { c.stop(name).await })
+            .await
+        {
+            Ok(()) => {
+                self.patch_when_stopped(pool, name, RequestKind::Delete, &[], &[])
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => tracing::info!(connector = name, "Offsets reset before the delete."),
+            Err(e) => tracing::warn!(connector = name, error = %e, code = e.code(),
+                "The offsets could not be reset before the delete; a connector created under this name may resume from them."),
+        }
     }
 
     /// Removes the secret file of a connector that no longer exists. A failure is logged, not
@@ -1871,7 +1954,7 @@ impl Gateway {
             .await?;
         let record = OffsetRequest {
             connector: name.to_string(),
-            id: translate::connector_id(&self.department.id, name),
+            id: self.connector_id(name),
             pool,
             kind,
             offsets: requested,

@@ -14,6 +14,7 @@
 //! * [`observe`] owns the typed events and the metrics registry.
 //! * [`connect`] is a typed client of a worker's Connect REST API.
 //! * [`translate`] turns Connect's shapes into the managed API's, masking secrets.
+//! * [`connector_ids`] keeps the managed ids of connectors, one per incarnation.
 //! * [`gateway`] reaches the department's connectors across pools (placement, lookup, masking).
 //! * [`offsets`] records managed-style offsets requests.
 //! * [`api`] is the supervisor's HTTP server.
@@ -37,6 +38,7 @@ pub mod cds;
 pub mod cgroup;
 pub mod config;
 pub mod connect;
+pub mod connector_ids;
 pub mod dev;
 pub mod gateway;
 pub mod gitops;

@@ -40,6 +40,9 @@ pub struct Department {
     pub pools: Vec<Pool>,
     /// Name of the pool new connectors go to unless their config names another one.
     pub default_pool: String,
+    /// What a connector created under the name of a deleted one starts from
+    /// (`department.recreate`).
+    pub recreate: Recreate,
     /// Which connector config keys are secrets and what happens to literal secret values.
     pub secrets: SecretRules,
     /// Who may call the API (`[auth]`): keys, tokens, roles.
@@ -91,6 +94,28 @@ pub struct GitopsSettings {
     pub prune: bool,
 }
 
+/// What a connector created again under the name of a deleted one gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Recreate {
+    /// As on the managed service (the default): a new `lcc-` id, and no offsets (the deleted
+    /// connector's offsets are reset when it is deleted).
+    #[default]
+    Fresh,
+    /// Kafka Connect's own behaviour: the same id (derived from the name), and the deleted
+    /// connector's offsets are where the new one starts.
+    Resume,
+}
+
+impl Recreate {
+    /// The value in the department file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fresh => "fresh",
+            Self::Resume => "resume",
+        }
+    }
+}
+
 /// What the supervisor does with a literal secret value in a connector config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretMode {
@@ -120,11 +145,16 @@ pub struct SecretRules {
 pub const DEFAULT_SENSITIVE_KEYS: &[&str] = &[
     "password",
     "passwd",
+    "pwd",
+    "passphrase",
     "secret",
     "token",
     "credential",
-    "private.key",
+    "private",
     "api.key",
+    "apikey",
+    "api_key",
+    "keystore.key",
     "*.jaas.config",
 ];
 
@@ -1000,6 +1030,15 @@ mod tests {
             "sasl.jaas.config",
             "producer.override.sasl.jaas.config",
             "kafka.api.key",
+            // The widened defaults: what Terraform's config_sensitive held in clear before.
+            "conn.pwd",
+            "ssh.passphrase",
+            "gcs.credentials.json",
+            "snowflake.private.key",
+            "PrivateKey",
+            "datadog.apikey",
+            "service_api_key",
+            "ssl.keystore.key",
         ] {
             assert!(rules.is_sensitive(key), "{key}");
         }
@@ -1008,6 +1047,11 @@ mod tests {
             "key.converter",
             "jaas.config.enabled",
             "tasks.max",
+            "kafka.auth.mode",
+            "kafka.service.account.id",
+            "aws.access.key.id",
+            "ssl.keystore.location",
+            "connection.url",
         ] {
             assert!(!rules.is_sensitive(key), "{key}");
         }

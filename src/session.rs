@@ -32,8 +32,9 @@ use crate::auth::ApiKey;
 pub const SESSION_KEY_FILE: &str = "session.key";
 /// Lifetime of a session when the department file does not say (`auth.session_lifetime`).
 pub const DEFAULT_SESSION_LIFETIME: Duration = Duration::from_secs(8 * 3600);
-/// Shortest configurable session lifetime.
-pub const MIN_SESSION_LIFETIME: Duration = Duration::from_secs(60);
+/// Shortest configurable session lifetime: the CLI treats a token that expires within a minute
+/// as expired already, so anything near that would log it in on every command.
+pub const MIN_SESSION_LIFETIME: Duration = Duration::from_secs(5 * 60);
 /// Longest configurable session lifetime: sessions are meant to be short.
 pub const MAX_SESSION_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// `iss` of every token.

@@ -401,6 +401,29 @@ pub fn managed_status(
     }
 }
 
+/// `status` with each worker's `host:port` (Connect's `worker_id`) replaced by the
+/// supervisor's name for that worker (`shared-0`) from `names`, or by an opaque `worker-<hash>`
+/// for an address it does not know: departments see which worker runs what, as the managed
+/// service's opaque ids let them, never an internal address (admins find those in `/v1/pools`).
+pub fn name_workers(status: &mut ManagedStatus, names: &std::collections::HashMap<String, String>) {
+    let rename = |id: &mut String| {
+        if id.is_empty() {
+            return;
+        }
+        *id = match names.get(id.as_str()) {
+            Some(name) => name.clone(),
+            None => {
+                let digest = Sha256::digest(id.as_bytes());
+                format!("worker-{}", hex::encode(&digest[..4]))
+            }
+        };
+    };
+    rename(&mut status.connector.worker_id);
+    for task in &mut status.tasks {
+        rename(&mut task.worker_id);
+    }
+}
+
 /// The status of a connector that exists but has no status yet (just created).
 pub fn provisioning_status(name: &str, connector_type: &str) -> ManagedStatus {
     ManagedStatus {
@@ -990,6 +1013,25 @@ mod tests {
         let json = serde_json::to_value(&s).unwrap();
         assert!(json["tasks"][0].get("trace").is_none());
         assert_eq!(json["type"], "source");
+    }
+
+    #[test]
+    fn worker_addresses_become_worker_names_or_opaque_ids() {
+        let mut s = managed_status(&status("c", &["RUNNING", "RUNNING"]), None, "source", &[]);
+        let names = std::collections::HashMap::from([(
+            "127.0.0.1:8083".to_string(),
+            "shared-0".to_string(),
+        )]);
+        name_workers(&mut s, &names);
+        assert_eq!(s.connector.worker_id, "shared-0");
+        // The tasks run on 127.0.0.1:8084, which the map does not know: one opaque id for it.
+        assert!(
+            s.tasks[0].worker_id.starts_with("worker-"),
+            "{:?}",
+            s.tasks[0]
+        );
+        assert_eq!(s.tasks[0].worker_id, s.tasks[1].worker_id);
+        assert!(!serde_json::to_string(&s).unwrap().contains("127.0.0.1"));
     }
 
     #[test]

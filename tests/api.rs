@@ -848,7 +848,16 @@ async fn a_connector_placed_on_pool_heavy_runs_there_and_is_found() {
     )
     .await;
     let status = wait_state(&api, &name, &["PROVISIONING"], "RUNNING").await;
-    let heavy_url = api.dept.supervisor.ready_worker_urls("heavy")[0].clone();
+    // worker_id names the supervisor's worker, never its address.
+    let heavy_workers: Vec<String> = api
+        .dept
+        .supervisor
+        .status()
+        .into_iter()
+        .filter(|p| p.name == "heavy")
+        .flat_map(|p| p.workers)
+        .map(|w| w.id)
+        .collect();
     for worker_id in std::iter::once(&status["connector"]["worker_id"]).chain(
         status["tasks"]
             .as_array()
@@ -856,10 +865,12 @@ async fn a_connector_placed_on_pool_heavy_runs_there_and_is_found() {
             .iter()
             .map(|t| &t["worker_id"]),
     ) {
+        let worker_id = worker_id.as_str().unwrap();
         assert!(
-            heavy_url.ends_with(worker_id.as_str().unwrap()),
-            "{worker_id} is not {heavy_url}"
+            heavy_workers.iter().any(|w| w == worker_id),
+            "{worker_id} is not one of {heavy_workers:?}"
         );
+        assert!(!worker_id.contains(':'), "{worker_id}");
     }
     assert_eq!(
         api.dept.worker("heavy").connectors().await.unwrap(),

@@ -330,6 +330,38 @@ async fn the_confluent_cli_sequence_works_against_the_department() {
     assert_eq!(found, &name);
     assert_eq!(entry["info"]["config"]["db.password"], MASK);
     assert!(entry["status"]["tasks"].as_array().is_some());
+    assert_eq!(
+        entry["status"]["connector"]["worker_id"], "shared-0",
+        "the worker's name, not its address"
+    );
+    assert_eq!(
+        entry["extensions"],
+        json!({}),
+        "as the managed service records it"
+    );
+    // Connect's routes answer with a trailing slash too, as Connect does.
+    for path in [
+        format!("/connectors/{name}/status/"),
+        format!("/connectors/{name}/"),
+        "/connectors/".to_string(),
+        "/connector-plugins/".to_string(),
+    ] {
+        let slashed = api
+            .call_with(Some(&bearer), Method::GET, &api.url(&path), None)
+            .await;
+        assert_eq!(slashed.status, 200, "{path}: {}", slashed.text);
+        if !path.contains("status") {
+            let plain = api
+                .call_with(
+                    Some(&bearer),
+                    Method::GET,
+                    &api.url(path.trim_end_matches('/')),
+                    None,
+                )
+                .await;
+            assert_eq!(slashed.body, plain.body, "{path}");
+        }
+    }
 
     // update <lcc> --config batch.size=7: the whole config as read back, with one key changed.
     let mut whole = entry["info"]["config"].clone();
@@ -387,6 +419,30 @@ async fn the_confluent_cli_sequence_works_against_the_department() {
         .await;
     assert_eq!(plugins.status, 200, "{}", plugins.text);
     Contract::get().check("listConnectv1ConnectorPlugins", 200, &plugins.body);
+    // plugin describe: a validate. A secret under a key nobody treats as one is warned about;
+    // the widened default patterns (`pwd`) mask what Terraform's config_sensitive sends.
+    let mut probe = config.clone();
+    probe.insert("conn.pwd".into(), "Pwd-Value-9xQz7".into());
+    probe.insert("conn.pass".into(), "Looks-Secret-8kLm2".into());
+    let validated = api
+        .call_with(
+            Some(&bearer),
+            Method::PUT,
+            &format!("{prefix}/connector-plugins/FileStreamSink/config/validate"),
+            Some(&json!(probe)),
+        )
+        .await;
+    assert_eq!(validated.status, 200, "{}", validated.text);
+    Contract::get().check("validateConnectv1ConnectorPlugin", 200, &validated.body);
+    assert!(
+        !validated.text.contains("Pwd-Value-9xQz7"),
+        "conn.pwd is a secret"
+    );
+    let warnings = validated.body["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let warning = warnings[0].as_str().unwrap();
+    assert!(warning.starts_with("conn.pass:"), "{warning}");
+    assert!(!warning.contains("Looks-Secret-8kLm2"), "{warning}");
 
     // offset describe, offset update --config-file, offset status describe (polled every 1 s
     // while PENDING, as the CLI does).
@@ -521,7 +577,10 @@ async fn the_confluent_cli_sequence_works_against_the_department() {
     let p1: Vec<&Value> = page1["data"].as_array().unwrap().iter().collect();
     let p2: Vec<&Value> = page2["data"].as_array().unwrap().iter().collect();
     assert_eq!((p1.len(), !p2.is_empty()), (2, true));
-    assert!(p2[0]["timestamp"].as_str() <= p1[1]["timestamp"].as_str());
+    assert!(
+        p2[0]["timestamp"].as_str() <= p1[0]["timestamp"].as_str(),
+        "older page"
+    );
     assert!(p1.iter().all(|a| !p2.contains(a)), "pages overlap");
     // Text search (a regex, as the CLI's examples use it) and the level filter.
     let word = data[0]["message"]
@@ -612,6 +671,26 @@ async fn the_confluent_cli_sequence_works_against_the_department() {
         )
         .await;
     assert_eq!(pools.status, 200, "{}", pools.text);
+    // GET / keeps worker internals (command lines, cgroups, pids) to admins.
+    let root = api
+        .call_with(Some(&bearer), Method::GET, &api.url("/"), None)
+        .await;
+    assert_eq!(root.status, 200, "{}", root.text);
+    assert_eq!(root.body["pools"][0]["name"], "shared");
+    assert!(
+        root.body["pools"][0].get("workers").is_none(),
+        "{}",
+        root.text
+    );
+    assert!(
+        !root.text.contains("cgroup") && !root.text.contains("\"pid\""),
+        "{}",
+        root.text
+    );
+    let root = api
+        .call_with(Some(&admin_bearer), Method::GET, &api.url("/"), None)
+        .await;
+    assert!(root.body["pools"][0]["workers"].is_array(), "{}", root.text);
     // Connect's own routes take the session too.
     let names = api
         .call_with(Some(&bearer), Method::GET, &api.url("/connectors"), None)

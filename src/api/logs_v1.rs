@@ -365,7 +365,7 @@ async fn search(
         ));
     }
     let name = &search.connector;
-    let id = crate::translate::connector_id(&department.id, name);
+    let id = state.gateway.connector_id(name);
     if let Some(sent) = &search.id
         && *sent != id
     {
@@ -394,13 +394,25 @@ async fn search(
         }
     };
     let more = lines.len() > search.page_size;
-    let page = &lines[..lines.len().min(search.page_size)];
+    let mut page = lines;
+    page.truncate(search.page_size);
+    // The page continues after the last line read (by arrival); within the page, lines are in
+    // time order, since lines of different threads can arrive a few milliseconds out of order.
+    let cursor = if search.newest_first {
+        page.iter().map(|r| r.seq).min()
+    } else {
+        page.iter().map(|r| r.seq).max()
+    };
+    page.sort_by_key(|r| (r.time, r.seq));
+    if search.newest_first {
+        page.reverse();
+    }
     let mut metadata = json!({});
-    if more && let Some(last) = page.last() {
+    if more && let Some(cursor) = cursor {
         metadata["next"] = json!(format!(
             "{SEARCH_PATH}?page_size={}&page_token={}",
             search.page_size,
-            encode_page_token(last.seq)
+            encode_page_token(cursor)
         ));
     }
     Ok(Json(json!({

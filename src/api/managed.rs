@@ -416,7 +416,7 @@ async fn offsets(State(state): State<AppState>, Path(p): Path<ConnectorPath>) ->
         .await
         .map_err(gateway_error)?;
     Ok(Json(json!({
-        "id": translate::connector_id(&state.gateway.department().id, &p.connector_name),
+        "id": state.gateway.connector_id(&p.connector_name),
         "name": p.connector_name,
         "offsets": offsets,
         "metadata": { "observed_at": translate::rfc3339(time::OffsetDateTime::now_utc()) },
@@ -527,6 +527,15 @@ async fn validate(
         .validate(&p.plugin_name, &config)
         .await
         .map_err(gateway_error)?;
+    let warnings = crate::policy::lookalike::validation_warnings(
+        &config,
+        &infos,
+        &state.gateway.department().secrets,
+    );
     translate::managed_validation(&mut infos);
+    if !warnings.is_empty() {
+        // Beside Connect's fields, which clients read; a warning is no error (error_count stays).
+        infos["warnings"] = json!(warnings);
+    }
     Ok(Json(infos).into_response())
 }

@@ -115,8 +115,38 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Any path no route serves: 404 in the path's error shape.
-async fn unknown_route(uri: axum::http::Uri) -> error::ApiError {
+/// Any path no route serves: 404 in the path's error shape. A Connect route with a trailing
+/// slash (`/connectors/`, `/connectors/{name}/status/`), which Connect itself answers, is served
+/// as the route without it (Connect clients' `exists()` checks send them).
+async fn unknown_route(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use tower::ServiceExt;
+    let path = request.uri().path();
+    if path.len() > 1 && path.ends_with('/') && error::is_apache_path(path) {
+        let trimmed = path.trim_end_matches('/');
+        let target = match request.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_string(),
+        };
+        if let Ok(uri) = target.parse::<axum::http::Uri>() {
+            let (mut parts, body) = request.into_parts();
+            parts.uri = uri;
+            return match router(state)
+                .oneshot(axum::extract::Request::from_parts(parts, body))
+                .await
+            {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+        }
+    }
+    not_found(request.uri()).into_response()
+}
+
+fn not_found(uri: &axum::http::Uri) -> error::ApiError {
     error::ApiError::not_found(format!(
         "no route {}; the managed API is under /connect/v1/environments/{{environment_id}}/clusters/{{kafka_cluster_id}}, \
          Connect's under /connectors and /connector-plugins",
@@ -146,10 +176,31 @@ async fn healthz() -> Json<serde_json::Value> {
 
 /// `GET /`: what this supervisor is and runs. Starts with Kafka Connect's `ServerInfo` fields
 /// (`version`, `commit`, `kafka_cluster_id` of the real Kafka cluster, from a worker) so Connect
-/// tools such as kcctl accept the supervisor as a Connect cluster.
-async fn root(State(state): State<AppState>) -> Json<serde_json::Value> {
+/// tools such as kcctl accept the supervisor as a Connect cluster. Worker internals (command
+/// lines, cgroup paths, pids, addresses) are for admins; other roles see each pool's name and
+/// worker counts.
+async fn root(
+    State(state): State<AppState>,
+    axum::extract::Extension(principal): axum::extract::Extension<crate::auth::Principal>,
+) -> Json<serde_json::Value> {
     let department = state.supervisor.department();
     let info = state.gateway.server_info().await;
+    let pools = if principal.role == crate::auth::Role::Admin {
+        serde_json::to_value(state.supervisor.status()).expect("pool status serialises")
+    } else {
+        state
+            .supervisor
+            .status()
+            .into_iter()
+            .map(|p| {
+                json!({
+                    "name": p.name,
+                    "desired_workers": p.desired_workers,
+                    "ready_workers": p.ready_workers,
+                })
+            })
+            .collect()
+    };
     Json(json!({
         "version": info.as_ref().map(|i| i.version.as_str()).unwrap_or("unknown"),
         "commit": info.as_ref().map(|i| i.commit.as_str()).unwrap_or("unknown"),
@@ -163,6 +214,6 @@ async fn root(State(state): State<AppState>) -> Json<serde_json::Value> {
             "/connect/v1/environments/{}/clusters/{}",
             department.environment_id, department.kafka_cluster_id
         ),
-        "pools": state.supervisor.status(),
+        "pools": pools,
     }))
 }

@@ -231,6 +231,7 @@ struct DepartmentSection {
     environment_id: Option<String>,
     kafka_cluster_id: Option<String>,
     default_pool: Option<String>,
+    recreate: Option<crate::model::Recreate>,
 }
 
 fn read_department(
@@ -273,11 +274,25 @@ fn read_department(
         let environment_id = managed_id(t, "environment_id", "env-dept1");
         let kafka_cluster_id = managed_id(t, "kafka_cluster_id", "lkc-dept1");
         let default_pool = t.string("default_pool");
+        let recreate = match t.string("recreate").as_deref() {
+            None | Some("fresh") => Some(crate::model::Recreate::Fresh),
+            Some("resume") => Some(crate::model::Recreate::Resume),
+            Some(other) => {
+                t.problem(
+                    "recreate",
+                    format!(
+                        "\"{other}\" is not a choice; use \"fresh\" (a connector created under a deleted one's name gets a new id and no offsets, as on the managed service) or \"resume\" (the same id, and it resumes from the deleted one's offsets)"
+                    ),
+                );
+                None
+            }
+        };
         DepartmentSection {
             id,
             environment_id,
             kafka_cluster_id,
             default_pool,
+            recreate,
         }
     });
     if section.is_none() {
@@ -387,6 +402,7 @@ fn read_department(
         budget: budget?,
         pools,
         default_pool,
+        recreate: section.recreate?,
         secrets: secrets?,
         auth: auth?,
         policy: policy?,
@@ -892,6 +908,21 @@ jvm_options = ["-XX:+UseG1GC"]
         );
         assert_eq!(d.supervisor.state_dir, PathBuf::from("/etc/dept/state"));
         assert!(d.kafka.client["sasl.jaas.config"].contains("password=\"s3cret\""));
+    }
+
+    #[test]
+    fn recreate_is_fresh_unless_the_department_says_resume() {
+        let d = parse(GOOD, Path::new("/"), &env).expect("valid");
+        assert_eq!(d.recreate, crate::model::Recreate::Fresh);
+        let marker = "kafka_cluster_id = \"lkc-dept1\"\n";
+        let resume = GOOD.replacen(marker, &format!("{marker}recreate = \"resume\"\n"), 1);
+        let d = parse(&resume, Path::new("/"), &env).expect("valid");
+        assert_eq!(d.recreate, crate::model::Recreate::Resume);
+        let bad = GOOD.replacen(marker, &format!("{marker}recreate = \"sometimes\"\n"), 1);
+        let p = problems(&bad);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].path, "department.recreate");
+        assert!(p[0].message.contains("fresh") && p[0].message.contains("resume"));
     }
 
     #[test]

@@ -15,6 +15,7 @@
 
 pub mod defaults;
 pub mod keys;
+pub mod lookalike;
 pub mod naming;
 pub mod plugins;
 pub mod quota;
