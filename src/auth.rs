@@ -421,7 +421,7 @@ pub enum Access {
 
 /// Path prefixes of the worker admin API: admin only, whatever the method, including routes that
 /// do not exist yet (unknown paths below them still answer 404 only to admins).
-pub const ADMIN_PREFIXES: &[&str] = &["/v1/pools", "/v1/workers", "/v1/audit"];
+pub const ADMIN_PREFIXES: &[&str] = &["/v1/pools", "/v1/workers", "/v1/audit", "/v1/migrate"];
 /// Health endpoint of the supervisor.
 pub const HEALTH_PATH: &str = "/healthz";
 /// Metrics endpoint of the supervisor.
@@ -780,6 +780,11 @@ mod tests {
             ("GET", "/v1/health".into(), Access::Role(Role::Viewer)),
             ("GET", "/v1/events".into(), Access::Role(Role::Viewer)),
             ("GET", "/v1/audit".into(), Access::Role(Role::Admin)),
+            (
+                "POST",
+                "/v1/migrate/connectors/x/push".into(),
+                Access::Role(Role::Admin),
+            ),
             (
                 "GET",
                 "/v1/workers/shared-0/logs".into(),
