@@ -797,20 +797,36 @@ async fn kill_and_measure(api: &TestApi, dir: &Path) {
     })
     .await;
     let leader = leader(api).expect("no rebalance in the workers' logs");
-    let (name, topic, worker_id) = placed
-        .iter()
-        .find(|(_, _, w)| *w != leader)
-        .cloned()
-        .unwrap_or_else(|| panic!("no source task on a follower (leader {leader}): {placed:?}"));
-    let status_url = api.managed(&format!("/connectors/{name}/status"));
-    let victim = api
+    // Managed statuses name the supervisor's worker (`shared-0`); the logs give the leader's
+    // address: compare both forms.
+    let workers: Vec<_> = api
         .dept
         .supervisor
         .status()
         .into_iter()
         .flat_map(|p| p.workers)
-        .find(|w| w.rest_url.trim_start_matches("http://") == worker_id)
+        .collect();
+    let is_worker = |w: &connect_supervisor::supervisor::WorkerStatus, id_or_addr: &str| {
+        w.id == id_or_addr || w.rest_url.trim_start_matches("http://") == id_or_addr
+    };
+    let leader_id = workers
+        .iter()
+        .find(|w| is_worker(w, &leader))
+        .map(|w| w.id.clone())
+        .unwrap_or_else(|| panic!("the leader {leader} is none of the workers"));
+    let (name, topic, worker_id) = placed
+        .iter()
+        .find(|(_, _, w)| *w != leader_id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no source task on a follower (leader {leader}): {placed:?}"));
+    let status_url = api.managed(&format!("/connectors/{name}/status"));
+    let victim = workers
+        .iter()
+        .find(|w| is_worker(w, &worker_id))
+        .cloned()
         .unwrap_or_else(|| panic!("no worker {worker_id}"));
+    // Connect's own routes show the worker's address.
+    let victim_addr = victim.rest_url.trim_start_matches("http://").to_string();
     let pid = victim.pid.unwrap();
     let killed_at = now_ms();
     let killed = Instant::now();
@@ -919,7 +935,7 @@ async fn kill_and_measure(api: &TestApi, dir: &Path) {
     );
     assert!(message.contains(&reason), "{body}");
     assert!(
-        apache_task["state"] != "RUNNING" || apache_task["worker_id"] != worker_id.as_str(),
+        apache_task["state"] != "RUNNING" || apache_task["worker_id"] != victim_addr.as_str(),
         "the Connect route still showed the task RUNNING on the dead worker: {}",
         apache.text
     );
