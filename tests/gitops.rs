@@ -96,6 +96,20 @@ async fn config_of(api: &TestApi, name: &str) -> BTreeMap<String, String> {
     serde_json::from_value(answer.body).unwrap()
 }
 
+/// `offsets` of `GET .../connectors/<name>/offsets` through the managed API.
+async fn offsets_of(api: &TestApi, name: &str) -> Value {
+    let answer = api
+        .call(
+            As::Operator,
+            Method::GET,
+            &api.managed(&format!("/connectors/{name}/offsets")),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.body["offsets"].clone()
+}
+
 struct Folder {
     api: TestApi,
     department: String,
@@ -317,7 +331,8 @@ async fn a_folder_is_planned_applied_changed_pruned_and_renamed_through_the_mana
     let (code, out, err) = run("plan", &f.args(&[]));
     assert_eq!(code, Some(1), "{out}{err}");
     assert!(out.contains("error[gitops.rename-refused]"), "{out}");
-    assert!(out.contains("does not exist yet"), "{out}");
+    assert!(out.contains("--allow-renames"), "{out}");
+    assert!(out.contains("--allow-destroy-create"), "{out}");
     let (code, out, err) = run("apply", &f.args(&["--allow-destroy-create"]));
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(
@@ -339,6 +354,59 @@ async fn a_folder_is_planned_applied_changed_pruned_and_renamed_through_the_mana
         .await;
     assert_eq!(offsets.status, 200, "{}", offsets.text);
     outputs.extend([out, err]);
+
+    // The same kind of rename with --allow-renames carries the offsets (through the migration's
+    // rename): the new name starts where the old one stood, the topic gets no line twice again,
+    // and a new line is read once.
+    let before = eventually("the offsets of the renamed connector", WAIT, || async {
+        let o = offsets_of(api, &c2).await;
+        (o.as_array().is_some_and(|a| !a.is_empty()) && o[0]["offset"]["position"] == 14)
+            .then_some(o)
+    })
+    .await;
+    std::fs::remove_file(f.dir.join("c2.json")).unwrap();
+    let c3 = f.name("005");
+    write(&f.dir, "c3.json", &apache(&c3, &f.source("c")));
+    let (code, out, err) = run("plan", &f.args(&["--allow-renames"]));
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(
+        out.contains(&format!("rename {c2} -> {c3}  [offsets carried]")),
+        "{out}"
+    );
+    let (code, out, err) = run("apply", &f.args(&["--allow-renames"]));
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains(&format!("done     rename {c2} -> {c3}")),
+        "{out}"
+    );
+    let now = names(api).await;
+    assert!(now.contains(&c3) && !now.contains(&c2), "{now:?}");
+    // The default state folder sits next to the connector folder; the file's config (with the
+    // owner label) is on the new name.
+    let state_file = f
+        .dir
+        .parent()
+        .unwrap()
+        .join(".connect-supervisor")
+        .join(format!("{c2}.cutover.json"));
+    assert!(
+        state_file.is_file(),
+        "no state file {}",
+        state_file.display()
+    );
+    assert_eq!(config_of(api, &c3).await[OWNER_KEY], OWNER);
+    assert_eq!(offsets_of(api, &c3).await, before);
+    let (code, again, _) = run("plan", &f.args(&["--allow-renames"]));
+    assert_eq!(code, Some(0), "{again}");
+    let mut input = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&f.input)
+        .unwrap();
+    std::io::Write::write_all(&mut input, b"four\n").unwrap();
+    let lines = consume(&topic, 7, WAIT, Duration::from_secs(3));
+    assert_eq!(lines.len(), 7, "{lines:?}");
+    assert_eq!(lines.iter().filter(|l| l.contains("four")).count(), 1);
+    outputs.extend([out, err, again]);
 
     // apply stops at the first failure, saying what was done and what was not: a connector
     // class the workers do not have passes the offline guardrails but not the API.
