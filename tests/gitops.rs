@@ -373,6 +373,27 @@ async fn a_folder_is_planned_applied_changed_pruned_and_renamed_through_the_mana
         out.contains(&format!("rename {c2} -> {c3}  [offsets carried]")),
         "{out}"
     );
+    // A state folder that cannot be made stops the rename before it changes anything.
+    let not_a_folder = f.dir.parent().unwrap().join("in.txt");
+    let not_a_folder = not_a_folder.join("state");
+    let (code, out, err) = run(
+        "apply",
+        &f.args(&[
+            "--allow-renames",
+            "--state-dir",
+            not_a_folder.to_str().unwrap(),
+        ]),
+    );
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        out.contains(&format!("FAILED   rename {c2} -> {c3}: ")),
+        "{out}"
+    );
+    assert!(out.contains(not_a_folder.to_str().unwrap()), "{out}");
+    assert!(out.contains("nothing was renamed"), "{out}");
+    let now = names(api).await;
+    assert!(now.contains(&c2) && !now.contains(&c3), "{now:?}");
+    assert_eq!(offsets_of(api, &c2).await, before);
     let (code, out, err) = run("apply", &f.args(&["--allow-renames"]));
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(

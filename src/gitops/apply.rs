@@ -87,14 +87,22 @@ async fn carry_rename(
     };
     let dir = &renames.state_dir;
     let resume = format!(
-        "the state file is in {}: fix the cause and run apply again, or `connect-supervisor \
-         migrate rename {old} {name} --out {}`",
+        "its state file is in {}: fix the cause, resume with `connect-supervisor migrate rename \
+         {old} {name} --source {} --out {}`, then run apply again to put the file's config",
         dir.display(),
+        renames.against.url,
         dir.display()
     );
+    std::fs::create_dir_all(dir).map_err(|e| {
+        format!(
+            "{}: cannot create the folder of the rename's state file ({e}); nothing was \
+                 renamed (pass another --state-dir)",
+            dir.display()
+        )
+    })?;
     let end = Endpoint::resolve(&renames.against.url, renames.against.credentials.clone())
         .await
-        .map_err(|e| format!("{e}; {resume}"))?;
+        .map_err(|e| format!("{e}; nothing was renamed"))?;
     let options = RunOptions {
         // A folder's connector may see no new data while apply waits: running at the carried
         // offsets is enough.
@@ -104,8 +112,6 @@ async fn carry_rename(
         secret_values: step.config.0.clone(),
         ..RunOptions::default()
     };
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("{}: cannot create the folder: {e}", dir.display()))?;
     let state = cutover::rename(&end, old, name, dir, &options)
         .await
         .map_err(|e| format!("renaming {old} to {name} failed: {e}; {resume}"))?;

@@ -209,3 +209,31 @@ pub async fn apply(request: &PlanRequest) -> Result<CommandOutcome, GitopsError>
         report,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rename_state_folder_sits_next_to_the_connector_folder() {
+        let dir = std::env::temp_dir().join(format!("cs-state-dir-{}", std::process::id()));
+        let folder = dir.join("connectors");
+        std::fs::create_dir_all(&folder).unwrap();
+        let file = folder.join("a.json");
+        std::fs::write(&file, "{}").unwrap();
+        assert_eq!(
+            default_state_dir(std::slice::from_ref(&folder)),
+            dir.join(STATE_DIR_NAME)
+        );
+        assert_eq!(default_state_dir(&[file]), dir.join(STATE_DIR_NAME));
+        assert_eq!(
+            default_state_dir(&[PathBuf::from("connectors/prod")]),
+            PathBuf::from("connectors").join(STATE_DIR_NAME)
+        );
+        assert_eq!(
+            default_state_dir(&[PathBuf::from("connectors")]),
+            PathBuf::from(STATE_DIR_NAME)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
