@@ -1,6 +1,7 @@
 //! GitOps end to end against real Connect workers (real KRaft broker, worker JVMs started by
 //! the supervisor), through the `connect-supervisor plan`/`apply` binary and the managed API:
-//! a folder applied to an empty department, re-planned, changed, pruned, renamed; a connector
+//! a folder applied to an empty department, re-planned, changed, pruned, renamed (delete and
+//! create losing the offsets, or `--allow-renames` carrying them, secrets included); a connector
 //! created by hand never touched; a `${env:...}` secret resolved at apply time and absent from
 //! every output; drift made through the API reported (plan, metric, events) and healed by the
 //! continuous mode within one interval.
@@ -460,6 +461,52 @@ async fn a_folder_is_planned_applied_changed_pruned_and_renamed_through_the_mana
     assert!(out.contains(&format!("done     update {b}")), "{out}");
     assert!(!out.contains(&format!("create {x1}")), "{out}");
     outputs.extend([out, err]);
+
+    // A connector with a ${env:...} secret renamed with its offsets: the new name gets the
+    // secret (from the file, not from the masked config read back), and the state file of the
+    // rename holds no secret.
+    let read_all = std::fs::metadata(&f.input).unwrap().len();
+    let b_before = eventually("the offsets of b at the end of its file", WAIT, || async {
+        let o = offsets_of(api, &b).await;
+        (o.as_array().is_some_and(|a| !a.is_empty()) && o[0]["offset"]["position"] == read_all)
+            .then_some(o)
+    })
+    .await;
+    let b2 = f.name("006");
+    std::fs::remove_file(f.dir.join("b.json")).unwrap();
+    let mut b2_config = b_again.clone();
+    b2_config.insert("name".into(), b2.clone());
+    write(
+        &f.dir,
+        "b2.json",
+        &json!({"name": b2, "config_nonsensitive": b2_config,
+                "config_sensitive": {"db.password": format!("${{env:{PASSWORD_ENV}}}")}}),
+    );
+    let (code, out, err) = run("apply", &f.args(&["--allow-renames"]));
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains(&format!("done     rename {b} -> {b2}")),
+        "{out}"
+    );
+    let connect_config = api
+        .dept
+        .worker("shared")
+        .connector_config(&b2)
+        .await
+        .unwrap();
+    assert_eq!(secret_behind(&connect_config["db.password"]), DB_PASSWORD);
+    assert_eq!(config_of(api, &b2).await[OWNER_KEY], OWNER);
+    let b2_offsets = offsets_of(api, &b2).await;
+    assert_eq!(b2_offsets, b_before);
+    let state_text = std::fs::read_to_string(
+        f.dir
+            .parent()
+            .unwrap()
+            .join(".connect-supervisor")
+            .join(format!("{b}.cutover.json")),
+    )
+    .unwrap();
+    outputs.extend([out, err, state_text]);
 
     // The audit trail records the commit of every change apply made, and the secret is
     // nowhere: not in any output, the audit trail, the events or the supervisor's logs.
