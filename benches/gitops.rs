@@ -136,6 +136,7 @@ async fn run() {
         },
         commit: Some("bench".into()),
         format: PlanFormat::Text,
+        state_dir: dir.join(".connect-supervisor"),
     };
     println!("gitops: {CONNECTORS} connectors, one run per phase, one Connect worker");
 

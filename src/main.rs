@@ -235,8 +235,16 @@ struct GitopsArgs {
     #[arg(long)]
     prune: bool,
     /// Carry out renames as a delete and a create (the connector's offsets are lost).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "allow_renames")]
     allow_destroy_create: bool,
+    /// Carry out renames with the offsets: stop the old connector, create the new one at its
+    /// offsets, delete the old one, then put the file's config (as `migrate rename` does).
+    #[arg(long)]
+    allow_renames: bool,
+    /// Folder of the state files of renames (resumable with `migrate rename --out DIR`);
+    /// default: a .connect-supervisor folder next to the connector folder.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
     /// Take over running connectors a file names that no folder (or another) owns.
     #[arg(long)]
     adopt: bool,
@@ -638,11 +646,15 @@ fn gitops_command(args: GitopsArgs, commit: Option<Option<String>>) -> ExitCode 
                 .unwrap_or_else(|| gitops::prepare::default_owner(&args.paths)),
             prune: args.prune,
             allow_destroy_create: args.allow_destroy_create,
+            allow_renames: args.allow_renames,
             adopt: args.adopt,
             digest_key: std::env::var(gitops::secrets::DIGEST_KEY_ENV)
                 .unwrap_or_default()
                 .into_bytes(),
         },
+        state_dir: args
+            .state_dir
+            .unwrap_or_else(|| gitops::command::default_state_dir(&args.paths)),
         paths: args.paths,
         department: args.department,
         environment: args.env,

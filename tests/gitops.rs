@@ -1,6 +1,7 @@
 //! GitOps end to end against real Connect workers (real KRaft broker, worker JVMs started by
 //! the supervisor), through the `connect-supervisor plan`/`apply` binary and the managed API:
-//! a folder applied to an empty department, re-planned, changed, pruned, renamed; a connector
+//! a folder applied to an empty department, re-planned, changed, pruned, renamed (delete and
+//! create losing the offsets, or `--allow-renames` carrying them, secrets included); a connector
 //! created by hand never touched; a `${env:...}` secret resolved at apply time and absent from
 //! every output; drift made through the API reported (plan, metric, events) and healed by the
 //! continuous mode within one interval.
@@ -94,6 +95,20 @@ async fn config_of(api: &TestApi, name: &str) -> BTreeMap<String, String> {
         .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     serde_json::from_value(answer.body).unwrap()
+}
+
+/// `offsets` of `GET .../connectors/<name>/offsets` through the managed API.
+async fn offsets_of(api: &TestApi, name: &str) -> Value {
+    let answer = api
+        .call(
+            As::Operator,
+            Method::GET,
+            &api.managed(&format!("/connectors/{name}/offsets")),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.body["offsets"].clone()
 }
 
 struct Folder {
@@ -317,7 +332,8 @@ async fn a_folder_is_planned_applied_changed_pruned_and_renamed_through_the_mana
     let (code, out, err) = run("plan", &f.args(&[]));
     assert_eq!(code, Some(1), "{out}{err}");
     assert!(out.contains("error[gitops.rename-refused]"), "{out}");
-    assert!(out.contains("does not exist yet"), "{out}");
+    assert!(out.contains("--allow-renames"), "{out}");
+    assert!(out.contains("--allow-destroy-create"), "{out}");
     let (code, out, err) = run("apply", &f.args(&["--allow-destroy-create"]));
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(
@@ -339,6 +355,80 @@ async fn a_folder_is_planned_applied_changed_pruned_and_renamed_through_the_mana
         .await;
     assert_eq!(offsets.status, 200, "{}", offsets.text);
     outputs.extend([out, err]);
+
+    // The same kind of rename with --allow-renames carries the offsets (through the migration's
+    // rename): the new name starts where the old one stood, the topic gets no line twice again,
+    // and a new line is read once.
+    let before = eventually("the offsets of the renamed connector", WAIT, || async {
+        let o = offsets_of(api, &c2).await;
+        (o.as_array().is_some_and(|a| !a.is_empty()) && o[0]["offset"]["position"] == 14)
+            .then_some(o)
+    })
+    .await;
+    std::fs::remove_file(f.dir.join("c2.json")).unwrap();
+    let c3 = f.name("005");
+    write(&f.dir, "c3.json", &apache(&c3, &f.source("c")));
+    let (code, out, err) = run("plan", &f.args(&["--allow-renames"]));
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(
+        out.contains(&format!("rename {c2} -> {c3}  [offsets carried]")),
+        "{out}"
+    );
+    // A state folder that cannot be made stops the rename before it changes anything.
+    let not_a_folder = f.dir.parent().unwrap().join("in.txt");
+    let not_a_folder = not_a_folder.join("state");
+    let (code, out, err) = run(
+        "apply",
+        &f.args(&[
+            "--allow-renames",
+            "--state-dir",
+            not_a_folder.to_str().unwrap(),
+        ]),
+    );
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        out.contains(&format!("FAILED   rename {c2} -> {c3}: ")),
+        "{out}"
+    );
+    assert!(out.contains(not_a_folder.to_str().unwrap()), "{out}");
+    assert!(out.contains("nothing was renamed"), "{out}");
+    let now = names(api).await;
+    assert!(now.contains(&c2) && !now.contains(&c3), "{now:?}");
+    assert_eq!(offsets_of(api, &c2).await, before);
+    let (code, out, err) = run("apply", &f.args(&["--allow-renames"]));
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains(&format!("done     rename {c2} -> {c3}")),
+        "{out}"
+    );
+    let now = names(api).await;
+    assert!(now.contains(&c3) && !now.contains(&c2), "{now:?}");
+    // The default state folder sits next to the connector folder; the file's config (with the
+    // owner label) is on the new name.
+    let state_file = f
+        .dir
+        .parent()
+        .unwrap()
+        .join(".connect-supervisor")
+        .join(format!("{c2}.cutover.json"));
+    assert!(
+        state_file.is_file(),
+        "no state file {}",
+        state_file.display()
+    );
+    assert_eq!(config_of(api, &c3).await[OWNER_KEY], OWNER);
+    assert_eq!(offsets_of(api, &c3).await, before);
+    let (code, again, _) = run("plan", &f.args(&["--allow-renames"]));
+    assert_eq!(code, Some(0), "{again}");
+    let mut input = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&f.input)
+        .unwrap();
+    std::io::Write::write_all(&mut input, b"four\n").unwrap();
+    let lines = consume(&topic, 7, WAIT, Duration::from_secs(3));
+    assert_eq!(lines.len(), 7, "{lines:?}");
+    assert_eq!(lines.iter().filter(|l| l.contains("four")).count(), 1);
+    outputs.extend([out, err, again]);
 
     // apply stops at the first failure, saying what was done and what was not: a connector
     // class the workers do not have passes the offline guardrails but not the API.
@@ -371,6 +461,52 @@ async fn a_folder_is_planned_applied_changed_pruned_and_renamed_through_the_mana
     assert!(out.contains(&format!("done     update {b}")), "{out}");
     assert!(!out.contains(&format!("create {x1}")), "{out}");
     outputs.extend([out, err]);
+
+    // A connector with a ${env:...} secret renamed with its offsets: the new name gets the
+    // secret (from the file, not from the masked config read back), and the state file of the
+    // rename holds no secret.
+    let read_all = std::fs::metadata(&f.input).unwrap().len();
+    let b_before = eventually("the offsets of b at the end of its file", WAIT, || async {
+        let o = offsets_of(api, &b).await;
+        (o.as_array().is_some_and(|a| !a.is_empty()) && o[0]["offset"]["position"] == read_all)
+            .then_some(o)
+    })
+    .await;
+    let b2 = f.name("006");
+    std::fs::remove_file(f.dir.join("b.json")).unwrap();
+    let mut b2_config = b_again.clone();
+    b2_config.insert("name".into(), b2.clone());
+    write(
+        &f.dir,
+        "b2.json",
+        &json!({"name": b2, "config_nonsensitive": b2_config,
+                "config_sensitive": {"db.password": format!("${{env:{PASSWORD_ENV}}}")}}),
+    );
+    let (code, out, err) = run("apply", &f.args(&["--allow-renames"]));
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains(&format!("done     rename {b} -> {b2}")),
+        "{out}"
+    );
+    let connect_config = api
+        .dept
+        .worker("shared")
+        .connector_config(&b2)
+        .await
+        .unwrap();
+    assert_eq!(secret_behind(&connect_config["db.password"]), DB_PASSWORD);
+    assert_eq!(config_of(api, &b2).await[OWNER_KEY], OWNER);
+    let b2_offsets = offsets_of(api, &b2).await;
+    assert_eq!(b2_offsets, b_before);
+    let state_text = std::fs::read_to_string(
+        f.dir
+            .parent()
+            .unwrap()
+            .join(".connect-supervisor")
+            .join(format!("{b}.cutover.json")),
+    )
+    .unwrap();
+    outputs.extend([out, err, state_text]);
 
     // The audit trail records the commit of every change apply made, and the secret is
     // nowhere: not in any output, the audit trail, the events or the supervisor's logs.

@@ -1,11 +1,30 @@
 //! `apply`: runs a [`Plan`]'s steps in their order through the managed API and stops at the
 //! first failure, saying what was done and what was not. Idempotent because `apply` always
 //! plans against what runs right before it acts: a second run finds nothing to do.
+//!
+//! A rename with [`RenameKind::CarryOffsets`] goes through the migration's
+//! [`cutover::rename`] (stop, read offsets, create at them, verify, delete), whose state file
+//! in [`Renames::state_dir`] lets `migrate rename` resume it; then the file's config (with the
+//! owner label and the secrets' real values) is put on the new name.
+
+use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::against::Against;
 use super::client::ManagedClient;
-use super::plan::{Action, Plan, Step};
+use super::plan::{Action, Plan, RenameKind, Step};
+use crate::migrate::client::Endpoint;
+use crate::migrate::cutover::{self, RunOptions};
+
+/// What a rename that carries offsets needs besides the managed client.
+#[derive(Debug, Clone)]
+pub struct Renames {
+    /// The managed API (as given to `--against`) and its credentials.
+    pub against: Against,
+    /// Folder of the cut-over state files (`<old>.cutover.json`).
+    pub state_dir: PathBuf,
+}
 
 /// What became of one step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -53,7 +72,64 @@ pub const RESULT_FAILED: &str = "failed";
 /// Result of the steps after a failure.
 pub const RESULT_NOT_RUN: &str = "not_run";
 
-async fn run_step(client: &ManagedClient, step: &Step) -> Result<(), String> {
+async fn carry_rename(
+    client: &ManagedClient,
+    renames: Option<&Renames>,
+    step: &Step,
+    old: &str,
+) -> Result<(), String> {
+    let name = step.connector.as_str();
+    let Some(renames) = renames else {
+        return Err(format!(
+            "renaming {old} to {name} with its offsets is not done here (only by apply \
+             --allow-renames)"
+        ));
+    };
+    let dir = &renames.state_dir;
+    let resume = format!(
+        "its state file is in {}: fix the cause, resume with `connect-supervisor migrate rename \
+         {old} {name} --source {} --out {}`, then run apply again to put the file's config",
+        dir.display(),
+        renames.against.url,
+        dir.display()
+    );
+    std::fs::create_dir_all(dir).map_err(|e| {
+        format!(
+            "{}: cannot create the folder of the rename's state file ({e}); nothing was \
+                 renamed (pass another --state-dir)",
+            dir.display()
+        )
+    })?;
+    let end = Endpoint::resolve(&renames.against.url, renames.against.credentials.clone())
+        .await
+        .map_err(|e| format!("{e}; nothing was renamed"))?;
+    let options = RunOptions {
+        // A folder's connector may see no new data while apply waits: running at the carried
+        // offsets is enough.
+        accept_idle: true,
+        // The file's resolved values stand in for the secrets the API shows masked; held in
+        // memory only, never written to the state file.
+        secret_values: step.config.0.clone(),
+        ..RunOptions::default()
+    };
+    let state = cutover::rename(&end, old, name, dir, &options)
+        .await
+        .map_err(|e| format!("renaming {old} to {name} failed: {e}; {resume}"))?;
+    client.put_config(name, &step.config.0).await.map_err(|x| {
+        format!(
+            "{old} was renamed to {name} with {} offset(s), but putting the file's config failed \
+             (run apply again): {x}",
+            state.carried_offsets.len()
+        )
+    })?;
+    Ok(())
+}
+
+async fn run_step(
+    client: &ManagedClient,
+    renames: Option<&Renames>,
+    step: &Step,
+) -> Result<(), String> {
     let name = step.connector.as_str();
     let e = |e: super::against::AgainstError| e.to_string();
     match step.action {
@@ -69,6 +145,16 @@ async fn run_step(client: &ManagedClient, step: &Step) -> Result<(), String> {
         Action::Update => client.put_config(name, &step.config.0).await.map_err(e)?,
         Action::Pause => client.pause(name).await.map_err(e)?,
         Action::Resume => client.resume(name).await.map_err(e)?,
+        Action::Rename if step.rename == Some(RenameKind::CarryOffsets) => {
+            let old = step.from.as_deref().unwrap_or_default();
+            carry_rename(client, renames, step, old).await?;
+            if step.then_pause {
+                client
+                    .pause(name)
+                    .await
+                    .map_err(|x| format!("renamed, but the pause failed: {x}"))?;
+            }
+        }
         Action::Rename => {
             let old = step.from.as_deref().unwrap_or_default();
             client
@@ -90,15 +176,16 @@ async fn run_step(client: &ManagedClient, step: &Step) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs `plan`'s steps in order; the first failure stops the rest.
-pub async fn apply(plan: &Plan, client: &ManagedClient) -> ApplyReport {
+/// Runs `plan`'s steps in order; the first failure stops the rest. `renames` is needed by
+/// renames that carry offsets (`None` in the drift mode, which never plans one).
+pub async fn apply(plan: &Plan, client: &ManagedClient, renames: Option<&Renames>) -> ApplyReport {
     let mut report = ApplyReport::default();
     let mut failed = false;
     for step in &plan.steps {
         let (result, message) = if failed {
             (RESULT_NOT_RUN, None)
         } else {
-            match run_step(client, step).await {
+            match run_step(client, renames, step).await {
                 Ok(()) => (RESULT_DONE, None),
                 Err(m) => {
                     failed = true;

@@ -398,14 +398,14 @@ fn live_findings(
             Some(policy::NAME_KEY),
             format!(
                 "connector {} is new, and {old} (runs now{state}) has no file but the same class \
-                 and {} of {} settings: applying this renames {old}, which deletes it and creates \
-                 {} with no offsets, so it starts over",
+                 and {} of {} settings: this renames {old}; done as a delete and a create, {} \
+                 starts with no offsets",
                 doc.name, pair.shared, pair.compared, doc.name
             ),
             format!(
                 "keep the name {old} (a connector's name is its identity); if the rename is \
-                 intended, read {old}'s offsets (GET .../connectors/{old}/offsets), create {} \
-                 with them, then delete {old}, and pass --allow-renames",
+                 intended, `apply --allow-renames` carries {old}'s offsets to {} (as `migrate \
+                 rename` does), and --allow-renames here accepts it",
                 doc.name
             ),
         ));

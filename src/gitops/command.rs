@@ -2,7 +2,7 @@
 //! file and the connector files, read what runs through the managed API, plan, and for `apply`
 //! carry the plan out. Every output goes through the scrubber of resolved secrets.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
@@ -47,6 +47,29 @@ pub struct PlanRequest {
     pub commit: Option<String>,
     /// How to print.
     pub format: PlanFormat,
+    /// Folder of the state files of renames that carry offsets ([`default_state_dir`]).
+    pub state_dir: PathBuf,
+}
+
+/// Name of the folder of rename state files, next to the connector folder.
+pub const STATE_DIR_NAME: &str = ".connect-supervisor";
+
+/// Where rename state files go without `--state-dir`: a [`STATE_DIR_NAME`] folder next to the
+/// first connector folder (beside the folder of a file given alone). Hidden folders are never
+/// read as connector files, so it may also sit inside a scanned tree.
+pub fn default_state_dir(paths: &[PathBuf]) -> PathBuf {
+    let Some(first) = paths.first() else {
+        return PathBuf::from(STATE_DIR_NAME);
+    };
+    let folder = if first.is_file() {
+        first.parent().unwrap_or(Path::new(""))
+    } else {
+        first.as_path()
+    };
+    folder
+        .parent()
+        .unwrap_or(Path::new(""))
+        .join(STATE_DIR_NAME)
 }
 
 /// The result: what to print and the exit code.
@@ -169,7 +192,11 @@ pub async fn apply(request: &PlanRequest) -> Result<CommandOutcome, GitopsError>
             report: ApplyReport::default(),
         });
     }
-    let report = apply::apply(&prepared.plan, &client).await;
+    let renames = apply::Renames {
+        against: request.against.clone(),
+        state_dir: request.state_dir.clone(),
+    };
+    let report = apply::apply(&prepared.plan, &client, Some(&renames)).await;
     let exit_code = if report.failed() {
         EXIT_PLAN_ERRORS
     } else {
@@ -181,4 +208,32 @@ pub async fn apply(request: &PlanRequest) -> Result<CommandOutcome, GitopsError>
         prepared,
         report,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rename_state_folder_sits_next_to_the_connector_folder() {
+        let dir = std::env::temp_dir().join(format!("cs-state-dir-{}", std::process::id()));
+        let folder = dir.join("connectors");
+        std::fs::create_dir_all(&folder).unwrap();
+        let file = folder.join("a.json");
+        std::fs::write(&file, "{}").unwrap();
+        assert_eq!(
+            default_state_dir(std::slice::from_ref(&folder)),
+            dir.join(STATE_DIR_NAME)
+        );
+        assert_eq!(default_state_dir(&[file]), dir.join(STATE_DIR_NAME));
+        assert_eq!(
+            default_state_dir(&[PathBuf::from("connectors/prod")]),
+            PathBuf::from("connectors").join(STATE_DIR_NAME)
+        );
+        assert_eq!(
+            default_state_dir(&[PathBuf::from("connectors")]),
+            PathBuf::from(STATE_DIR_NAME)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

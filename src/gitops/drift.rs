@@ -133,6 +133,8 @@ impl DriftWatch {
             owner: self.settings.owner.clone(),
             prune: self.settings.prune,
             allow_destroy_create: false,
+            // Heal never renames: a rename is a decision taken with apply.
+            allow_renames: false,
             adopt: false,
             digest_key: self.digest_key.clone(),
         };
@@ -202,7 +204,7 @@ impl DriftWatch {
                 error: None,
             };
         }
-        let report = apply::apply(&prepared.plan, &self.client).await;
+        let report = apply::apply(&prepared.plan, &self.client, None).await;
         let mut error = None;
         if report.failed() {
             let text = prepared.scrub(&apply::render_text(&report));
@@ -254,6 +256,7 @@ mod tests {
             action,
             connector: connector.into(),
             from: None,
+            rename: None,
             file: None,
             keys: vec![],
             secrets_unchanged: vec![],

@@ -8,7 +8,8 @@
 //! label) is never touched: a file naming one is an error, and it is never pruned.
 //!
 //! Order of the steps (what `apply` runs): creates, updates, pauses and resumes, renames
-//! (`--allow-destroy-create`: delete the old name, create the new one), deletes (`--prune`).
+//! (`--allow-renames`: carried with the offsets by [`crate::migrate::cutover::rename`];
+//! `--allow-destroy-create`: delete the old name, create the new one), deletes (`--prune`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -68,6 +69,9 @@ pub struct PlanOptions {
     pub prune: bool,
     /// Carry out renames as a delete and a create (the connector's offsets are lost).
     pub allow_destroy_create: bool,
+    /// Carry out renames with the offsets (stop, read offsets, create with them, delete);
+    /// wins over `allow_destroy_create`. Never set by the drift mode's heal.
+    pub allow_renames: bool,
     /// Take over running connectors that a file names but no folder (or another) owns.
     pub adopt: bool,
     /// Key of the secret digests.
@@ -80,6 +84,7 @@ impl std::fmt::Debug for PlanOptions {
             .field("owner", &self.owner)
             .field("prune", &self.prune)
             .field("allow_destroy_create", &self.allow_destroy_create)
+            .field("allow_renames", &self.allow_renames)
             .field("adopt", &self.adopt)
             .finish_non_exhaustive()
     }
@@ -97,7 +102,7 @@ pub enum Action {
     Pause,
     /// `PUT .../connectors/{name}/resume`.
     Resume,
-    /// Delete the old name and create the new one (offsets lost).
+    /// A rename, carried as its [`RenameKind`] says.
     Rename,
     /// `DELETE .../connectors/{name}`.
     Delete,
@@ -124,6 +129,35 @@ impl Action {
             Self::Pause | Self::Resume => "state",
             Self::Rename => "renamed",
             Self::Delete => "extra",
+        }
+    }
+}
+
+/// How a rename step is carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RenameKind {
+    /// `--allow-renames`: [`crate::migrate::cutover::rename`] stops the old connector, creates
+    /// the new one at its offsets and deletes the old one; then the file's config is put.
+    CarryOffsets,
+    /// `--allow-destroy-create`: delete the old name, create the new one (offsets lost).
+    DestroyCreate,
+}
+
+impl RenameKind {
+    /// Short, bounded code (plan outputs).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::CarryOffsets => "carry-offsets",
+            Self::DestroyCreate => "destroy-create",
+        }
+    }
+
+    /// What it means for the offsets, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::CarryOffsets => "offsets carried",
+            Self::DestroyCreate => "destroy-create, offsets lost",
         }
     }
 }
@@ -177,6 +211,9 @@ pub struct Step {
     /// The old name of a rename.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+    /// How a rename is carried out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rename: Option<RenameKind>,
     /// The file, when one defines the connector.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<PathBuf>,
@@ -212,7 +249,8 @@ pub struct Notice {
 
 /// Rule id: a file names a running connector this folder does not own.
 pub const RULE_UNOWNED: &str = "gitops.unowned";
-/// Rule id: a rename would lose offsets and is not allowed.
+/// Rule id: a rename was detected and neither `--allow-renames` nor `--allow-destroy-create`
+/// was given.
 pub const RULE_RENAME_REFUSED: &str = "gitops.rename-refused";
 /// Rule id (note): an owned connector has no file, and `--prune` was not given.
 pub const NOTE_PRUNE_SKIPPED: &str = "gitops.prune-skipped";
@@ -408,6 +446,7 @@ pub fn plan(
                 action: Action::Update,
                 connector: d.name.clone(),
                 from: None,
+                rename: None,
                 file: Some(d.file.clone()),
                 keys,
                 secrets_unchanged,
@@ -421,6 +460,7 @@ pub fn plan(
                 action,
                 connector: d.name.clone(),
                 from: None,
+                rename: None,
                 file: Some(d.file.clone()),
                 keys: vec![],
                 secrets_unchanged: vec![],
@@ -462,19 +502,35 @@ pub fn plan(
             pair.compared,
             RENAME_SIMILARITY * 100.0
         );
-        if options.allow_destroy_create {
+        let kind = if options.allow_renames {
+            Some(RenameKind::CarryOffsets)
+        } else if options.allow_destroy_create {
+            Some(RenameKind::DestroyCreate)
+        } else {
+            None
+        };
+        if let Some(kind) = kind {
+            let how = match kind {
+                RenameKind::CarryOffsets => format!(
+                    "carried with the offsets: {old} is stopped, {} created at its offsets, \
+                     {old} deleted, then the file's config put on {}",
+                    d.name, d.name
+                ),
+                RenameKind::DestroyCreate => format!(
+                    "carried out as delete {old} then create {}: the offsets of {old} are \
+                     lost and {} starts over",
+                    d.name, d.name
+                ),
+            };
             rename_steps.push(Step {
                 action: Action::Rename,
                 connector: d.name.clone(),
                 from: Some(old.clone()),
+                rename: Some(kind),
                 file: Some(d.file.clone()),
                 keys: vec![],
                 secrets_unchanged: vec![],
-                note: Some(format!(
-                    "{what}; carried out as delete {old} then create {}: the offsets of {old} are \
-                     lost and {} starts over",
-                    d.name, d.name
-                )),
+                note: Some(format!("{what}; {how}")),
                 config: SentConfig(sent_config(d, options)),
                 then_pause: d.state == PAUSED,
             });
@@ -483,14 +539,14 @@ pub fn plan(
                 connector: d.name.clone(),
                 rule: RULE_RENAME_REFUSED,
                 message: format!(
-                    "{what}: a rename is a delete and a create that loses the offsets of {old}; \
-                     the rename that carries offsets over (the migration issue's mechanism) does \
-                     not exist yet"
+                    "{what}: renaming needs --allow-renames (the offsets of {old} are carried to \
+                     {}) or --allow-destroy-create (delete and create: the offsets are lost)",
+                    d.name
                 ),
                 hint: format!(
-                    "keep the name {old}; or pass --allow-destroy-create to accept that {} \
-                     starts with no offsets",
-                    d.name
+                    "keep the name {old}; or pass --allow-renames to carry its offsets to {}; or \
+                     --allow-destroy-create to accept that {} starts with no offsets",
+                    d.name, d.name
                 ),
             });
         }
@@ -503,6 +559,7 @@ pub fn plan(
             action: Action::Create,
             connector: d.name.clone(),
             from: None,
+            rename: None,
             file: Some(d.file.clone()),
             keys: vec![],
             secrets_unchanged: vec![],
@@ -521,6 +578,7 @@ pub fn plan(
                 action: Action::Delete,
                 connector: (*name).clone(),
                 from: None,
+                rename: None,
                 file: None,
                 keys: vec![],
                 secrets_unchanged: vec![],
@@ -596,7 +654,10 @@ fn key_line(k: &KeyChange) -> String {
 
 fn step_title(s: &Step) -> String {
     match (&s.action, &s.from) {
-        (Action::Rename, Some(from)) => format!("rename {from} -> {}", s.connector),
+        (Action::Rename, Some(from)) => match s.rename {
+            Some(kind) => format!("rename {from} -> {}  [{}]", s.connector, kind.describe()),
+            None => format!("rename {from} -> {}", s.connector),
+        },
         (action, _) => format!("{} {}", action.code(), s.connector),
     }
 }
@@ -692,6 +753,9 @@ pub fn render_markdown(plan: &Plan, target: &str) -> String {
                     "secrets unchanged: {}",
                     md_escape(&s.secrets_unchanged.join(", "))
                 ));
+            }
+            if let Some(kind) = s.rename {
+                changes.push(kind.describe().into());
             }
             if s.then_pause {
                 changes.push("then pause".into());
@@ -914,7 +978,7 @@ mod tests {
     }
 
     #[test]
-    fn renames_are_refused_unless_destroy_create_is_allowed() {
+    fn renames_are_refused_unless_carried_with_offsets_or_destroy_create_is_allowed() {
         let o = options();
         let old = desired("d-old", &[("topic", "t"), ("x", "1"), ("y", "2")]);
         let mut new = old.clone();
@@ -928,15 +992,70 @@ mod tests {
         );
         assert!(p.steps.is_empty());
         assert_eq!(p.errors[0].rule, RULE_RENAME_REFUSED);
-        assert!(p.errors[0].message.contains("does not exist yet"));
-        let allow = PlanOptions {
+        for text in [&p.errors[0].message, &p.errors[0].hint] {
+            assert!(text.contains("--allow-renames"), "{text}");
+            assert!(text.contains("--allow-destroy-create"), "{text}");
+        }
+        assert!(!p.errors[0].message.contains("does not exist yet"));
+
+        let destroy = PlanOptions {
             allow_destroy_create: true,
             ..options()
         };
-        let p = plan(&[new], &b, &PluginCatalog::default(), &allow);
+        let p = plan(
+            std::slice::from_ref(&new),
+            &b,
+            &PluginCatalog::default(),
+            &destroy,
+        );
         assert_eq!(actions(&p), [(Action::Rename, "d-new".to_string())]);
         assert_eq!(p.steps[0].from.as_deref(), Some("d-old"));
-        assert!(render_text(&p).contains("rename d-old -> d-new"));
+        assert_eq!(p.steps[0].rename, Some(RenameKind::DestroyCreate));
+        let text = render_text(&p);
+        assert!(
+            text.contains("rename d-old -> d-new  [destroy-create, offsets lost]"),
+            "{text}"
+        );
+        assert!(render_json(&p).contains("\"rename\": \"destroy-create\""));
+
+        // --allow-renames carries the offsets, and wins over --allow-destroy-create.
+        let mut paused = new.clone();
+        paused.state = PAUSED.into();
+        for carry in [
+            PlanOptions {
+                allow_renames: true,
+                ..options()
+            },
+            PlanOptions {
+                allow_renames: true,
+                allow_destroy_create: true,
+                ..options()
+            },
+        ] {
+            let p = plan(
+                std::slice::from_ref(&paused),
+                &b,
+                &PluginCatalog::default(),
+                &carry,
+            );
+            assert!(p.errors.is_empty(), "{p:?}");
+            assert_eq!(actions(&p), [(Action::Rename, "d-new".to_string())]);
+            let step = &p.steps[0];
+            assert_eq!(step.rename, Some(RenameKind::CarryOffsets));
+            assert_eq!(step.from.as_deref(), Some("d-old"));
+            // The config put on the new name after the cut-over: the file's, with the label.
+            assert_eq!(step.config.0[OWNER_KEY], "connectors/prod");
+            assert_eq!(step.config.0[policy::NAME_KEY], "d-new");
+            assert!(step.then_pause);
+            let text = render_text(&p);
+            assert!(
+                text.contains("rename d-old -> d-new  [offsets carried]"),
+                "{text}"
+            );
+            assert!(text.contains("then pause"), "{text}");
+            assert!(render_json(&p).contains("\"rename\": \"carry-offsets\""));
+            assert!(render_markdown(&p, "http://cs").contains("offsets carried"));
+        }
     }
 
     #[test]
