@@ -538,6 +538,13 @@ async fn a_pool_of_two_pods_is_one_connect_group_behind_the_kubernetes_api() {
         .unwrap();
     assert!(exit.success(), "SIGTERM is a clean stop: {exit:?}");
     let survivor_id = pods[survivor].worker_id();
+    // The managed API names the supervisor's worker (`shared-1`), not its address.
+    let survivor_name = workers
+        .iter()
+        .find(|w| w["rest_url"] == format!("http://{survivor_id}"))
+        .and_then(|w| w["id"].as_str())
+        .unwrap_or_else(|| panic!("no worker at {survivor_id} in the API's pools"))
+        .to_string();
     let survivor_port = pods[survivor].rest_port;
     eventually("the task to move to the surviving pod", WAIT, || async {
         let (_, body) = get(&format!(
@@ -553,8 +560,9 @@ async fn a_pool_of_two_pods_is_one_connect_group_behind_the_kubernetes_api() {
         WAIT,
         || async {
             let (_, body) = call(reqwest::Method::GET, &status_url, None).await;
-            (state_of(&body) == "RUNNING" && body["tasks"][0]["worker_id"] == survivor_id.as_str())
-                .then_some(())
+            (state_of(&body) == "RUNNING"
+                && body["tasks"][0]["worker_id"] == survivor_name.as_str())
+            .then_some(())
         },
     )
     .await;
