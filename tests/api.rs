@@ -1456,14 +1456,21 @@ async fn apache_compatible_routes_serve_connect_tools() {
     let patch = api.call(As::Operator, Method::PATCH, &api.url(&format!("/connectors/{name}/offsets")),
         Some(&json!({"offsets": [{"partition": {"filename": dir.join("in.txt").display().to_string()}, "offset": {"position": 2}}]}))).await;
     assert_eq!(patch.status, 200, "{}", patch.text);
-    let offsets = api
-        .call(
-            As::Viewer,
-            Method::GET,
-            &api.url(&format!("/connectors/{name}/offsets")),
-            None,
-        )
-        .await;
+    // The leader writes the offsets; a worker answers GET .../offsets from its own view of the
+    // offsets topic, which may not have read that write yet (seen once in CI: `[]` right after
+    // the 200). The read must show the new position once the worker has caught up.
+    let offsets = eventually("the altered offsets to be read back", WAIT, || async {
+        let offsets = api
+            .call(
+                As::Viewer,
+                Method::GET,
+                &api.url(&format!("/connectors/{name}/offsets")),
+                None,
+            )
+            .await;
+        (!offsets.body["offsets"].as_array().is_none_or(Vec::is_empty)).then_some(offsets)
+    })
+    .await;
     assert_eq!(
         offsets.body["offsets"][0]["offset"]["position"], 2,
         "{}",
