@@ -767,16 +767,15 @@ async fn confirm_connector(
         &format!("Yes, {}", verb.to_lowercase()),
         &back,
     );
+    confirmation(&state, &viewer, Nav::Connectors, &body)
+}
+
+/// The confirmation step of an action: 200 with the page `body` (a form posting the action).
+fn confirmation(state: &AppState, viewer: &Viewer, nav: Nav, body: &str) -> Response {
     (
         StatusCode::OK,
         html_headers(),
-        html::page(
-            "Confirm",
-            &department(&state),
-            Some(&viewer),
-            Nav::Connectors,
-            &body,
-        ),
+        html::page("Confirm", &department(state), Some(viewer), nav, body),
     )
         .into_response()
 }
@@ -848,18 +847,7 @@ async fn confirm_pool_restart(
         "Yes, restart the pool",
         "/ui/",
     );
-    (
-        StatusCode::OK,
-        html_headers(),
-        html::page(
-            "Confirm",
-            &department(&state),
-            Some(&viewer),
-            Nav::Overview,
-            &body,
-        ),
-    )
-        .into_response()
+    confirmation(&state, &viewer, Nav::Overview, &body)
 }
 
 async fn pool_restart(
@@ -909,18 +897,7 @@ async fn confirm_worker_clear(
         "Yes, clear and start it",
         "/ui/",
     );
-    (
-        StatusCode::OK,
-        html_headers(),
-        html::page(
-            "Confirm",
-            &department(&state),
-            Some(&viewer),
-            Nav::Overview,
-            &body,
-        ),
-    )
-        .into_response()
+    confirmation(&state, &viewer, Nav::Overview, &body)
 }
 
 async fn worker_clear(
