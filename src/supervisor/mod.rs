@@ -43,8 +43,10 @@ pub use sampler::Usage;
 
 /// Default time a worker gets to stop after SIGTERM (see `supervision.stop_grace`).
 pub const STOP_GRACE: Duration = Duration::from_secs(20);
-/// Interval between readiness probes of a starting worker.
-pub const PROBE_INTERVAL: Duration = Duration::from_millis(250);
+/// Interval between readiness probes of a starting worker. Short: a probe of a worker that is
+/// not listening yet is a refused loopback connection (microseconds), and every interval adds
+/// half of itself on average to each (re)start the supervisor reports.
+pub const PROBE_INTERVAL: Duration = Duration::from_millis(100);
 /// Timeout of one probe.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Time on top of the longest stop grace that [`Supervisor::shutdown`] allows before it kills
