@@ -5,7 +5,7 @@
 //! secrets moved to the connector's secret file; the plugin `config/validate` call gets the same
 //! violations as a dry run.
 //!
-//! The gateway calls in here around its calls to Connect. This module gathers the review's
+//! The connectors calls in here around its calls to Connect. This module gathers the review's
 //! inputs from the workers (usage, plugin catalog, PASSWORD-typed keys), turns a verdict into a
 //! [`Refusal`] and a [`Event::PolicyRejected`], and stages the secret file
 //! ([`crate::secret_store`]) so that a change Connect refuses leaves it as it was. It does not
@@ -22,14 +22,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use crate::gateway::{Gateway, GatewayError};
+use super::{Connectors, ConnectorsError};
 use crate::observe::Event;
 use crate::policy::{
     self, ConnectorRequest, NAME_KEY, Operation, PluginCatalog, PolicyError, Review, SecretPlan,
     Usage, Violation, quota, rules,
 };
 use crate::secret_store::{SecretStore, SecretStoreError};
-use crate::translate;
+use crate::translate::{self, POOL_CONFIG_KEY};
 
 /// Group of the entries the guardrails add to a validate answer for keys Connect does not
 /// define (client overrides, `supervisor.pool`, keys a rule requires).
@@ -253,7 +253,7 @@ pub struct WriteRequest<'a> {
     pub config: &'a BTreeMap<String, String>,
     /// The pool it runs (or will run) on.
     pub pool: &'a str,
-    /// Problems the gateway's own request checks found (reported together with violations).
+    /// Problems the connectors's own request checks found (reported together with violations).
     pub problems: Vec<String>,
     /// Who asks (key id or token name).
     pub principal: &'a str,
@@ -290,8 +290,8 @@ impl std::fmt::Debug for Admitted {
 impl Admitted {
     /// Writes the secret file Connect will resolve (before Connect sees the config: Connect
     /// validates a config with its references resolved).
-    pub fn stage(&mut self) -> Result<(), GatewayError> {
-        self.secrets.stage().map_err(GatewayError::from)
+    pub fn stage(&mut self) -> Result<(), ConnectorsError> {
+        self.secrets.stage().map_err(ConnectorsError::from)
     }
 
     /// Connect refused or failed: the secret file goes back to what it was.
@@ -301,9 +301,9 @@ impl Admitted {
 
     /// Connect accepted: an emptied secret file is removed, and the audit events (defaults
     /// applied, secrets externalized) are emitted.
-    pub fn commit(self, gateway: &Gateway) {
+    pub fn commit(self, connectors: &Connectors) {
         self.secrets.commit();
-        let observer = gateway.supervisor().observer();
+        let observer = connectors.supervisor().observer();
         let operation = operation_str(self.operation);
         if !self.review.applied_defaults.is_empty() {
             observer.emit(Event::DefaultsApplied {
@@ -396,8 +396,10 @@ fn operation_str(operation: Operation) -> &'static str {
 
 /// Every connector of the department with its `tasks.max`, from the workers (one call per
 /// pool, connectors created moments ago included).
-pub async fn department_tasks(gateway: &Gateway) -> Result<BTreeMap<String, u32>, GatewayError> {
-    Ok(gateway
+pub async fn department_tasks(
+    connectors: &Connectors,
+) -> Result<BTreeMap<String, u32>, ConnectorsError> {
+    Ok(connectors
         .expanded(false, true)
         .await?
         .into_iter()
@@ -422,18 +424,21 @@ fn foreign_references(
     policy::secrets::foreign_references(config, dir, name, connectors.keys().map(String::as_str))
 }
 
-async fn catalog(gateway: &Gateway) -> Result<PluginCatalog, GatewayError> {
-    Ok(PluginCatalog::from_plugins(&gateway.plugins().await?))
+async fn catalog(connectors: &Connectors) -> Result<PluginCatalog, ConnectorsError> {
+    Ok(PluginCatalog::from_plugins(&connectors.plugins().await?))
 }
 
-/// Reviews a create or update and plans its secrets. Refuses (a [`GatewayError::Refused`] and
+/// Reviews a create or update and plans its secrets. Refuses (a [`ConnectorsError::Refused`] and
 /// a [`Event::PolicyRejected`] when rules are broken) with every problem and violation at once;
 /// nothing is written yet.
-pub async fn admit(gateway: &Gateway, request: WriteRequest<'_>) -> Result<Admitted, GatewayError> {
-    let department = gateway.department();
+pub async fn admit(
+    connectors: &Connectors,
+    request: WriteRequest<'_>,
+) -> Result<Admitted, ConnectorsError> {
+    let department = connectors.department();
     let name = request.name;
-    let catalog = catalog(gateway).await?;
-    let tasks = department_tasks(gateway).await?;
+    let catalog = catalog(connectors).await?;
+    let tasks = department_tasks(connectors).await?;
     let mut usage = usage_for(&tasks, name);
     if request.operation == Operation::Create {
         usage.connector_tasks = None;
@@ -444,7 +449,7 @@ pub async fn admit(gateway: &Gateway, request: WriteRequest<'_>) -> Result<Admit
         usage.tasks = usage.tasks.saturating_add(1);
     }
     let class = request.config.get(policy::CLASS_KEY).map(String::as_str);
-    let password_keys = gateway.password_keys(request.pool, class).await;
+    let password_keys = connectors.password_keys(request.pool, class).await;
     let mut review_request = ConnectorRequest::new(request.operation, name, request.config);
     review_request.usage = usage;
     review_request.catalog = &catalog;
@@ -461,7 +466,7 @@ pub async fn admit(gateway: &Gateway, request: WriteRequest<'_>) -> Result<Admit
         &tasks,
         department,
     ));
-    // The gateway's own checks already report these two, with the same meaning.
+    // The connectors's own checks already report these two, with the same meaning.
     if request.operation == Operation::Create && class.is_none_or(|c| c.trim().is_empty()) {
         violations.retain(|v| v.rule != rules::RULE_PLUGIN_CLASS);
     }
@@ -493,7 +498,7 @@ pub async fn admit(gateway: &Gateway, request: WriteRequest<'_>) -> Result<Admit
             None
         }
         Err(e @ PolicyError::SecretPath { .. }) => {
-            return Err(GatewayError::SecretFolder(e.to_string()));
+            return Err(ConnectorsError::SecretFolder(e.to_string()));
         }
     };
 
@@ -511,14 +516,17 @@ pub async fn admit(gateway: &Gateway, request: WriteRequest<'_>) -> Result<Admit
         }
         .scrubbed(&scrub);
         if !refusal.violations.is_empty() {
-            gateway.supervisor().observer().emit(Event::PolicyRejected {
-                connector: name.to_string(),
-                operation: operation_str(request.operation),
-                principal: request.principal.to_string(),
-                rules: refusal.rules(),
-            });
+            connectors
+                .supervisor()
+                .observer()
+                .emit(Event::PolicyRejected {
+                    connector: name.to_string(),
+                    operation: operation_str(request.operation),
+                    principal: request.principal.to_string(),
+                    rules: refusal.rules(),
+                });
         }
-        return Err(GatewayError::Refused(Box::new(refusal)));
+        return Err(ConnectorsError::Refused(Box::new(refusal)));
     }
     let plan = plan.expect("no problems means a plan");
     Ok(Admitted {
@@ -544,20 +552,20 @@ pub async fn admit(gateway: &Gateway, request: WriteRequest<'_>) -> Result<Admit
 /// a `name` (the CLI's `plugin describe`) the naming rules are skipped. Messages are scrubbed
 /// of the config's secrets.
 pub async fn dry_run(
-    gateway: &Gateway,
+    connectors: &Connectors,
     plugin: &str,
     config: &BTreeMap<String, String>,
     password_keys: &BTreeSet<String>,
-) -> Result<Vec<Violation>, GatewayError> {
-    let department = gateway.department();
+) -> Result<Vec<Violation>, ConnectorsError> {
+    let department = connectors.department();
     let mut config = config.clone();
     // Connect validates the request's plugin when the body names none.
     config
         .entry(policy::CLASS_KEY.to_string())
         .or_insert_with(|| plugin.to_string());
     let name = config.get(NAME_KEY).cloned();
-    let catalog = catalog(gateway).await?;
-    let tasks = department_tasks(gateway).await?;
+    let catalog = catalog(connectors).await?;
+    let tasks = department_tasks(connectors).await?;
     let usage = usage_for(&tasks, name.as_deref().unwrap_or_default());
     let operation = if usage.connector_tasks.is_some() {
         Operation::Update
@@ -605,6 +613,153 @@ pub fn shown_config(
 pub fn wants_defaults(query: Option<&str>) -> bool {
     translate::query_param(query, INCLUDE_DEFAULTS_PARAM)
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+impl Connectors {
+    /// Checks a new connector's name and config before anything is created. `config.name` must
+    /// match `name` when given; `connector.class` must be given (Connect's own message for a
+    /// missing class echoes the whole config, secrets included).
+    pub fn check_new(
+        &self,
+        name: &str,
+        config: &BTreeMap<String, String>,
+    ) -> Result<(), ConnectorsError> {
+        let mut problems = Vec::new();
+        if name.trim().is_empty() {
+            problems.push("name: is required; give the connector a name".to_string());
+        }
+        if name.trim() != name {
+            problems.push("name: must not start or end with spaces".to_string());
+        }
+        if let Some(n) = config.get("name")
+            && n != name
+        {
+            problems.push(format!(
+                "config.name: \"{n}\" differs from the connector name \"{name}\"; make them equal or leave config.name out"
+            ));
+        }
+        if config
+            .get("connector.class")
+            .is_none_or(|c| c.trim().is_empty())
+        {
+            problems.push(
+                "config.\"connector.class\": is required; name the connector plugin, e.g. \"FileStreamSource\""
+                    .to_string(),
+            );
+        }
+        let masked: Vec<&String> = config
+            .iter()
+            .filter(|(_, v)| v.as_str() == translate::MASK)
+            .map(|(k, _)| k)
+            .collect();
+        for key in masked {
+            problems.push(format!(
+                "config.\"{key}\": holds the mask {}; send the real value (masks only stand for an existing value on update)",
+                translate::MASK
+            ));
+        }
+        if let Err(e) = self.placement(config) {
+            problems.push(e.to_string());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConnectorsError::Invalid(problems))
+        }
+    }
+
+    pub(super) fn check_update(
+        &self,
+        name: &str,
+        pool: &str,
+        config: &BTreeMap<String, String>,
+    ) -> Result<(), ConnectorsError> {
+        let mut problems = Vec::new();
+        if let Some(n) = config.get("name")
+            && n != name
+        {
+            problems.push(format!(
+                "config.name: \"{n}\" differs from the connector name \"{name}\"; a rename is a delete and a create (offsets are lost)"
+            ));
+        }
+        if let Some(wanted) = config.get(POOL_CONFIG_KEY)
+            && wanted != pool
+        {
+            if self.department.pool(wanted).is_none() {
+                problems.push(format!(
+                    "config.\"{POOL_CONFIG_KEY}\": no pool is named \"{wanted}\"; use one of: {}",
+                    self.pools().join(", ")
+                ));
+            } else {
+                problems.push(format!(
+                    "config.\"{POOL_CONFIG_KEY}\": connector {name} runs on pool {pool}; moving it to pool {wanted} is not done by an update: delete it and create it on {wanted} (carry its offsets over with the create's offsets)"
+                ));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConnectorsError::Invalid(problems))
+        }
+    }
+
+    /// Connect's validation of `config` for `plugin`, masked, with the guardrails' violations
+    /// added to the keys they concern (a dry run of a create). Unknown plugins are a 404 naming
+    /// the installed ones.
+    pub async fn validate(
+        &self,
+        plugin: &str,
+        config: &BTreeMap<String, String>,
+    ) -> Result<Value, ConnectorsError> {
+        if let Some(problem) = translate::unaddressable(plugin, "plugin name") {
+            return Err(ConnectorsError::Invalid(vec![problem]));
+        }
+        if config
+            .get("connector.class")
+            .is_none_or(|c| c.trim().is_empty())
+        {
+            // Connect answers a 500 that echoes the whole config (secrets included).
+            return Err(ConnectorsError::Invalid(vec![format!(
+                "config.\"connector.class\": is required; set it to the plugin being validated, e.g. \"connector.class\": \"{}\"",
+                plugin.escape_debug()
+            )]));
+        }
+        let plugins = self.plugins().await?;
+        if !plugins
+            .iter()
+            .any(|p| translate::plugin_matches(&p.class_name, plugin))
+        {
+            return Err(ConnectorsError::PluginNotFound {
+                plugin: plugin.to_string(),
+                installed: plugins
+                    .iter()
+                    .map(|p| {
+                        p.class_name
+                            .rsplit('.')
+                            .next()
+                            .unwrap_or(&p.class_name)
+                            .to_string()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        let pool = self
+            .placement(config)
+            .unwrap_or_else(|_| self.department.default_pool.clone());
+        let sensitivity = self.sensitivity(&pool, config).await;
+        let masker = sensitivity.masker();
+        let secrets = masker.secrets(config);
+        let mut infos = self
+            .call(&pool, &secrets, |c| async move {
+                c.validate(plugin, config).await
+            })
+            .await?;
+        translate::mask_validation(&mut infos, &masker, &secrets);
+        let violations = dry_run(self, plugin, config, sensitivity.password_keys()).await?;
+        add_to_validation(&mut infos, &violations, &masker.mask(config));
+        Ok(infos)
+    }
 }
 
 #[cfg(test)]
