@@ -325,3 +325,55 @@ impl Connectors {
             .collect()
     }
 }
+
+#[cfg(test)]
+pub(crate) mod fixture {
+    //! The department the connectors' unit tests judge requests in.
+
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use crate::model::Department;
+
+    /// Department `dept1` with pools `shared` (the default) and `heavy`, at most 3 connectors
+    /// and 8 tasks, `FileStreamSource` only on `heavy`, secrets externalized, and `extra` TOML.
+    pub(crate) fn department(extra: &str) -> Department {
+        let text = format!(
+            r#"
+[department]
+id = "dept1"
+environment_id = "env-1"
+kafka_cluster_id = "lkc-1"
+[kafka]
+bootstrap_servers = "127.0.0.1:9092"
+[supervisor]
+state_dir = "/var/lib/cs"
+[[pools]]
+name = "shared"
+workers = 1
+cpu = 1
+memory = "1GiB"
+[[pools]]
+name = "heavy"
+workers = 1
+cpu = 1
+memory = "1GiB"
+[policy.quotas]
+max_connectors = 3
+max_tasks_total = 8
+[policy.plugins.pools]
+"FileStreamSource" = ["heavy"]
+{extra}
+"#
+        );
+        crate::config::parse(&text, Path::new("/"), &|_| None).unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    /// A config from `(key, value)` pairs.
+    pub(crate) fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+}

@@ -15,6 +15,7 @@ use crate::policy::Operation;
 use crate::translate;
 
 use super::admission::{self, WriteRequest};
+use super::placement;
 use super::{
     Connectors, ConnectorsError, POLL, RECOVERY_TIMEOUT, SWEEP_CONFIRM, SWEEP_MIN_AGE,
     VISIBLE_TIMEOUT,
@@ -53,11 +54,7 @@ impl Connectors {
         offsets: &[Value],
         principal: &str,
     ) -> Result<Created, ConnectorsError> {
-        let problems = match self.check_new(name, &config) {
-            Ok(()) => Vec::new(),
-            Err(ConnectorsError::Invalid(problems)) => problems,
-            Err(e) => return Err(e),
-        };
+        let problems = admission::check_new(&self.department, name, &config);
         // A name Connect cannot hold is refused before any call (the lookup below included).
         if let Some(problem) = translate::unaddressable(name, "name") {
             let mut problems = problems;
@@ -65,9 +62,7 @@ impl Connectors {
             problems.insert(0, problem);
             return Err(ConnectorsError::Invalid(problems));
         }
-        let pool = self
-            .placement(&config)
-            .unwrap_or_else(|_| self.department.default_pool.clone());
+        let pool = placement::place_or_default(&self.department, &config);
         // Before anything else: an existing connector's secret file must stay untouched.
         // Right after a delete through the supervisor, a worker that has not read it yet may
         // still list the name; Connect itself refuses a real duplicate (409).
@@ -319,11 +314,7 @@ impl Connectors {
         principal: &str,
     ) -> Result<(bool, ConnectorInfo), ConnectorsError> {
         self.tasks_may_change(name);
-        let problems = match self.check_update(name, pool, &config) {
-            Ok(()) => Vec::new(),
-            Err(ConnectorsError::Invalid(problems)) => problems,
-            Err(e) => return Err(e),
-        };
+        let problems = admission::check_update(&self.department, name, pool, &config);
         let mut admitted = admission::admit(
             self,
             WriteRequest {
