@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::translate::{self, Expand};
 
+use super::merge;
 use crate::connectors::{Connectors, ConnectorsError, RECENT_WINDOW};
 
 impl Connectors {
@@ -220,28 +221,20 @@ impl Connectors {
                     .status
                     .as_mut()
                     .and_then(|s| translate::mark_down_workers(s, down));
-                let mut status = match &e.status {
-                    Some(s) => {
-                        let mut m = translate::managed_status(
-                            s,
-                            e.info.as_ref().map(|i| i.tasks.len()),
-                            &connector_type,
-                            &masker.secrets(&config),
-                        );
-                        if let Some(reason) = unavailable.get(&pool) {
-                            m.connector.state = translate::UNKNOWN_MANAGED_STATE.into();
-                            if m.connector.trace.is_empty()
-                                || m.connector.trace.starts_with("task ")
-                            {
-                                m.connector.trace = reason.clone();
-                            }
-                        } else if let Some(reason) = &marked {
-                            translate::degrade_for_down_workers(&mut m, reason);
-                        }
-                        m
-                    }
-                    None => translate::provisioning_status(&name, &connector_type),
+                let view = match unavailable.get(&pool) {
+                    Some(reason) => merge::PoolView::Unavailable(reason),
+                    None => merge::PoolView::Answered {
+                        marked: marked.as_deref(),
+                    },
                 };
+                let mut status = merge::merge_status(
+                    &name,
+                    e.status.as_ref(),
+                    view,
+                    e.info.as_ref().map(|i| i.tasks.len()),
+                    &connector_type,
+                    &masker.secrets(&config),
+                );
                 translate::name_workers(&mut status, &workers);
                 entry.insert(
                     "status".into(),

@@ -13,6 +13,7 @@ use crate::translate::{self};
 use super::{Connectors, ConnectorsError, DELETED_WINDOW, PLUGIN_LIST_TTL, Sensitivity};
 
 mod lists;
+pub mod merge;
 mod status;
 
 impl Connectors {
@@ -79,40 +80,13 @@ impl Connectors {
             return translate::DownWorkers::new();
         };
         let window = crate::worker::reassignment_window(&self.department, spec);
-        let mut down = translate::DownWorkers::new();
-        for p in self
-            .supervisor
-            .status()
-            .into_iter()
+        let pools = self.supervisor.status();
+        let workers = pools
+            .iter()
             .filter(|p| p.name == pool)
-        {
-            for w in p.workers {
-                use crate::supervisor::lifecycle::Phase;
-                let reason = match w.state {
-                    Phase::Ready | Phase::Running
-                        if w.restarts > 0
-                            && w.uptime_seconds.is_some_and(|s| s < window.as_secs()) =>
-                    {
-                        format!(
-                            "worker {} restarted; Connect hands its tasks out again within {}s of the restart",
-                            w.id,
-                            window.as_secs()
-                        )
-                    }
-                    Phase::Ready | Phase::Running => continue,
-                    Phase::Held => format!(
-                        "worker {} is held after repeated failures; an admin restarts it with POST /v1/workers/{}/restart",
-                        w.id, w.id
-                    ),
-                    Phase::Stopped => format!("worker {} stopped", w.id),
-                    Phase::Starting | Phase::Backoff | Phase::Stopping => {
-                        format!("worker {} restarting", w.id)
-                    }
-                };
-                down.insert(w.rest_url.trim_start_matches("http://").to_string(), reason);
-            }
-        }
-        down
+            .flat_map(|p| &p.workers)
+            .map(merge::WorkerView::from);
+        merge::down_workers(workers, window)
     }
 
     /// Asks every pool (concurrently) whether it holds `name`.

@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::connect::{ConnectorInfo, ConnectorStatus};
 use crate::translate::{self, ManagedConnector, ManagedStatus, Masker};
 
+use super::merge;
 use crate::connectors::{Connectors, ConnectorsError, TASK_COUNT_TTL};
 
 impl Connectors {
@@ -140,7 +141,7 @@ impl Connectors {
         Ok(status)
     }
 
-    pub(in crate::connectors) async fn managed_status_with_addresses(
+    async fn managed_status_with_addresses(
         &self,
         name: &str,
     ) -> Result<ManagedStatus, ConnectorsError> {
@@ -153,32 +154,47 @@ impl Connectors {
                     info.config.get("connector.class").map(String::as_str),
                 )
                 .await;
-            return Ok(translate::provisioning_status(name, &t));
+            return Ok(merge::merge_status(
+                name,
+                None,
+                merge::PoolView::Answered { marked: None },
+                None,
+                &t,
+                &[],
+            ));
         };
         let expected_tasks = self.expected_tasks(&pool, &status).await;
-        let down = translate::mark_down_workers(&mut status, &self.down_workers(&pool));
-        let mut managed = self
-            .managed_status_of(&pool, name, &status, expected_tasks)
-            .await?;
-        if let Some(reason) = down {
-            translate::degrade_for_down_workers(&mut managed, &reason);
-        }
-        Ok(managed)
+        let marked = translate::mark_down_workers(&mut status, &self.down_workers(&pool));
+        let (t, secrets) = self.type_and_secrets(&pool, name, &status).await?;
+        Ok(merge::merge_status(
+            name,
+            Some(&status),
+            merge::PoolView::Answered {
+                marked: marked.as_deref(),
+            },
+            expected_tasks,
+            &t,
+            &secrets,
+        ))
     }
 
-    pub(in crate::connectors) async fn managed_status_of(
+    /// The type of the connector of (marked) `status` and the secret values to scrub its
+    /// traces of: no call to Connect unless the status holds a trace or Connect does not know
+    /// the type (then the config is read).
+    async fn type_and_secrets(
         &self,
         pool: &str,
         name: &str,
         status: &ConnectorStatus,
-        expected_tasks: Option<usize>,
-    ) -> Result<ManagedStatus, ConnectorsError> {
+    ) -> Result<(String, Vec<String>), ConnectorsError> {
         let has_trace = status.connector.trace.is_some()
             || status.tasks.iter().any(|t| t.state.trace.is_some());
         let known_type = matches!(status.connector_type.as_deref(), Some("sink" | "source"));
         if !has_trace && known_type {
-            let t = status.connector_type.clone().unwrap_or_default();
-            return Ok(translate::managed_status(status, expected_tasks, &t, &[]));
+            return Ok((
+                status.connector_type.clone().unwrap_or_default(),
+                Vec::new(),
+            ));
         }
         let (config, secrets) = self.config_and_secrets(pool, name).await?;
         let t = self
@@ -187,12 +203,7 @@ impl Connectors {
                 config.get("connector.class").map(String::as_str),
             )
             .await;
-        Ok(translate::managed_status(
-            status,
-            expected_tasks,
-            &t,
-            &secrets,
-        ))
+        Ok((t, secrets))
     }
 
     /// Connect's config of `name` on `pool` (unmasked) and the secret values in it.
