@@ -10,6 +10,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use connect_supervisor::config;
+use connect_supervisor::connectors::placement;
 use connect_supervisor::model::Department;
 use connect_supervisor::policy::{self, ConnectorRequest, Operation, PluginCatalog, Usage};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -85,10 +86,13 @@ fn bench(c: &mut Criterion) {
     assert_eq!(with_rego.policy.rego.names().len(), 2);
 
     let review = |department: &Department| {
+        // The pool is resolved by the caller (as the API does), inside the measured work.
+        let pool = placement::judged_pool(department, &config);
         let mut request = ConnectorRequest::new(
             Operation::Create,
             "dept1-orders-file-sink-prod-001",
             &config,
+            &pool,
         );
         request.usage = usage;
         request.catalog = &catalog;

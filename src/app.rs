@@ -43,7 +43,7 @@ pub enum AppError {
     },
     /// The API's state (offsets requests) could not be opened.
     #[error("cannot open the API state: {0}")]
-    State(crate::gateway::GatewayError),
+    State(crate::connectors::ConnectorsError),
     /// The kubernetes topology could not be set up (discovery flags).
     #[error(transparent)]
     Pod(#[from] crate::pod::PodError),

@@ -10,6 +10,38 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+/// The pause before the `attempt`-th resend (1-based) of a request Connect refused only because
+/// its group is rebalancing: it grows, so a long rebalance is not hammered.
+pub fn rebalance_pause(attempt: u32) -> Duration {
+    Duration::from_millis(250 * u64::from(attempt))
+}
+
+/// Runs `call`, and runs it again, up to `retries` more times with a growing pause
+/// ([`rebalance_pause`]), while it fails with an error `is_conflict` says is a rebalance conflict
+/// (Connect applied nothing, so resending is safe). The crate's one rebalance retry loop: a
+/// single worker's client ([`ConnectClient::retrying_rebalances`]) and the connectors
+/// component's calls to a pool of workers both go through it.
+pub async fn resend_on_rebalance<T, E, F, Fut>(
+    retries: u32,
+    is_conflict: impl Fn(&E) -> bool,
+    mut call: F,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut attempt = 0;
+    loop {
+        match call().await {
+            Err(e) if attempt < retries && is_conflict(&e) => {
+                attempt += 1;
+                tokio::time::sleep(rebalance_pause(attempt)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
 /// Default timeout of one request to a worker. Connect's own request timeout is 90 s; a call that
 /// takes longer than this is reported instead of blocking the API.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -261,16 +293,13 @@ impl ConnectClient {
         body: Option<&serde_json::Value>,
     ) -> Result<(StatusCode, bytes::Bytes, String), ConnectError> {
         let url = format!("{}{}", self.base, path);
-        let mut attempt = 0;
-        loop {
-            match self.exchange_once(method.clone(), &url, body).await {
-                Err(e) if e.is_rebalance_conflict() && attempt < self.rebalance_retries => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
-                }
-                result => return result.map(|(status, bytes)| (status, bytes, url)),
-            }
-        }
+        resend_on_rebalance(
+            self.rebalance_retries,
+            ConnectError::is_rebalance_conflict,
+            || self.exchange_once(method.clone(), &url, body),
+        )
+        .await
+        .map(|(status, bytes)| (status, bytes, url))
     }
 
     async fn exchange_once(

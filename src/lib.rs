@@ -15,7 +15,8 @@
 //! * [`connect`] is a typed client of a worker's Connect REST API.
 //! * [`translate`] turns Connect's shapes into the managed API's, masking secrets.
 //! * [`connector_ids`] keeps the managed ids of connectors, one per incarnation.
-//! * [`gateway`] reaches the department's connectors across pools (placement, lookup, masking).
+//! * [`connectors`] is the request flow: the department's connectors across pools (placement,
+//!   reads, admission by the guardrails, writes, offsets requests).
 //! * [`offsets`] records managed-style offsets requests.
 //! * [`api`] is the supervisor's HTTP server.
 //! * [`auth`] holds the API's credentials and roles.
@@ -23,7 +24,6 @@
 //! * [`app`] wires them together for the `run` and `dev` commands.
 //! * [`policy`] reviews connectors against the department's guardrails (pure).
 //! * [`gitops`] loads connector files and runs `connect-supervisor validate`.
-//! * [`guardrails`] applies the policy to the API's creates, updates and validations.
 //! * [`ui`] is the department's health dashboard (server-rendered HTML under `/ui/`).
 //! * [`secret_store`] keeps the per-connector secret files of `externalize` mode.
 //! * [`session`] issues and verifies the session tokens of the Confluent CLI's login.
@@ -39,10 +39,9 @@ pub mod cgroup;
 pub mod config;
 pub mod connect;
 pub mod connector_ids;
+pub mod connectors;
 pub mod dev;
-pub mod gateway;
 pub mod gitops;
-pub mod guardrails;
 pub mod lock;
 pub mod migrate;
 pub mod model;

@@ -1778,7 +1778,7 @@ async fn secrets_never_appear_in_responses_logs_or_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offsets_requests_survive_a_supervisor_restart() {
-    use connect_supervisor::gateway::Gateway;
+    use connect_supervisor::connectors::Connectors;
     use connect_supervisor::offsets::{Book, OffsetRequest, Phase, RequestKind};
 
     let api = TestApi::start(&[PoolSpec::new("shared", 1)], "", "").await;
@@ -1801,7 +1801,7 @@ async fn offsets_requests_survive_a_supervisor_restart() {
     // The previous run died while applying two requests: one for this connector, one for a
     // connector that no longer exists.
     let department = api.dept.supervisor.department().clone();
-    let book = Book::open(&Gateway::offsets_dir(&department)).unwrap();
+    let book = Book::open(&Connectors::offsets_dir(&department)).unwrap();
     let pending = |connector: &str, offsets: Vec<Value>| OffsetRequest {
         connector: connector.into(),
         id: "lcc-x".into(),
@@ -1856,7 +1856,7 @@ async fn offsets_requests_survive_a_supervisor_restart() {
     );
     wait_state(&api, &name, &["PAUSED", "PROVISIONING"], "RUNNING").await;
     let gone = eventually("the orphan request to be reported", WAIT, || async {
-        let r = Book::open(&Gateway::offsets_dir(&department))
+        let r = Book::open(&Connectors::offsets_dir(&department))
             .unwrap()
             .get(&format!("{id}-gone"))
             .unwrap();

@@ -53,7 +53,8 @@ async fn a_reviewed_sink_runs_with_its_secrets_externalized_and_its_defaults_str
     let mut user_config = file_sink(&topic, &output);
     user_config.insert("connection.password".into(), password.clone());
 
-    let mut request = ConnectorRequest::new(Operation::Create, &name, &user_config);
+    let pool = connect_supervisor::connectors::placement::judged_pool(&department, &user_config);
+    let mut request = ConnectorRequest::new(Operation::Create, &name, &user_config, &pool);
     request.catalog = &catalog;
     let review = policy::review(&department, &request);
     assert!(review.is_allowed(), "{:?}", review.violations);

@@ -553,7 +553,7 @@ async fn externalized_secrets_run_never_leak_and_leave_with_the_connector() {
     }
     let removed = api
         .state
-        .gateway
+        .connectors
         .sweep_secret_files(Duration::from_millis(300))
         .await
         .unwrap_or_else(|e| panic!("sweep: {e}"));

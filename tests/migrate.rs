@@ -449,7 +449,7 @@ async fn exists(api: &TestApi, name: &str) -> bool {
 /// The value of `key` that department `api` gives Connect for `name`, with a `${file:...}`
 /// reference into its secret store read (the file's text, which holds the value).
 async fn held_secret(api: &TestApi, name: &str, key: &str) -> String {
-    let (_, config) = api.state.gateway.config(name).await.unwrap();
+    let (_, config) = api.state.connectors.config(name).await.unwrap();
     let held = config[key].clone();
     match held.strip_prefix("${file:") {
         Some(rest) => std::fs::read_to_string(rest.rsplit_once(':').unwrap().0).unwrap(),
@@ -811,7 +811,7 @@ async fn cutover_between_two_departments_counts_every_record() {
     wait_running(&a, &name).await;
     let adopted_state = std::fs::read_to_string(cutover::state_path(&out, &name)).unwrap();
     assert!(!adopted_state.contains(adopted_secret), "{adopted_state}");
-    let (_, on_a) = a.state.gateway.config(&name).await.unwrap();
+    let (_, on_a) = a.state.connectors.config(&name).await.unwrap();
     assert_ne!(
         on_a["connection.password"], MASK,
         "department A got the real secret"

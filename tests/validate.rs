@@ -355,7 +355,8 @@ fn review(
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let mut request = ConnectorRequest::new(Operation::Create, name, &config);
+    let pool = connect_supervisor::connectors::placement::judged_pool(department, &config);
+    let mut request = ConnectorRequest::new(Operation::Create, name, &config, &pool);
     request.environment = environment;
     policy::review(department, &request)
         .violations

@@ -18,8 +18,8 @@ use super::AppState;
 use super::error::{ApiError, JsonBody, Shape};
 use crate::auth::Principal;
 use crate::connect::encode;
-use crate::gateway::{GatewayError, Lifecycle};
-use crate::guardrails;
+use crate::connectors::admission;
+use crate::connectors::{ConnectorsError, LifecycleAction};
 use crate::translate::{self, query_param};
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -59,8 +59,8 @@ pub fn router() -> Router<AppState> {
         .route("/connector-plugins/{plugin}/config/validate", put(validate))
 }
 
-fn err(e: GatewayError) -> ApiError {
-    ApiError::from_gateway(e, Shape::Connect)
+fn err(e: ConnectorsError) -> ApiError {
+    ApiError::from_connectors(e, Shape::Connect)
 }
 
 fn bad(problems: &[String]) -> ApiError {
@@ -96,7 +96,7 @@ async fn forward(
     body: Option<Value>,
 ) -> Result<(String, crate::connect::Reply)> {
     state
-        .gateway
+        .connectors
         .on_connector(name, &[], |c| {
             let (method, path, body) = (method.clone(), path.clone(), body.clone());
             async move { c.send(method, &path, body.as_ref()).await }
@@ -109,7 +109,7 @@ async fn forward(
 /// defaults (as the managed API does: a tool that compares what it sent sees no drift).
 async fn mask_info(state: &AppState, pool: &str, info: &mut Value) {
     let config = config_of(info.get("config"));
-    let sensitivity = state.gateway.sensitivity(pool, &config).await;
+    let sensitivity = state.connectors.sensitivity(pool, &config).await;
     if let Some(c) = info.get_mut("config") {
         strip_defaults(c, &config);
         sensitivity.masker().mask_json(c);
@@ -118,7 +118,7 @@ async fn mask_info(state: &AppState, pool: &str, info: &mut Value) {
 
 /// Removes the keys the platform added (recorded in `config`) from a JSON config object.
 fn strip_defaults(json_config: &mut Value, config: &std::collections::BTreeMap<String, String>) {
-    let shown = guardrails::shown_config(config, false);
+    let shown = admission::shown_config(config, false);
     if let Value::Object(map) = json_config {
         map.retain(|k, _| shown.contains_key(k) || !config.contains_key(k));
     }
@@ -156,12 +156,12 @@ fn scrub_status(status: &mut Value, secrets: &[String]) {
 
 async fn secrets_of(state: &AppState, pool: &str, name: &str) -> Vec<String> {
     match state
-        .gateway
+        .connectors
         .call(pool, &[], |c| async move { c.connector_config(name).await })
         .await
     {
         Ok(config) => state
-            .gateway
+            .connectors
             .sensitivity(pool, &config)
             .await
             .masker()
@@ -173,17 +173,17 @@ async fn secrets_of(state: &AppState, pool: &str, name: &str) -> Vec<String> {
 /// `GET /connectors` with Connect's `?expand=status` / `?expand=info`, over all pools.
 async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Response> {
     let Some(expand) = translate::parse_expand(query.as_deref()) else {
-        return Ok(Json(state.gateway.names().await.map_err(err)?).into_response());
+        return Ok(Json(state.connectors.names().await.map_err(err)?).into_response());
     };
     let mut out = serde_json::Map::new();
     if !expand.status && !expand.info {
-        for name in state.gateway.names().await.map_err(err)? {
+        for name in state.connectors.names().await.map_err(err)? {
             out.insert(name, Value::Object(Default::default()));
         }
         return Ok(Json(out).into_response());
     }
     for (name, (pool, e)) in state
-        .gateway
+        .connectors
         .expanded(expand.status, true)
         .await
         .map_err(err)?
@@ -193,7 +193,7 @@ async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> Resul
             .as_ref()
             .map(|i| i.config.clone())
             .unwrap_or_default();
-        let sensitivity = state.gateway.sensitivity(&pool, &config).await;
+        let sensitivity = state.connectors.sensitivity(&pool, &config).await;
         let masker = sensitivity.masker();
         let mut entry = serde_json::Map::new();
         if expand.status
@@ -259,7 +259,7 @@ async fn create(
         return Err(bad(&problems));
     };
     let created = state
-        .gateway
+        .connectors
         .create(
             &name,
             config,
@@ -280,7 +280,7 @@ async fn create(
 
 /// `GET /connectors/{name}`, config masked.
 async fn read(State(state): State<AppState>, Path(name): Path<String>) -> Result<Response> {
-    let (pool, info) = state.gateway.info(&name).await.map_err(err)?;
+    let (pool, info) = state.connectors.info(&name).await.map_err(err)?;
     let mut info = serde_json::to_value(info).expect("serialisable");
     mask_info(&state, &pool, &mut info).await;
     Ok(Json(info).into_response())
@@ -293,7 +293,7 @@ async fn delete(
     Extension(principal): Extension<Principal>,
 ) -> Result<Response> {
     state
-        .gateway
+        .connectors
         .delete(&name, &principal.name)
         .await
         .map_err(err)?;
@@ -307,9 +307,9 @@ async fn read_config(
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response> {
-    let (pool, config) = state.gateway.config(&name).await.map_err(err)?;
-    let sensitivity = state.gateway.sensitivity(&pool, &config).await;
-    let shown = guardrails::shown_config(&config, guardrails::wants_defaults(query.as_deref()));
+    let (pool, config) = state.connectors.config(&name).await.map_err(err)?;
+    let sensitivity = state.connectors.sensitivity(&pool, &config).await;
+    let shown = admission::shown_config(&config, admission::wants_defaults(query.as_deref()));
     Ok(Json(sensitivity.masker().mask(&shown)).into_response())
 }
 
@@ -328,7 +328,7 @@ async fn put_config(
 ) -> Result<Response> {
     let config = translate::config_from_json(&body, "config").map_err(|p| bad(&p))?;
     let (created, pool, info) = state
-        .gateway
+        .connectors
         .put_config(&name, config, false, &principal.name)
         .await
         .map_err(err)?;
@@ -354,7 +354,7 @@ async fn patch_config(
         ]));
     };
     let (pool, info) = state
-        .gateway
+        .connectors
         .patch_config(&name, patch, &principal.name)
         .await
         .map_err(err)?;
@@ -376,7 +376,7 @@ async fn status(State(state): State<AppState>, Path(name): Path<String>) -> Resu
         let secrets = secrets_of(&state, &pool, &name).await;
         scrub_status(&mut body, &secrets);
     }
-    translate::mark_down_workers_json(&mut body, &state.gateway.down_workers(&pool));
+    translate::mark_down_workers_json(&mut body, &state.connectors.down_workers(&pool));
     Ok(Json(body).into_response())
 }
 
@@ -386,7 +386,7 @@ async fn restart(
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response> {
-    state.gateway.ensure_not_busy(&name).map_err(err)?;
+    state.connectors.ensure_not_busy(&name).map_err(err)?;
     let flag =
         |k: &str| query_param(query.as_deref(), k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let path = format!(
@@ -406,12 +406,12 @@ fn reply_of(answer: crate::connect::Reply) -> Response {
 async fn lifecycle(
     state: &AppState,
     name: &str,
-    action: Lifecycle,
+    action: LifecycleAction,
     principal: &Principal,
     status: StatusCode,
 ) -> Result<Response> {
     state
-        .gateway
+        .connectors
         .lifecycle(name, action, &principal.name)
         .await
         .map_err(err)?;
@@ -427,7 +427,7 @@ async fn pause(
     lifecycle(
         &state,
         &name,
-        Lifecycle::Pause,
+        LifecycleAction::Pause,
         &principal,
         StatusCode::ACCEPTED,
     )
@@ -443,7 +443,7 @@ async fn resume(
     lifecycle(
         &state,
         &name,
-        Lifecycle::Resume,
+        LifecycleAction::Resume,
         &principal,
         StatusCode::ACCEPTED,
     )
@@ -459,7 +459,7 @@ async fn stop(
     lifecycle(
         &state,
         &name,
-        Lifecycle::Stop,
+        LifecycleAction::Stop,
         &principal,
         StatusCode::NO_CONTENT,
     )
@@ -468,7 +468,7 @@ async fn stop(
 
 /// `GET /connectors/{name}/tasks`: configs masked.
 async fn tasks(State(state): State<AppState>, Path(name): Path<String>) -> Result<Response> {
-    Ok(Json(state.gateway.tasks(&name).await.map_err(err)?).into_response())
+    Ok(Json(state.connectors.tasks(&name).await.map_err(err)?).into_response())
 }
 
 /// `GET /connectors/{name}/tasks/{task}/status`, trace scrubbed.
@@ -489,7 +489,7 @@ async fn task_status(
         let secrets = secrets_of(&state, &pool, &name).await;
         scrub_status(&mut body, &secrets);
     }
-    translate::mark_down_workers_json(&mut body, &state.gateway.down_workers(&pool));
+    translate::mark_down_workers_json(&mut body, &state.connectors.down_workers(&pool));
     Ok(Json(body).into_response())
 }
 
@@ -498,7 +498,7 @@ async fn task_restart(
     State(state): State<AppState>,
     Path((name, task)): Path<(String, u32)>,
 ) -> Result<Response> {
-    state.gateway.ensure_not_busy(&name).map_err(err)?;
+    state.connectors.ensure_not_busy(&name).map_err(err)?;
     let (_, reply) = forward(
         &state,
         &name,
@@ -529,7 +529,7 @@ async fn alter_offsets(
     Path(name): Path<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Response> {
-    state.gateway.ensure_not_busy(&name).map_err(err)?;
+    state.connectors.ensure_not_busy(&name).map_err(err)?;
     let (_, reply) = forward(
         &state,
         &name,
@@ -546,7 +546,7 @@ async fn reset_offsets(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response> {
-    state.gateway.ensure_not_busy(&name).map_err(err)?;
+    state.connectors.ensure_not_busy(&name).map_err(err)?;
     let (_, reply) = forward(
         &state,
         &name,
@@ -589,10 +589,10 @@ async fn plugins(State(state): State<AppState>, RawQuery(query): RawQuery) -> Re
     let connectors_only = query_param(query.as_deref(), "connectorsOnly")
         .map(|v| !v.eq_ignore_ascii_case("false"))
         .unwrap_or(true);
-    let pool = state.gateway.department().default_pool.clone();
+    let pool = state.connectors.department().default_pool.clone();
     let path = format!("/connector-plugins?connectorsOnly={connectors_only}");
     let reply = state
-        .gateway
+        .connectors
         .call(&pool, &[], |c| {
             let path = path.clone();
             async move { c.send(Method::GET, &path, None).await }
@@ -608,13 +608,13 @@ async fn plugin_config(
     Path(plugin): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response> {
-    let pool = state.gateway.department().default_pool.clone();
+    let pool = state.connectors.department().default_pool.clone();
     let mut path = format!("/connector-plugins/{}/config", encode(&plugin));
     if let Some(version) = query_param(query.as_deref(), "version") {
         path.push_str(&format!("?version={}", encode(&version)));
     }
     let reply = state
-        .gateway
+        .connectors
         .call(&pool, &[], |c| {
             let path = path.clone();
             async move { c.send(Method::GET, &path, None).await }
@@ -634,7 +634,7 @@ async fn validate(
     let config = translate::config_from_json(&body, "config").map_err(|p| bad(&p))?;
     Ok(Json(
         state
-            .gateway
+            .connectors
             .validate(&plugin, &config)
             .await
             .map_err(err)?,

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::auth::{AuthError, REALM};
-use crate::gateway::GatewayError;
+use crate::connectors::ConnectorsError;
 
 /// Largest request body accepted (connector configs are a few KiB; offsets lists stay small).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -129,7 +129,7 @@ impl ApiError {
     }
 
     /// The answer for a gateway failure, in `shape`.
-    pub fn from_gateway(e: GatewayError, shape: Shape) -> Self {
+    pub fn from_connectors(e: ConnectorsError, shape: Shape) -> Self {
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let status = if status.is_client_error() || status.is_server_error() {
             status
@@ -137,7 +137,7 @@ impl ApiError {
             StatusCode::INTERNAL_SERVER_ERROR
         };
         let violations = match &e {
-            GatewayError::Refused(refusal) if !refusal.violations.is_empty() => {
+            ConnectorsError::Refused(refusal) if !refusal.violations.is_empty() => {
                 Some(refusal.violations_json())
             }
             _ => None,
@@ -348,7 +348,7 @@ mod tests {
 
     #[test]
     fn refusals_list_their_violations_in_both_shapes() {
-        use crate::guardrails::Refusal;
+        use crate::connectors::admission::Refusal;
         use crate::policy::{RuleSource, Violation};
         let refusal = Refusal {
             connector: "dept1-x".into(),
@@ -361,7 +361,8 @@ mod tests {
                 source: RuleSource::Builtin,
             }],
         };
-        let e = ApiError::from_gateway(GatewayError::Refused(Box::new(refusal)), Shape::Managed);
+        let e =
+            ApiError::from_connectors(ConnectorsError::Refused(Box::new(refusal)), Shape::Managed);
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
         assert_eq!(e.code, "policy_violation");
         let body = e.body();

@@ -365,7 +365,7 @@ async fn search(
         ));
     }
     let name = &search.connector;
-    let id = state.gateway.connector_id(name);
+    let id = state.connectors.connector_id(name);
     if let Some(sent) = &search.id
         && *sent != id
     {
@@ -386,10 +386,10 @@ async fn search(
         None => {
             // No line yet: an existing connector has an empty log, an unknown one is a 404.
             state
-                .gateway
+                .connectors
                 .info(name)
                 .await
-                .map_err(|e| ApiError::from_gateway(e, Shape::Managed))?;
+                .map_err(|e| ApiError::from_connectors(e, Shape::Managed))?;
             Vec::new()
         }
     };

@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::{ApiError, JsonBody, Shape};
 use crate::auth::Principal;
-use crate::gateway::{GatewayError, Lifecycle};
-use crate::guardrails;
+use crate::connectors::admission;
+use crate::connectors::{ConnectorsError, LifecycleAction};
 use crate::offsets::RequestKind;
 use crate::translate::{self, parse_expand, query_param};
 
@@ -92,7 +92,7 @@ pub fn router() -> Router<AppState> {
 }
 
 fn check_scope(state: &AppState, environment_id: &str, kafka_cluster_id: &str) -> Result<()> {
-    let department = state.gateway.department();
+    let department = state.connectors.department();
     if environment_id == department.environment_id
         && kafka_cluster_id == department.kafka_cluster_id
     {
@@ -105,8 +105,8 @@ fn check_scope(state: &AppState, environment_id: &str, kafka_cluster_id: &str) -
     )))
 }
 
-fn gateway_error(e: GatewayError) -> ApiError {
-    ApiError::from_gateway(e, Shape::Managed)
+fn connectors_error(e: ConnectorsError) -> ApiError {
+    ApiError::from_connectors(e, Shape::Managed)
 }
 
 /// `GET .../connectors`: names, or with `?expand=` the expansion map.
@@ -117,13 +117,13 @@ async fn list(
 ) -> Result<Response> {
     check_scope(&state, &scope.environment_id, &scope.kafka_cluster_id)?;
     match parse_expand(query.as_deref()) {
-        None => Ok(Json(state.gateway.names().await.map_err(gateway_error)?).into_response()),
+        None => Ok(Json(state.connectors.names().await.map_err(connectors_error)?).into_response()),
         Some(expand) => Ok(Json(
             state
-                .gateway
+                .connectors
                 .managed_expansions(expand)
                 .await
-                .map_err(gateway_error)?,
+                .map_err(connectors_error)?,
         )
         .into_response()),
     }
@@ -190,22 +190,22 @@ async fn create(
     let (Some(name), Some(config), true) = (name, config, problems.is_empty()) else {
         return Err(ApiError::bad_request(&problems));
     };
-    let config = state.gateway.extras().strip(config);
+    let config = state.connectors.extras().strip(config);
     let created = state
-        .gateway
+        .connectors
         .create(&name, config, None, &offsets, &principal.name)
         .await
         .map_err(|e| match e {
             // The contract declares Connect's own shape for a 500 on create.
-            e if e.status() >= 500 => ApiError::from_gateway(e, Shape::Connect),
-            e => gateway_error(e),
+            e if e.status() >= 500 => ApiError::from_connectors(e, Shape::Connect),
+            e => connectors_error(e),
         })?;
     let sensitivity = state
-        .gateway
+        .connectors
         .sensitivity(&created.pool, &created.info.config)
         .await;
     let connector_type = state
-        .gateway
+        .connectors
         .connector_type(
             created.info.connector_type.as_deref(),
             created
@@ -217,7 +217,7 @@ async fn create(
         .await;
     let connector =
         state
-            .gateway
+            .connectors
             .managed_connector(&created.info, &sensitivity.masker(), &connector_type);
     let mut body = serde_json::to_value(connector).expect("serialisable");
     body["offsets"] = Value::Array(offsets);
@@ -229,12 +229,12 @@ async fn create(
 async fn read(State(state): State<AppState>, Path(p): Path<ConnectorPath>) -> Result<Response> {
     check_scope(&state, &p.environment_id, &p.kafka_cluster_id)?;
     let connector = state
-        .gateway
+        .connectors
         .managed_info(&p.connector_name)
         .await
         .map_err(|e| match e {
-            e @ GatewayError::NotFound { .. } => ApiError::from_gateway(e, Shape::Connect),
-            e => gateway_error(e),
+            e @ ConnectorsError::NotFound { .. } => ApiError::from_connectors(e, Shape::Connect),
+            e => connectors_error(e),
         })?;
     Ok(Json(connector).into_response())
 }
@@ -248,10 +248,10 @@ async fn delete(
 ) -> Result<Response> {
     check_scope(&state, &p.environment_id, &p.kafka_cluster_id)?;
     state
-        .gateway
+        .connectors
         .delete(&p.connector_name, &principal.name)
         .await
-        .map_err(gateway_error)?;
+        .map_err(connectors_error)?;
     Ok(Json(json!({ "error": null })).into_response())
 }
 
@@ -264,14 +264,14 @@ async fn read_config(
 ) -> Result<Response> {
     check_scope(&state, &p.environment_id, &p.kafka_cluster_id)?;
     let (pool, config) = state
-        .gateway
+        .connectors
         .config(&p.connector_name)
         .await
-        .map_err(gateway_error)?;
-    let sensitivity = state.gateway.sensitivity(&pool, &config).await;
-    let config = guardrails::shown_config(&config, guardrails::wants_defaults(query.as_deref()));
+        .map_err(connectors_error)?;
+    let sensitivity = state.connectors.sensitivity(&pool, &config).await;
+    let config = admission::shown_config(&config, admission::wants_defaults(query.as_deref()));
     let shown: BTreeMap<String, String> = state
-        .gateway
+        .connectors
         .extras()
         .add(sensitivity.masker().mask(&config));
     Ok(Json(shown).into_response())
@@ -288,39 +288,40 @@ async fn put_config(
     let config =
         translate::config_from_json(&body, "config").map_err(|p| ApiError::bad_request(&p))?;
     let (_, pool, info) = state
-        .gateway
+        .connectors
         .put_config(&p.connector_name, config, true, &principal.name)
         .await
         .map_err(|e| match e {
-            e if e.status() >= 500 => ApiError::from_gateway(e, Shape::Connect),
-            e => gateway_error(e),
+            e if e.status() >= 500 => ApiError::from_connectors(e, Shape::Connect),
+            e => connectors_error(e),
         })?;
-    let sensitivity = state.gateway.sensitivity(&pool, &info.config).await;
+    let sensitivity = state.connectors.sensitivity(&pool, &info.config).await;
     let connector_type = state
-        .gateway
+        .connectors
         .connector_type(
             info.connector_type.as_deref(),
             info.config.get("connector.class").map(String::as_str),
         )
         .await;
-    let connector = state
-        .gateway
-        .managed_connector(&info, &sensitivity.masker(), &connector_type);
+    let connector =
+        state
+            .connectors
+            .managed_connector(&info, &sensitivity.masker(), &connector_type);
     Ok((StatusCode::OK, Json(connector)).into_response())
 }
 
 async fn lifecycle(
     state: &AppState,
     p: &ConnectorPath,
-    action: Lifecycle,
+    action: LifecycleAction,
     principal: &Principal,
 ) -> Result<Response> {
     check_scope(state, &p.environment_id, &p.kafka_cluster_id)?;
     state
-        .gateway
+        .connectors
         .lifecycle(&p.connector_name, action, &principal.name)
         .await
-        .map_err(gateway_error)?;
+        .map_err(connectors_error)?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -330,7 +331,7 @@ async fn pause(
     Path(p): Path<ConnectorPath>,
     Extension(principal): Extension<Principal>,
 ) -> Result<Response> {
-    lifecycle(&state, &p, Lifecycle::Pause, &principal).await
+    lifecycle(&state, &p, LifecycleAction::Pause, &principal).await
 }
 
 /// `PUT .../resume`: 202, asynchronous (also starts a stopped connector).
@@ -339,7 +340,7 @@ async fn resume(
     Path(p): Path<ConnectorPath>,
     Extension(principal): Extension<Principal>,
 ) -> Result<Response> {
-    lifecycle(&state, &p, Lifecycle::Resume, &principal).await
+    lifecycle(&state, &p, LifecycleAction::Resume, &principal).await
 }
 
 /// `POST .../restart`: the connector and its tasks; `?only_failed=true` (or Connect's
@@ -354,17 +355,23 @@ async fn restart(
         .iter()
         .filter_map(|k| query_param(query.as_deref(), k))
         .any(|v| v.eq_ignore_ascii_case("true"));
-    lifecycle(&state, &p, Lifecycle::Restart { only_failed }, &principal).await
+    lifecycle(
+        &state,
+        &p,
+        LifecycleAction::Restart { only_failed },
+        &principal,
+    )
+    .await
 }
 
 /// `GET .../status` in the managed vocabulary.
 async fn status(State(state): State<AppState>, Path(p): Path<ConnectorPath>) -> Result<Response> {
     check_scope(&state, &p.environment_id, &p.kafka_cluster_id)?;
     let status = state
-        .gateway
+        .connectors
         .managed_status(&p.connector_name)
         .await
-        .map_err(gateway_error)?;
+        .map_err(connectors_error)?;
     // Auto-restart state and the last failure's trace, in a field clients ignore.
     Ok(Json(super::observe::with_auto_restart(
         &state,
@@ -378,10 +385,10 @@ async fn status(State(state): State<AppState>, Path(p): Path<ConnectorPath>) -> 
 async fn tasks(State(state): State<AppState>, Path(p): Path<ConnectorPath>) -> Result<Response> {
     check_scope(&state, &p.environment_id, &p.kafka_cluster_id)?;
     let mut tasks = state
-        .gateway
+        .connectors
         .tasks(&p.connector_name)
         .await
-        .map_err(gateway_error)?;
+        .map_err(connectors_error)?;
     if let Value::Array(items) = &mut tasks {
         for item in items {
             if let Some(Value::Object(config)) = item.get_mut("config") {
@@ -396,7 +403,7 @@ async fn tasks(State(state): State<AppState>, Path(p): Path<ConnectorPath>) -> R
                         )
                     })
                     .collect();
-                let added = state.gateway.extras().add(as_strings);
+                let added = state.connectors.extras().add(as_strings);
                 *config = added
                     .into_iter()
                     .map(|(k, v)| (k, Value::String(v)))
@@ -411,12 +418,12 @@ async fn tasks(State(state): State<AppState>, Path(p): Path<ConnectorPath>) -> R
 async fn offsets(State(state): State<AppState>, Path(p): Path<ConnectorPath>) -> Result<Response> {
     check_scope(&state, &p.environment_id, &p.kafka_cluster_id)?;
     let offsets = state
-        .gateway
+        .connectors
         .offsets(&p.connector_name)
         .await
-        .map_err(gateway_error)?;
+        .map_err(connectors_error)?;
     Ok(Json(json!({
-        "id": state.gateway.connector_id(&p.connector_name),
+        "id": state.connectors.connector_id(&p.connector_name),
         "name": p.connector_name,
         "offsets": offsets,
         "metadata": { "observed_at": translate::rfc3339(time::OffsetDateTime::now_utc()) },
@@ -472,10 +479,10 @@ async fn offsets_request(
         offsets
     };
     let record = state
-        .gateway
+        .connectors
         .submit_offsets(&p.connector_name, kind, offsets, &principal.name)
         .await
-        .map_err(gateway_error)?;
+        .map_err(connectors_error)?;
     Ok((StatusCode::ACCEPTED, Json(record.info_json())).into_response())
 }
 
@@ -486,10 +493,10 @@ async fn offsets_request_status(
 ) -> Result<Response> {
     check_scope(&state, &p.environment_id, &p.kafka_cluster_id)?;
     match state
-        .gateway
+        .connectors
         .offsets_request(&p.connector_name)
         .await
-        .map_err(gateway_error)?
+        .map_err(connectors_error)?
     {
         Some(record) => Ok(Json(record.status_json()).into_response()),
         None => Err(ApiError::not_found(format!(
@@ -502,7 +509,7 @@ async fn offsets_request_status(
 /// `GET .../connector-plugins`: the installed source and sink plugins.
 async fn plugins(State(state): State<AppState>, Path(scope): Path<Scope>) -> Result<Response> {
     check_scope(&state, &scope.environment_id, &scope.kafka_cluster_id)?;
-    let plugins = state.gateway.plugins().await.map_err(gateway_error)?;
+    let plugins = state.connectors.plugins().await.map_err(connectors_error)?;
     let list: Vec<Value> = plugins
         .iter()
         .filter(|p| matches!(p.plugin_type.as_str(), "source" | "sink"))
@@ -523,14 +530,14 @@ async fn validate(
     let config =
         translate::config_from_json(&body, "config").map_err(|p| ApiError::bad_request(&p))?;
     let mut infos = state
-        .gateway
+        .connectors
         .validate(&p.plugin_name, &config)
         .await
-        .map_err(gateway_error)?;
+        .map_err(connectors_error)?;
     let warnings = crate::policy::lookalike::validation_warnings(
         &config,
         &infos,
-        &state.gateway.department().secrets,
+        &state.connectors.department().secrets,
     );
     translate::managed_validation(&mut infos);
     if !warnings.is_empty() {

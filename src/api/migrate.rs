@@ -88,11 +88,11 @@ async fn push(
         return Err(ApiError::bad_request(&problems));
     }
     let (_, raw) = state
-        .gateway
+        .connectors
         .config(&name)
         .await
-        .map_err(|e| ApiError::from_gateway(e, Shape::Managed))?;
-    let store = SecretStore::for_department(state.gateway.department());
+        .map_err(|e| ApiError::from_connectors(e, Shape::Managed))?;
+    let store = SecretStore::for_department(state.connectors.department());
     let own_file = store.path(&name);
     let stored = read_file(&own_file).ok().flatten().unwrap_or_default();
     let resolve = |value: &String| -> String {

@@ -19,7 +19,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::auth::Authenticator;
-use crate::gateway::{Gateway, GatewayError};
+use crate::connectors::{Connectors, ConnectorsError};
 use crate::supervisor::Supervisor;
 
 pub mod admin;
@@ -35,7 +35,7 @@ pub struct AppState {
     /// The running department.
     pub supervisor: Arc<Supervisor>,
     /// The department's connectors across pools.
-    pub gateway: Arc<Gateway>,
+    pub connectors: Arc<Connectors>,
     /// Credentials and roles of the department.
     pub auth: Arc<Authenticator>,
     /// The connector watch: status poll, auto-restart, health summary.
@@ -45,21 +45,21 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state for `supervisor`'s department: its gateway (offsets requests left pending by an
+    /// The state for `supervisor`'s department: its connectors (offsets requests left pending by an
     /// earlier run are taken up again, secret files no connector uses are swept) and its
     /// credentials. Needs a tokio runtime.
-    pub fn new(supervisor: Arc<Supervisor>) -> Result<Self, GatewayError> {
-        let gateway = Gateway::new(Arc::clone(&supervisor))?;
-        gateway.resume_pending_offsets();
-        gateway.sweep_secret_files_when_ready();
+    pub fn new(supervisor: Arc<Supervisor>) -> Result<Self, ConnectorsError> {
+        let connectors = Connectors::new(Arc::clone(&supervisor))?;
+        connectors.resume_pending_offsets();
+        connectors.sweep_secret_files_when_ready();
         let auth = Arc::new(authenticator(supervisor.department()));
         let watch = supervisor.connector_watch(|| {
-            crate::watch::ConnectorWatch::start(Arc::clone(&supervisor), Arc::clone(&gateway))
+            crate::watch::ConnectorWatch::start(Arc::clone(&supervisor), Arc::clone(&connectors))
         });
         let ui = crate::ui::Dashboard::start(Arc::clone(&supervisor));
         Ok(Self {
             supervisor,
-            gateway,
+            connectors,
             auth,
             watch,
             ui,
@@ -184,7 +184,7 @@ async fn root(
     axum::extract::Extension(principal): axum::extract::Extension<crate::auth::Principal>,
 ) -> Json<serde_json::Value> {
     let department = state.supervisor.department();
-    let info = state.gateway.server_info().await;
+    let info = state.connectors.server_info().await;
     let pools = if principal.role == crate::auth::Role::Admin {
         serde_json::to_value(state.supervisor.status()).expect("pool status serialises")
     } else {

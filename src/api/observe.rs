@@ -70,7 +70,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     // the API does (lists show them as last seen, reads and changes of them answer 503).
     for p in &verdict.pools {
         if p.desired_workers == 0 && p.ready_workers == 0 {
-            let held = state.gateway.last_known_names(&p.pool);
+            let held = state.connectors.last_known_names(&p.pool);
             if !held.is_empty() {
                 verdict.problems.push(format!(
                     "pool {} has no worker (scaled to 0) but holds connectors {}: they are listed \
@@ -227,7 +227,7 @@ async fn connector_logs(
     Path(p): Path<ConnectorPath>,
     RawQuery(query): RawQuery,
 ) -> Result<Response> {
-    let d = state.gateway.department();
+    let d = state.connectors.department();
     if p.environment_id != d.environment_id || p.kafka_cluster_id != d.kafka_cluster_id {
         return Err(ApiError::not_found(format!(
             "environment {} with cluster {} is not served here; this supervisor serves environment {} with cluster {}",
@@ -246,10 +246,10 @@ async fn connector_logs(
         None => {
             // No line yet: an existing connector has an empty log, an unknown one is a 404.
             state
-                .gateway
+                .connectors
                 .info(&name)
                 .await
-                .map_err(|e| ApiError::from_gateway(e, super::error::Shape::Managed))?;
+                .map_err(|e| ApiError::from_connectors(e, super::error::Shape::Managed))?;
             Vec::new()
         }
     };

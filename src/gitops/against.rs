@@ -142,7 +142,7 @@ pub fn baseline_from_expansions(answer: &Value, source: &str) -> Result<Baseline
             .and_then(|c| c.get("state"))
             .and_then(Value::as_str)
             .map(str::to_string);
-        let tasks = crate::guardrails::tasks_of(&config);
+        let tasks = crate::connectors::admission::tasks_of(&config);
         baseline.connectors.insert(name.clone(), tasks);
         baseline
             .running

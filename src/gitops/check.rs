@@ -243,7 +243,8 @@ pub fn check_with(
         } else {
             Operation::Validate
         };
-        let mut request = ConnectorRequest::new(operation, &doc.name, &doc.config);
+        let pool = crate::connectors::placement::judged_pool(department, &doc.config);
+        let mut request = ConnectorRequest::new(operation, &doc.name, &doc.config, &pool);
         request.usage = usage;
         request.catalog = catalog;
         request.environment = file.environment.as_deref();

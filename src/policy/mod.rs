@@ -172,14 +172,37 @@ pub struct ConnectorRequest<'a> {
     pub password_keys: &'a BTreeSet<String>,
     /// The environment (`dev`, `prod`...) when known (GitOps layouts); given to Rego.
     pub environment: Option<&'a str>,
+    /// The pool the connector runs (or would run) on, as the caller resolved it
+    /// (`crate::connectors::placement`); the engine does not derive it again. It may name no pool
+    /// of the department: that is a violation (unless [`Self::reported`] says otherwise).
+    pub pool: &'a str,
+    /// What the caller's own request checks already report as problems, so the engine does
+    /// not produce the same finding as a violation.
+    pub reported: Reported,
+}
+
+/// Findings the caller of [`review`] reports itself (the API's request checks): the engine
+/// leaves their rules out instead of producing them for the caller to filter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reported {
+    /// A missing or blank `connector.class` ([`rules::RULE_PLUGIN_CLASS`]).
+    pub missing_class: bool,
+    /// A pool that does not exist ([`rules::RULE_POOL_UNKNOWN`]).
+    pub unknown_pool: bool,
 }
 
 static EMPTY_CATALOG: LazyLock<PluginCatalog> = LazyLock::new(PluginCatalog::default);
 static NO_KEYS: BTreeSet<String> = BTreeSet::new();
 
 impl<'a> ConnectorRequest<'a> {
-    /// A request with no usage, no catalog, no PASSWORD keys and no environment.
-    pub fn new(operation: Operation, name: &'a str, config: &'a BTreeMap<String, String>) -> Self {
+    /// A request for a connector on `pool`, with no usage, no catalog, no PASSWORD keys, no
+    /// environment, and nothing reported by the caller.
+    pub fn new(
+        operation: Operation,
+        name: &'a str,
+        config: &'a BTreeMap<String, String>,
+        pool: &'a str,
+    ) -> Self {
         Self {
             operation,
             name,
@@ -188,6 +211,8 @@ impl<'a> ConnectorRequest<'a> {
             catalog: &EMPTY_CATALOG,
             password_keys: &NO_KEYS,
             environment: None,
+            pool,
+            reported: Reported::default(),
         }
     }
 }
@@ -261,22 +286,22 @@ pub fn review(department: &Department, request: &ConnectorRequest<'_>) -> Review
         .catalog
         .connector_type(&class)
         .unwrap_or_else(|| plugins::guess_type(&class));
-    let pool = config
-        .get(POOL_KEY)
-        .map(|p| p.trim().to_string())
-        .unwrap_or_else(|| department.default_pool.clone());
+    let pool = request.pool.to_string();
     let pools: Vec<String> = department.pools.iter().map(|p| p.name.clone()).collect();
     if class_given.is_empty() {
-        violations.push(Violation::builtin(
-            rules::RULE_PLUGIN_CLASS,
-            Some(CLASS_KEY),
-            "connector.class is missing",
-            "set connector.class to a full class name or an alias from GET /connector-plugins",
-        ));
+        if !request.reported.missing_class {
+            violations.push(Violation::builtin(
+                rules::RULE_PLUGIN_CLASS,
+                Some(CLASS_KEY),
+                "connector.class is missing",
+                "set connector.class to a full class name or an alias from GET /connector-plugins",
+            ));
+        }
     } else {
         plugins::check(
             rules,
             &pools,
+            request.reported.unknown_pool,
             request.catalog,
             &class_given,
             &class,

@@ -161,10 +161,13 @@ pub fn guess_type(class: &str) -> ConnectorType {
 
 /// Checks the class against the catalog, the allowlist and the pool restrictions. `class` is
 /// the connector's class resolved through the catalog when possible; `given` what the config
-/// said.
+/// said. A `pool` that is none of `pools` is a violation unless `pool_reported` (the caller
+/// reports it as a problem of the request); the pool restrictions are not checked then.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn check(
     rules: &PolicyRules,
     pools: &[String],
+    pool_reported: bool,
     catalog: &PluginCatalog,
     given: &str,
     class: &str,
@@ -195,6 +198,9 @@ pub(crate) fn check(
         ));
     }
     if !pools.iter().any(|p| p == pool) {
+        if pool_reported {
+            return;
+        }
         out.push(Violation::builtin(
             RULE_POOL_UNKNOWN,
             Some(super::POOL_KEY),

@@ -81,6 +81,12 @@ fn good_sink() -> BTreeMap<String, String> {
     ])
 }
 
+/// The pool a caller resolves for `cfg` in the test department (`supervisor.pool`, else the
+/// default pool "shared"), as `crate::connectors::placement` does for the API.
+fn pool_of(cfg: &BTreeMap<String, String>) -> &str {
+    cfg.get(POOL_KEY).map_or("shared", |p| p.trim())
+}
+
 fn rules_of(review: &Review) -> Vec<&str> {
     review.violations.iter().map(|v| v.rule.as_str()).collect()
 }
@@ -90,7 +96,8 @@ fn a_compliant_sink_passes_and_gets_a_dead_letter_queue() {
     let d = department();
     let cfg = good_sink();
     let catalog = catalog();
-    let mut request = ConnectorRequest::new(Operation::Create, "dept1-orders-sink", &cfg);
+    let mut request =
+        ConnectorRequest::new(Operation::Create, "dept1-orders-sink", &cfg, pool_of(&cfg));
     request.catalog = &catalog;
     let review = review(&d, &request);
     assert!(review.is_allowed(), "{:?}", review.violations);
@@ -121,7 +128,8 @@ fn every_violation_is_returned_at_once() {
         tasks: 8,
         connector_tasks: None,
     };
-    let mut request = ConnectorRequest::new(Operation::Create, "Connect-Orders", &cfg);
+    let mut request =
+        ConnectorRequest::new(Operation::Create, "Connect-Orders", &cfg, pool_of(&cfg));
     request.usage = usage;
     let review = review(&d, &request);
     let mut rules = rules_of(&review);
@@ -151,7 +159,8 @@ fn an_update_is_not_double_counted_and_skips_naming() {
     let d = department();
     let mut cfg = good_sink();
     cfg.insert("tasks.max".into(), "4".into());
-    let mut request = ConnectorRequest::new(Operation::Update, "dept1-Legacy_Name", &cfg);
+    let mut request =
+        ConnectorRequest::new(Operation::Update, "dept1-Legacy_Name", &cfg, pool_of(&cfg));
     request.usage = Usage {
         connectors: 3,
         tasks: 8,
@@ -177,7 +186,8 @@ fn aliases_match_the_allowlist_with_and_without_a_catalog() {
             } else {
                 PluginCatalog::default()
             };
-            let mut request = ConnectorRequest::new(Operation::Create, "dept1-lines-source", &cfg);
+            let mut request =
+                ConnectorRequest::new(Operation::Create, "dept1-lines-source", &cfg, pool_of(&cfg));
             request.catalog = &catalog;
             let review = review(&d, &request);
             assert!(
@@ -199,7 +209,7 @@ fn a_class_restricted_to_a_pool_is_refused_elsewhere() {
     ]);
     let review = review(
         &d,
-        &ConnectorRequest::new(Operation::Create, "dept1-a", &cfg),
+        &ConnectorRequest::new(Operation::Create, "dept1-a", &cfg, pool_of(&cfg)),
     );
     assert_eq!(rules_of(&review), [RULE_PLUGIN_POOL]);
     assert_eq!(review.violations[0].key.as_deref(), Some(POOL_KEY));
@@ -210,7 +220,7 @@ fn an_unknown_class_is_reported_only_with_a_catalog() {
     let d = department_with("", "");
     let cfg = config(&[("connector.class", "NoSuchSink"), ("topics", "dept1-a")]);
     let catalog = catalog();
-    let mut request = ConnectorRequest::new(Operation::Validate, "dept1-a", &cfg);
+    let mut request = ConnectorRequest::new(Operation::Validate, "dept1-a", &cfg, pool_of(&cfg));
     assert!(review(&d, &request).is_allowed());
     request.catalog = &catalog;
     assert_eq!(rules_of(&review(&d, &request)), [RULE_PLUGIN_UNKNOWN]);
@@ -222,7 +232,7 @@ fn a_missing_class_is_reported() {
     let cfg = config(&[("topics", "dept1-a")]);
     let review = review(
         &d,
-        &ConnectorRequest::new(Operation::Create, "dept1-a", &cfg),
+        &ConnectorRequest::new(Operation::Create, "dept1-a", &cfg, pool_of(&cfg)),
     );
     assert_eq!(rules_of(&review), [RULE_PLUGIN_CLASS]);
 }
@@ -236,7 +246,7 @@ fn the_default_dlq_is_checked_against_the_topic_prefixes() {
     let cfg = good_sink();
     let review = review(
         &d,
-        &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg),
+        &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg, pool_of(&cfg)),
     );
     assert_eq!(rules_of(&review), [RULE_TOPICS_PREFIX]);
     assert_eq!(
@@ -252,7 +262,7 @@ fn required_keys_see_the_applied_defaults() {
         "",
     );
     let cfg = good_sink();
-    let request = ConnectorRequest::new(Operation::Create, "dept1-s", &cfg);
+    let request = ConnectorRequest::new(Operation::Create, "dept1-s", &cfg, pool_of(&cfg));
     assert!(review(&with_defaults, &request).is_allowed());
     let without = department_with(
         "[policy.required]\nsink = [\"errors.deadletterqueue.topic.name\"]\n[policy.defaults]\ndead_letter_queue = false\n",
@@ -275,7 +285,7 @@ fn reject_mode_refuses_literals_and_accepts_allowed_references() {
     );
     let review_ = review(
         &d,
-        &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg),
+        &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg, pool_of(&cfg)),
     );
     assert_eq!(rules_of(&review_), [RULE_SECRETS_LITERAL]);
     assert_eq!(
@@ -289,7 +299,7 @@ fn reject_mode_refuses_literals_and_accepts_allowed_references() {
     cfg.insert("connection.password".into(), "${vault:db:password}".into());
     let on_shared = review(
         &d,
-        &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg),
+        &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg, pool_of(&cfg)),
     );
     assert_eq!(rules_of(&on_shared), [RULE_SECRETS_PROVIDER]);
     assert!(on_shared.violations[0].message.contains("pool \"shared\""));
@@ -297,7 +307,7 @@ fn reject_mode_refuses_literals_and_accepts_allowed_references() {
     assert!(
         review(
             &d,
-            &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg)
+            &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg, pool_of(&cfg))
         )
         .is_allowed()
     );
@@ -305,7 +315,7 @@ fn reject_mode_refuses_literals_and_accepts_allowed_references() {
     cfg.insert("connection.password".into(), "${aws:db:password}".into());
     let not_allowed = review(
         &d,
-        &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg),
+        &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg, pool_of(&cfg)),
     );
     assert_eq!(rules_of(&not_allowed), [RULE_SECRETS_PROVIDER]);
 }
@@ -317,7 +327,7 @@ fn externalize_mode_lists_literal_secrets_including_password_typed_keys() {
     cfg.insert("connection.password".into(), "hunter2".into());
     cfg.insert("db.pass".into(), "hunter3".into());
     let passwords: BTreeSet<String> = ["db.pass".to_string()].into();
-    let mut request = ConnectorRequest::new(Operation::Create, "dept1-s", &cfg);
+    let mut request = ConnectorRequest::new(Operation::Create, "dept1-s", &cfg, pool_of(&cfg));
     request.password_keys = &passwords;
     let review = review(&d, &request);
     assert!(review.is_allowed(), "{:?}", review.violations);
@@ -345,7 +355,7 @@ fn disabled_rules_report_nothing() {
     let cfg = config(&[("connector.class", "FileStreamSink"), ("topics", "other")]);
     let review = review(
         &d,
-        &ConnectorRequest::new(Operation::Create, "other-sink", &cfg),
+        &ConnectorRequest::new(Operation::Create, "other-sink", &cfg, pool_of(&cfg)),
     );
     assert!(review.is_allowed(), "{:?}", review.violations);
 }
@@ -361,7 +371,7 @@ fn supervisor_keys_sent_by_users_are_dropped() {
     );
     let review = review(
         &d,
-        &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg),
+        &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg, pool_of(&cfg)),
     );
     assert!(review.applied_defaults.is_empty());
     assert!(!review.config.contains_key(APPLIED_DEFAULTS_KEY));
@@ -399,7 +409,7 @@ deny contains {"msg": "sinks need two tasks", "key": "tasks.max"} if {
     cfg.insert("tasks.max".into(), "1".into());
     let review = review(
         &d,
-        &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg),
+        &ConnectorRequest::new(Operation::Create, "dept1-s", &cfg, pool_of(&cfg)),
     );
     assert_eq!(rules_of(&review), ["no-literal"]);
     assert_eq!(review.violations[0].message, "sinks need two tasks");
@@ -502,7 +512,7 @@ proptest! {
         prop_assume!(!DEFAULT_RESERVED_PREFIXES.contains(&segments[0].as_str()));
         let d = department_with("", "");
         let cfg = config(&[("connector.class", "FileStreamSource"), ("topic", "dept1-x")]);
-        let review = review(&d, &ConnectorRequest::new(Operation::Create, &name, &cfg));
+        let review = review(&d, &ConnectorRequest::new(Operation::Create, &name, &cfg, pool_of(&cfg)));
         let rules = rules_of(&review);
         if name.len() <= 64 {
             prop_assert!(rules.is_empty(), "{name}: {rules:?}");
@@ -521,10 +531,30 @@ proptest! {
             ("connection.password", &secret),
             ("producer.override.sasl.jaas.config", &secret),
         ]);
-        let review = review(&d, &ConnectorRequest::new(Operation::Create, "x", &cfg));
+        let review = review(&d, &ConnectorRequest::new(Operation::Create, "x", &cfg, pool_of(&cfg)));
         prop_assert!(!review.violations.is_empty());
         for v in &review.violations {
             prop_assert!(!v.message.contains(&secret) && !v.hint.contains(&secret), "{v:?}");
         }
     }
+}
+
+#[test]
+fn findings_the_caller_reports_are_not_made_again() {
+    let d = department();
+    let cfg = config(&[("topics", "dept1-a"), ("supervisor.pool", "nope")]);
+    let mut request = ConnectorRequest::new(Operation::Create, "dept1-a", &cfg, "nope");
+    assert_eq!(rules_of(&review(&d, &request)), [RULE_PLUGIN_CLASS]);
+    request.reported.missing_class = true;
+    assert!(review(&d, &request).is_allowed());
+    let cfg = config(&[("connector.class", "FileStreamSink"), ("topics", "dept1-a")]);
+    let mut request = ConnectorRequest::new(Operation::Create, "dept1-a", &cfg, "nope");
+    assert_eq!(rules_of(&review(&d, &request)), [RULE_POOL_UNKNOWN]);
+    request.reported.unknown_pool = true;
+    assert!(review(&d, &request).is_allowed());
+    assert_eq!(
+        review(&d, &request).facts.pool,
+        "nope",
+        "the pool given is the pool judged"
+    );
 }

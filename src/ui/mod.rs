@@ -33,7 +33,7 @@ use time::OffsetDateTime;
 
 use crate::api::AppState;
 use crate::auth::{Principal, Role};
-use crate::gateway::{GatewayError, Lifecycle};
+use crate::connectors::{ConnectorsError, LifecycleAction};
 use crate::model::LogLevel;
 use crate::observe::logs::Query;
 use crate::translate::query_param;
@@ -149,10 +149,10 @@ impl UiError {
     }
 }
 
-impl From<GatewayError> for UiError {
-    fn from(e: GatewayError) -> Self {
+impl From<ConnectorsError> for UiError {
+    fn from(e: ConnectorsError) -> Self {
         match e {
-            GatewayError::NotFound { .. } => Self::NotFound(e.to_string()),
+            ConnectorsError::NotFound { .. } => Self::NotFound(e.to_string()),
             e => Self::Action {
                 status: e.status(),
                 message: e.to_string(),
@@ -604,13 +604,13 @@ async fn connector(
     Extension(session): Extension<Option<Session>>,
 ) -> Response {
     let viewer = viewer_of(&principal, session.as_ref());
-    let g = &state.gateway;
+    let g = &state.connectors;
     let (status, info, offsets) = tokio::join!(
         g.managed_status(&name),
         g.managed_info(&name),
         g.offsets(&name)
     );
-    if let Err(GatewayError::NotFound { .. }) = &info {
+    if let Err(ConnectorsError::NotFound { .. }) = &info {
         let e = UiError::NotFound(format!(
             "connector \"{name}\" does not exist in this department"
         ));
@@ -709,12 +709,12 @@ impl ConnectorAction {
         }
     }
 
-    fn lifecycle(self) -> Lifecycle {
+    fn lifecycle(self) -> LifecycleAction {
         match self {
-            Self::Restart => Lifecycle::Restart { only_failed: false },
-            Self::RestartFailed => Lifecycle::Restart { only_failed: true },
-            Self::Pause => Lifecycle::Pause,
-            Self::Resume => Lifecycle::Resume,
+            Self::Restart => LifecycleAction::Restart { only_failed: false },
+            Self::RestartFailed => LifecycleAction::Restart { only_failed: true },
+            Self::Pause => LifecycleAction::Pause,
+            Self::Resume => LifecycleAction::Resume,
         }
     }
 
@@ -753,7 +753,7 @@ async fn confirm_connector(
 ) -> Response {
     let viewer = viewer_of(&principal, session.as_ref());
     if !state.watch.knows(&name)
-        && let Err(e) = state.gateway.info(&name).await
+        && let Err(e) = state.connectors.info(&name).await
     {
         return UiError::from(e).page(&department(&state), Some(&viewer));
     }
@@ -807,7 +807,7 @@ async fn act_on_connector(
         return e.page(&department(&state), Some(&viewer));
     }
     match state
-        .gateway
+        .connectors
         .lifecycle(&name, action.lifecycle(), &principal.name)
         .await
     {

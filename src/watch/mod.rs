@@ -9,7 +9,7 @@
 //! * teaches the log redactor the connectors' secret values,
 //! * answers the department health summary.
 //!
-//! It calls Connect through the [`Gateway`] and never holds its lock across a call.
+//! It calls Connect through the [`Connectors`] and never holds its lock across a call.
 
 pub mod restart;
 
@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use crate::auth::Role;
 use crate::connect::{ConnectorStatus, Expanded};
-use crate::gateway::Gateway;
+use crate::connectors::Connectors;
 use crate::model::AutoRestartSettings;
 use crate::observe::connectors::ConnectorSample;
 use crate::observe::health::KafkaState;
@@ -186,7 +186,7 @@ pub struct HealthSummary {
 /// Watches the department's connectors.
 pub struct ConnectorWatch {
     supervisor: Arc<Supervisor>,
-    gateway: Arc<Gateway>,
+    gateway: Arc<Connectors>,
     settings: AutoRestartSettings,
     state: Mutex<WatchState>,
     poke: Notify,
@@ -257,7 +257,7 @@ fn scrub_status(status: &mut ConnectorStatus, secrets: &[String], redactor: &Red
 
 impl ConnectorWatch {
     /// Starts watching the connectors of `gateway`'s department, until the supervisor shuts down.
-    pub fn start(supervisor: Arc<Supervisor>, gateway: Arc<Gateway>) -> Arc<Self> {
+    pub fn start(supervisor: Arc<Supervisor>, gateway: Arc<Connectors>) -> Arc<Self> {
         let settings = supervisor.department().observe.auto_restart;
         let watch = Arc::new(Self {
             supervisor,
@@ -541,7 +541,7 @@ impl ConnectorWatch {
                 connector: name.to_string(),
                 pool: pool.to_string(),
                 code: e.code(),
-                message: e.into_gateway(&[]).to_string(),
+                message: e.into_error(&[]).to_string(),
             }),
         }
     }

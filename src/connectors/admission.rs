@@ -5,7 +5,7 @@
 //! secrets moved to the connector's secret file; the plugin `config/validate` call gets the same
 //! violations as a dry run.
 //!
-//! The gateway calls in here around its calls to Connect. This module gathers the review's
+//! The connectors calls in here around its calls to Connect. This module gathers the review's
 //! inputs from the workers (usage, plugin catalog, PASSWORD-typed keys), turns a verdict into a
 //! [`Refusal`] and a [`Event::PolicyRejected`], and stages the secret file
 //! ([`crate::secret_store`]) so that a change Connect refuses leaves it as it was. It does not
@@ -22,11 +22,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use crate::gateway::{Gateway, GatewayError};
+use super::{Connectors, ConnectorsError, placement};
+use crate::model::Department;
 use crate::observe::Event;
 use crate::policy::{
-    self, ConnectorRequest, NAME_KEY, Operation, PluginCatalog, PolicyError, Review, SecretPlan,
-    Usage, Violation, quota, rules,
+    self, ConnectorRequest, NAME_KEY, Operation, PluginCatalog, PolicyError, Reported, Review,
+    SecretPlan, Usage, Violation, quota, rules,
 };
 use crate::secret_store::{SecretStore, SecretStoreError};
 use crate::translate;
@@ -253,7 +254,7 @@ pub struct WriteRequest<'a> {
     pub config: &'a BTreeMap<String, String>,
     /// The pool it runs (or will run) on.
     pub pool: &'a str,
-    /// Problems the gateway's own request checks found (reported together with violations).
+    /// Problems the connectors's own request checks found (reported together with violations).
     pub problems: Vec<String>,
     /// Who asks (key id or token name).
     pub principal: &'a str,
@@ -290,8 +291,8 @@ impl std::fmt::Debug for Admitted {
 impl Admitted {
     /// Writes the secret file Connect will resolve (before Connect sees the config: Connect
     /// validates a config with its references resolved).
-    pub fn stage(&mut self) -> Result<(), GatewayError> {
-        self.secrets.stage().map_err(GatewayError::from)
+    pub fn stage(&mut self) -> Result<(), ConnectorsError> {
+        self.secrets.stage().map_err(ConnectorsError::from)
     }
 
     /// Connect refused or failed: the secret file goes back to what it was.
@@ -301,9 +302,9 @@ impl Admitted {
 
     /// Connect accepted: an emptied secret file is removed, and the audit events (defaults
     /// applied, secrets externalized) are emitted.
-    pub fn commit(self, gateway: &Gateway) {
+    pub fn commit(self, connectors: &Connectors) {
         self.secrets.commit();
-        let observer = gateway.supervisor().observer();
+        let observer = connectors.supervisor().observer();
         let operation = operation_str(self.operation);
         if !self.review.applied_defaults.is_empty() {
             observer.emit(Event::DefaultsApplied {
@@ -396,8 +397,10 @@ fn operation_str(operation: Operation) -> &'static str {
 
 /// Every connector of the department with its `tasks.max`, from the workers (one call per
 /// pool, connectors created moments ago included).
-pub async fn department_tasks(gateway: &Gateway) -> Result<BTreeMap<String, u32>, GatewayError> {
-    Ok(gateway
+pub async fn department_tasks(
+    connectors: &Connectors,
+) -> Result<BTreeMap<String, u32>, ConnectorsError> {
+    Ok(connectors
         .expanded(false, true)
         .await?
         .into_iter()
@@ -422,68 +425,111 @@ fn foreign_references(
     policy::secrets::foreign_references(config, dir, name, connectors.keys().map(String::as_str))
 }
 
-async fn catalog(gateway: &Gateway) -> Result<PluginCatalog, GatewayError> {
-    Ok(PluginCatalog::from_plugins(&gateway.plugins().await?))
+async fn catalog(connectors: &Connectors) -> Result<PluginCatalog, ConnectorsError> {
+    Ok(PluginCatalog::from_plugins(&connectors.plugins().await?))
 }
 
-/// Reviews a create or update and plans its secrets. Refuses (a [`GatewayError::Refused`] and
-/// a [`Event::PolicyRejected`] when rules are broken) with every problem and violation at once;
-/// nothing is written yet.
-pub async fn admit(gateway: &Gateway, request: WriteRequest<'_>) -> Result<Admitted, GatewayError> {
-    let department = gateway.department();
-    let name = request.name;
-    let catalog = catalog(gateway).await?;
-    let tasks = department_tasks(gateway).await?;
-    let mut usage = usage_for(&tasks, name);
-    if request.operation == Operation::Create {
+/// What [`decide`] judges a write on: the request and everything gathered for it from the
+/// workers and the secret store.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// Create or update.
+    pub operation: Operation,
+    /// The connector.
+    pub name: &'a str,
+    /// The config as the user means it (see [`WriteRequest::config`]).
+    pub config: &'a BTreeMap<String, String>,
+    /// Every connector of the department with its `tasks.max` ([`department_tasks`]).
+    pub tasks: &'a BTreeMap<String, u32>,
+    /// The workers' plugins.
+    pub catalog: &'a PluginCatalog,
+    /// The PASSWORD-typed keys of the connector's plugin.
+    pub password_keys: &'a BTreeSet<String>,
+    /// The connector's secret file as it is now.
+    pub previous: Option<&'a BTreeMap<String, String>>,
+    /// The secrets folder.
+    pub secrets_dir: &'a std::path::Path,
+}
+
+/// A write [`decide`] lets through: what Connect gets and what the secret file becomes.
+#[derive(Clone, PartialEq)]
+pub struct Decision {
+    /// The config Connect gets (defaults added, literal secrets replaced by references).
+    pub config: BTreeMap<String, String>,
+    /// The engine's verdict.
+    pub review: Review,
+    /// Every secret value involved, to scrub Connect's messages with.
+    pub scrub: Vec<String>,
+    /// The secret file after the write (`None`: no file).
+    pub file: Option<BTreeMap<String, String>>,
+    /// The keys moved to the secret file.
+    pub moved: Vec<String>,
+}
+
+impl std::fmt::Debug for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Keys only: the config, the scrub list and the file hold secret values.
+        f.debug_struct("Decision")
+            .field("config_keys", &self.config.keys().collect::<Vec<_>>())
+            .field("moved", &self.moved)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The usage a write of connector `name` is judged against: an update of a connector not
+/// listed yet (created a moment ago on another worker) counts it as it will be.
+pub fn write_usage(operation: Operation, tasks: &BTreeMap<String, u32>, name: &str) -> Usage {
+    let mut usage = usage_for(tasks, name);
+    if operation == Operation::Create {
         usage.connector_tasks = None;
     } else if usage.connector_tasks.is_none() {
-        // Not listed yet (created a moment ago on another worker): count it as it will be.
         usage.connectors = usage.connectors.saturating_add(1);
         usage.connector_tasks = Some(1);
         usage.tasks = usage.tasks.saturating_add(1);
     }
-    let class = request.config.get(policy::CLASS_KEY).map(String::as_str);
-    let password_keys = gateway.password_keys(request.pool, class).await;
-    let mut review_request = ConnectorRequest::new(request.operation, name, request.config);
-    review_request.usage = usage;
-    review_request.catalog = &catalog;
-    review_request.password_keys = &password_keys;
-    let review = policy::review(department, &review_request);
-    let store = SecretStore::for_department(department);
+    usage
+}
 
-    let mut problems = request.problems;
+/// Decides a create or update (pure): the request's own `problems` (from [`check_new`] or
+/// [`check_update`]), the review's violations and the secret plan's problems, all at once, or
+/// the config and secret file to write. The review is told what the request checks already
+/// report (a missing class on a create, an unknown pool), so no finding is made twice.
+/// Messages are scrubbed of every secret value involved.
+pub fn decide(
+    department: &Department,
+    inputs: &Inputs<'_>,
+    mut problems: Vec<String>,
+) -> Result<Decision, ConnectorsError> {
+    let name = inputs.name;
+    let pool = placement::judged_pool(department, inputs.config);
+    let mut request = ConnectorRequest::new(inputs.operation, name, inputs.config, &pool);
+    request.usage = write_usage(inputs.operation, inputs.tasks, name);
+    request.catalog = inputs.catalog;
+    request.password_keys = inputs.password_keys;
+    request.reported = Reported {
+        missing_class: inputs.operation == Operation::Create,
+        unknown_pool: true,
+    };
+    let review = policy::review(department, &request);
     let mut violations = review.violations.clone();
     violations.extend(foreign_references(
         &review.config,
-        store.dir(),
+        inputs.secrets_dir,
         name,
-        &tasks,
+        inputs.tasks,
         department,
     ));
-    // The gateway's own checks already report these two, with the same meaning.
-    if request.operation == Operation::Create && class.is_none_or(|c| c.trim().is_empty()) {
-        violations.retain(|v| v.rule != rules::RULE_PLUGIN_CLASS);
-    }
-    if request
-        .config
-        .get(policy::POOL_KEY)
-        .is_some_and(|p| department.pool(p.trim()).is_none())
-    {
-        violations.retain(|v| v.rule != rules::RULE_POOL_UNKNOWN);
-    }
 
-    let previous = store.read(name)?;
-    let carried = match request.operation {
-        Operation::Update => previous.as_ref(),
+    let carried = match inputs.operation {
+        Operation::Update => inputs.previous,
         // A file left by a connector deleted behind the supervisor's back stands for nothing.
         _ => None,
     };
     let plan = match policy::secrets::plan(
         &department.secrets,
-        &password_keys,
+        inputs.password_keys,
         &review.config,
-        store.dir(),
+        inputs.secrets_dir,
         name,
         carried,
     ) {
@@ -493,46 +539,91 @@ pub async fn admit(gateway: &Gateway, request: WriteRequest<'_>) -> Result<Admit
             None
         }
         Err(e @ PolicyError::SecretPath { .. }) => {
-            return Err(GatewayError::SecretFolder(e.to_string()));
+            return Err(ConnectorsError::SecretFolder(e.to_string()));
         }
     };
 
-    let masker = translate::Masker::new(&department.secrets, &password_keys);
-    let mut scrub = masker.secrets(request.config);
+    let masker = translate::Masker::new(&department.secrets, inputs.password_keys);
+    let mut scrub = masker.secrets(inputs.config);
     scrub.extend(plan.iter().flat_map(SecretPlan::values));
-    scrub.extend(previous.iter().flat_map(|p| p.values().cloned()));
+    scrub.extend(inputs.previous.iter().flat_map(|p| p.values().cloned()));
     scrub.retain(|s| !s.is_empty());
 
-    if !problems.is_empty() || !violations.is_empty() {
-        let refusal = Refusal {
-            connector: name.to_string(),
-            problems,
-            violations,
-        }
-        .scrubbed(&scrub);
-        if !refusal.violations.is_empty() {
-            gateway.supervisor().observer().emit(Event::PolicyRejected {
+    match plan {
+        Some(plan) if problems.is_empty() && violations.is_empty() => Ok(Decision {
+            config: plan.config,
+            review,
+            scrub,
+            file: plan.file,
+            moved: plan.moved,
+        }),
+        _ => Err(ConnectorsError::Refused(Box::new(
+            Refusal {
                 connector: name.to_string(),
-                operation: operation_str(request.operation),
-                principal: request.principal.to_string(),
-                rules: refusal.rules(),
-            });
-        }
-        return Err(GatewayError::Refused(Box::new(refusal)));
+                problems,
+                violations,
+            }
+            .scrubbed(&scrub),
+        ))),
     }
-    let plan = plan.expect("no problems means a plan");
+}
+
+/// Reviews a create or update and plans its secrets: gathers the inputs (the workers' plugins
+/// and usage, the plugin's PASSWORD keys, the secret file), then [`decide`]s. Refuses (a
+/// [`ConnectorsError::Refused`] and a [`Event::PolicyRejected`] when rules are broken) with every
+/// problem and violation at once; nothing is written yet.
+pub async fn admit(
+    connectors: &Connectors,
+    request: WriteRequest<'_>,
+) -> Result<Admitted, ConnectorsError> {
+    let department = connectors.department();
+    let name = request.name;
+    let catalog = catalog(connectors).await?;
+    let tasks = department_tasks(connectors).await?;
+    let class = request.config.get(policy::CLASS_KEY).map(String::as_str);
+    let password_keys = connectors.password_keys(request.pool, class).await;
+    let store = SecretStore::for_department(department);
+    let previous = store.read(name)?;
+    let inputs = Inputs {
+        operation: request.operation,
+        name,
+        config: request.config,
+        tasks: &tasks,
+        catalog: &catalog,
+        password_keys: &password_keys,
+        previous: previous.as_ref(),
+        secrets_dir: store.dir(),
+    };
+    let decision = match decide(department, &inputs, request.problems) {
+        Ok(decision) => decision,
+        Err(ConnectorsError::Refused(refusal)) => {
+            if !refusal.violations.is_empty() {
+                connectors
+                    .supervisor()
+                    .observer()
+                    .emit(Event::PolicyRejected {
+                        connector: name.to_string(),
+                        operation: operation_str(request.operation),
+                        principal: request.principal.to_string(),
+                        rules: refusal.rules(),
+                    });
+            }
+            return Err(ConnectorsError::Refused(refusal));
+        }
+        Err(e) => return Err(e),
+    };
     Ok(Admitted {
-        config: plan.config,
-        scrub,
+        config: decision.config,
+        scrub: decision.scrub,
         secrets: StagedSecrets {
             store,
             name: name.to_string(),
             previous,
-            next: plan.file,
-            moved: plan.moved,
+            next: decision.file,
+            moved: decision.moved,
             written: false,
         },
-        review,
+        review: decision.review,
         operation: request.operation,
         name: name.to_string(),
         principal: request.principal.to_string(),
@@ -544,28 +635,33 @@ pub async fn admit(gateway: &Gateway, request: WriteRequest<'_>) -> Result<Admit
 /// a `name` (the CLI's `plugin describe`) the naming rules are skipped. Messages are scrubbed
 /// of the config's secrets.
 pub async fn dry_run(
-    gateway: &Gateway,
+    connectors: &Connectors,
     plugin: &str,
     config: &BTreeMap<String, String>,
     password_keys: &BTreeSet<String>,
-) -> Result<Vec<Violation>, GatewayError> {
-    let department = gateway.department();
+) -> Result<Vec<Violation>, ConnectorsError> {
+    let department = connectors.department();
     let mut config = config.clone();
     // Connect validates the request's plugin when the body names none.
     config
         .entry(policy::CLASS_KEY.to_string())
         .or_insert_with(|| plugin.to_string());
     let name = config.get(NAME_KEY).cloned();
-    let catalog = catalog(gateway).await?;
-    let tasks = department_tasks(gateway).await?;
+    let catalog = catalog(connectors).await?;
+    let tasks = department_tasks(connectors).await?;
     let usage = usage_for(&tasks, name.as_deref().unwrap_or_default());
     let operation = if usage.connector_tasks.is_some() {
         Operation::Update
     } else {
         Operation::Validate
     };
-    let mut request =
-        ConnectorRequest::new(operation, name.as_deref().unwrap_or_default(), &config);
+    let pool = placement::judged_pool(department, &config);
+    let mut request = ConnectorRequest::new(
+        operation,
+        name.as_deref().unwrap_or_default(),
+        &config,
+        &pool,
+    );
     request.usage = usage;
     request.catalog = &catalog;
     request.password_keys = password_keys;
@@ -605,6 +701,133 @@ pub fn shown_config(
 pub fn wants_defaults(query: Option<&str>) -> bool {
     translate::query_param(query, INCLUDE_DEFAULTS_PARAM)
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// The problems of a new connector's name and config, found before anything is created (pure).
+/// `config.name` must match `name` when given; `connector.class` must be given (Connect's own
+/// message for a missing class echoes the whole config, secrets included); masks stand for
+/// nothing yet; the pool must exist ([`placement::place`]).
+pub fn check_new(
+    department: &Department,
+    name: &str,
+    config: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    if name.trim().is_empty() {
+        problems.push("name: is required; give the connector a name".to_string());
+    }
+    if name.trim() != name {
+        problems.push("name: must not start or end with spaces".to_string());
+    }
+    if let Some(n) = config.get("name")
+        && n != name
+    {
+        problems.push(format!(
+            "config.name: \"{n}\" differs from the connector name \"{name}\"; make them equal or leave config.name out"
+        ));
+    }
+    if config
+        .get("connector.class")
+        .is_none_or(|c| c.trim().is_empty())
+    {
+        problems.push(
+            "config.\"connector.class\": is required; name the connector plugin, e.g. \"FileStreamSource\""
+                .to_string(),
+        );
+    }
+    let masked: Vec<&String> = config
+        .iter()
+        .filter(|(_, v)| v.as_str() == translate::MASK)
+        .map(|(k, _)| k)
+        .collect();
+    for key in masked {
+        problems.push(format!(
+            "config.\"{key}\": holds the mask {}; send the real value (masks only stand for an existing value on update)",
+            translate::MASK
+        ));
+    }
+    if let Err(problem) = placement::place(department, config) {
+        problems.push(problem);
+    }
+    problems
+}
+
+/// The problems of a new config for existing connector `name` on `pool` (pure): no rename, no
+/// move to another pool ([`placement::check_move`]).
+pub fn check_update(
+    department: &Department,
+    name: &str,
+    pool: &str,
+    config: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(n) = config.get("name")
+        && n != name
+    {
+        problems.push(format!(
+            "config.name: \"{n}\" differs from the connector name \"{name}\"; a rename is a delete and a create (offsets are lost)"
+        ));
+    }
+    problems.extend(placement::check_move(department, name, pool, config));
+    problems
+}
+
+impl Connectors {
+    /// Connect's validation of `config` for `plugin`, masked, with the guardrails' violations
+    /// added to the keys they concern (a dry run of a create). Unknown plugins are a 404 naming
+    /// the installed ones.
+    pub async fn validate(
+        &self,
+        plugin: &str,
+        config: &BTreeMap<String, String>,
+    ) -> Result<Value, ConnectorsError> {
+        if let Some(problem) = translate::unaddressable(plugin, "plugin name") {
+            return Err(ConnectorsError::Invalid(vec![problem]));
+        }
+        if config
+            .get("connector.class")
+            .is_none_or(|c| c.trim().is_empty())
+        {
+            // Connect answers a 500 that echoes the whole config (secrets included).
+            return Err(ConnectorsError::Invalid(vec![format!(
+                "config.\"connector.class\": is required; set it to the plugin being validated, e.g. \"connector.class\": \"{}\"",
+                plugin.escape_debug()
+            )]));
+        }
+        let plugins = self.plugins().await?;
+        if !plugins
+            .iter()
+            .any(|p| translate::plugin_matches(&p.class_name, plugin))
+        {
+            return Err(ConnectorsError::PluginNotFound {
+                plugin: plugin.to_string(),
+                installed: plugins
+                    .iter()
+                    .map(|p| {
+                        p.class_name
+                            .rsplit('.')
+                            .next()
+                            .unwrap_or(&p.class_name)
+                            .to_string()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        let pool = placement::place_or_default(&self.department, config);
+        let sensitivity = self.sensitivity(&pool, config).await;
+        let masker = sensitivity.masker();
+        let secrets = masker.secrets(config);
+        let mut infos = self
+            .call(&pool, &secrets, |c| async move {
+                c.validate(plugin, config).await
+            })
+            .await?;
+        translate::mask_validation(&mut infos, &masker, &secrets);
+        let violations = dry_run(self, plugin, config, sensitivity.password_keys()).await?;
+        add_to_validation(&mut infos, &violations, &masker.mask(config));
+        Ok(infos)
+    }
 }
 
 #[cfg(test)]
@@ -855,5 +1078,233 @@ mod tests {
         assert!(wants_defaults(Some("a=b&include_defaults=TRUE")));
         assert!(!wants_defaults(Some("include_defaults=false")));
         assert!(!wants_defaults(None));
+    }
+
+    // ----- decide -----
+
+    const FILE_SINK: &str = "org.apache.kafka.connect.file.FileStreamSinkConnector";
+    const FILE_SOURCE: &str = "org.apache.kafka.connect.file.FileStreamSourceConnector";
+
+    fn sink(extra: &[(&str, &str)]) -> BTreeMap<String, String> {
+        let mut cfg = crate::connectors::fixture::config(&[
+            ("connector.class", "FileStreamSink"),
+            ("tasks.max", "2"),
+            ("topics", "dept1-orders"),
+            ("file", "/tmp/out.txt"),
+        ]);
+        for (k, v) in extra {
+            cfg.insert(k.to_string(), v.to_string());
+        }
+        cfg
+    }
+
+    struct Case {
+        operation: Operation,
+        name: &'static str,
+        config: BTreeMap<String, String>,
+        tasks: BTreeMap<String, u32>,
+        previous: Option<BTreeMap<String, String>>,
+    }
+
+    impl Case {
+        fn create(config: BTreeMap<String, String>) -> Self {
+            Self {
+                operation: Operation::Create,
+                name: "dept1-orders-sink",
+                config,
+                tasks: BTreeMap::new(),
+                previous: None,
+            }
+        }
+
+        fn decide(&self, department: &Department) -> Result<Decision, ConnectorsError> {
+            let catalog = PluginCatalog::new([(FILE_SINK, "sink"), (FILE_SOURCE, "source")]);
+            let password_keys = BTreeSet::new();
+            let dir = policy::secrets_dir(department);
+            let inputs = Inputs {
+                operation: self.operation,
+                name: self.name,
+                config: &self.config,
+                tasks: &self.tasks,
+                catalog: &catalog,
+                password_keys: &password_keys,
+                previous: self.previous.as_ref(),
+                secrets_dir: &dir,
+            };
+            let problems = match self.operation {
+                Operation::Update => check_update(department, self.name, "shared", &self.config),
+                _ => check_new(department, self.name, &self.config),
+            };
+            decide(department, &inputs, problems)
+        }
+    }
+
+    fn refusal(result: Result<Decision, ConnectorsError>) -> Refusal {
+        match result {
+            Err(ConnectorsError::Refused(r)) => *r,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    fn rule_ids(r: &Refusal) -> Vec<&str> {
+        r.violations.iter().map(|v| v.rule.as_str()).collect()
+    }
+
+    #[test]
+    fn a_compliant_create_is_admitted_with_its_literal_secrets_moved_to_the_file() {
+        let d = crate::connectors::fixture::department("");
+        let decision = Case::create(sink(&[("connection.password", "hunter2")]))
+            .decide(&d)
+            .unwrap();
+        assert_eq!(
+            decision.config["connection.password"],
+            "${file:/var/lib/cs/secrets/dept1-orders-sink.properties:connection.password}"
+        );
+        assert_eq!(
+            decision.file.as_ref().unwrap()["connection.password"],
+            "hunter2"
+        );
+        assert!(decision.moved.contains(&"connection.password".to_string()));
+        assert!(decision.scrub.contains(&"hunter2".to_string()));
+        assert!(!format!("{decision:?}").contains("hunter2"), "{decision:?}");
+        assert_eq!(decision.review.facts.pool, "shared");
+    }
+
+    #[test]
+    fn a_create_without_a_class_is_refused_once_by_the_request_checks() {
+        let d = crate::connectors::fixture::department("");
+        let mut cfg = sink(&[]);
+        cfg.remove("connector.class");
+        let r = refusal(Case::create(cfg.clone()).decide(&d));
+        let class_problems = r
+            .problems
+            .iter()
+            .filter(|p| p.contains("connector.class"))
+            .count();
+        assert_eq!(class_problems, 1, "{:?}", r.problems);
+        assert!(!rule_ids(&r).contains(&rules::RULE_PLUGIN_CLASS), "{r:?}");
+        // Without being told, the engine does report it: the request checks stand in for it.
+        let unreported = policy::review(
+            &d,
+            &ConnectorRequest::new(Operation::Create, "dept1-orders-sink", &cfg, "shared"),
+        );
+        assert!(
+            unreported
+                .violations
+                .iter()
+                .any(|v| v.rule == rules::RULE_PLUGIN_CLASS)
+        );
+        // An update's missing class is the engine's finding (no request check covers it).
+        let update = Case {
+            operation: Operation::Update,
+            tasks: BTreeMap::from([("dept1-orders-sink".to_string(), 1)]),
+            ..Case::create(cfg)
+        };
+        let r = refusal(update.decide(&d));
+        assert_eq!(rule_ids(&r), [rules::RULE_PLUGIN_CLASS]);
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+    }
+
+    #[test]
+    fn an_unknown_pool_is_one_problem_not_also_a_violation() {
+        let d = crate::connectors::fixture::department("");
+        let r = refusal(Case::create(sink(&[("supervisor.pool", "nope")])).decide(&d));
+        assert_eq!(
+            r.problems,
+            ["config.\"supervisor.pool\": no pool is named \"nope\"; use one of: shared, heavy"]
+        );
+        assert!(!rule_ids(&r).contains(&rules::RULE_POOL_UNKNOWN), "{r:?}");
+        // The same on an update (the request checks report a move to an unknown pool).
+        let update = Case {
+            operation: Operation::Update,
+            tasks: BTreeMap::from([("dept1-orders-sink".to_string(), 2)]),
+            ..Case::create(sink(&[("supervisor.pool", "nope")]))
+        };
+        let r = refusal(update.decide(&d));
+        assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+        assert!(r.violations.is_empty(), "{r:?}");
+    }
+
+    #[test]
+    fn the_review_judges_the_pool_placement_resolved() {
+        let d = crate::connectors::fixture::department("");
+        let source = |pool: Option<&str>| {
+            let mut cfg = crate::connectors::fixture::config(&[
+                ("connector.class", "FileStreamSource"),
+                ("topic", "dept1-lines"),
+                ("file", "/tmp/in.txt"),
+            ]);
+            if let Some(pool) = pool {
+                cfg.insert("supervisor.pool".into(), pool.into());
+            }
+            Case {
+                name: "dept1-lines-source",
+                ..Case::create(cfg)
+            }
+        };
+        let r = refusal(source(None).decide(&d));
+        assert_eq!(rule_ids(&r), [rules::RULE_PLUGIN_POOL]);
+        let admitted = source(Some("heavy")).decide(&d).unwrap();
+        assert_eq!(admitted.review.facts.pool, "heavy");
+    }
+
+    #[test]
+    fn quotas_count_the_department_and_an_update_replaces_its_own_tasks() {
+        let d = crate::connectors::fixture::department("");
+        let full = BTreeMap::from([
+            ("dept1-a".to_string(), 2),
+            ("dept1-b".to_string(), 2),
+            ("dept1-orders-sink".to_string(), 2),
+        ]);
+        let create = Case {
+            name: "dept1-new-sink",
+            tasks: full.clone(),
+            ..Case::create(sink(&[]))
+        };
+        let r = refusal(create.decide(&d));
+        assert_eq!(rule_ids(&r), [rules::RULE_QUOTA_CONNECTORS]);
+        let update = Case {
+            operation: Operation::Update,
+            tasks: full,
+            ..Case::create(sink(&[("tasks.max", "4")]))
+        };
+        assert!(update.decide(&d).is_ok());
+        // An update of a connector not listed yet counts it as it will be.
+        assert_eq!(
+            write_usage(Operation::Update, &BTreeMap::new(), "dept1-x"),
+            Usage {
+                connectors: 1,
+                tasks: 1,
+                connector_tasks: Some(1)
+            }
+        );
+        let tasks = BTreeMap::from([("dept1-x".to_string(), 3)]);
+        assert_eq!(
+            write_usage(Operation::Create, &tasks, "dept1-x").connector_tasks,
+            None
+        );
+    }
+
+    #[test]
+    fn refusals_are_scrubbed_of_the_secrets_involved() {
+        let d = crate::connectors::fixture::department("");
+        // A previous secret file's values are scrubbed too, and a problem with the name.
+        let case = Case {
+            name: "Bad Name",
+            previous: Some(BTreeMap::from([(
+                "connection.password".to_string(),
+                "old-pw".to_string(),
+            )])),
+            ..Case::create(sink(&[
+                ("connection.password", "hunter2"),
+                ("note", "hunter2 old-pw"),
+            ]))
+        };
+        let r = refusal(case.decide(&d));
+        let text = r.to_string();
+        assert!(
+            !text.contains("hunter2") && !text.contains("old-pw"),
+            "{text}"
+        );
     }
 }
