@@ -131,7 +131,7 @@ async fn train(
     let text = training_department(bootstrap, layout, java, &work.join("state"));
     let department = crate::config::parse(&text, work, &|_| None)
         .map_err(|e| CdsError::Training(format!("department is invalid: {e:?}")))?;
-    let port = crate::supervisor::free_port("127.0.0.1")
+    let port = crate::util::net::free_port("127.0.0.1")
         .map_err(io_error("cannot pick a port on", "127.0.0.1"))?;
     // Planned without an archive: the training JVM must load every class itself.
     let bare = RuntimeLayout::new(layout.root());

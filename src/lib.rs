@@ -57,5 +57,6 @@ pub mod session;
 pub mod supervisor;
 pub mod translate;
 pub mod ui;
+pub mod util;
 pub mod watch;
 pub mod worker;

@@ -11,8 +11,7 @@ use prometheus::{
 };
 
 use super::events::Event;
-use crate::cgroup::{CgroupStats, Enforcement};
-use crate::supervisor::lifecycle::{ExitReason, Phase};
+use crate::model::{CgroupStats, Enforcement, ExitReason, Phase};
 
 /// Prefix of every metric name.
 pub const NAMESPACE: &str = "kcs";

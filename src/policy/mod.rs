@@ -19,8 +19,8 @@ pub mod lookalike;
 pub mod naming;
 pub mod plugins;
 pub mod quota;
-pub mod rego;
-pub mod rules;
+pub use crate::model::policy as rules;
+pub use crate::model::rego;
 pub mod secrets;
 pub mod topics;
 
@@ -38,14 +38,13 @@ pub use plugins::{ConnectorType, PluginCatalog};
 pub use quota::Usage;
 pub use rego::{RegoPolicies, RegoProblem, RegoSource};
 pub use rules::PolicyRules;
-pub use secrets::{Externalized, MASKED_VALUE, SecretPlan, externalize, secrets_dir};
+pub use secrets::{Externalized, SecretPlan, externalize, secrets_dir};
 
 /// The config key naming a connector.
 pub const NAME_KEY: &str = "name";
 /// The config key of a connector's class.
 pub const CLASS_KEY: &str = "connector.class";
-/// The config key of a connector's maximum task count.
-pub const TASKS_MAX_KEY: &str = "tasks.max";
+pub use crate::model::policy::TASKS_MAX_KEY;
 /// The config key choosing a connector's pool (else the department's default pool).
 pub const POOL_KEY: &str = "supervisor.pool";
 
@@ -337,7 +336,13 @@ pub fn review(department: &Department, request: &ConnectorRequest<'_>) -> Review
     };
     if !rules.rego.is_empty() {
         let input = rego_input(department, request, &facts, &config, &applied_defaults);
-        violations.extend(rules.rego.evaluate(&input));
+        violations.extend(
+            rules
+                .rego
+                .evaluate(&input)
+                .into_iter()
+                .map(|d| Violation::rego(&d.rule, d.key.as_deref(), d.message, d.hint)),
+        );
     }
     Review {
         violations,

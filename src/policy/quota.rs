@@ -24,15 +24,7 @@ pub struct Usage {
     pub connector_tasks: Option<u32>,
 }
 
-/// `tasks.max` as Connect reads it: absent means 1.
-pub fn tasks_max(value: Option<&str>) -> Result<u32, String> {
-    let Some(text) = value else { return Ok(1) };
-    match text.trim().parse::<i64>() {
-        Ok(n) if n >= 1 => Ok(n.min(i64::from(u32::MAX)) as u32),
-        Ok(n) => Err(format!("tasks.max is {n}; it must be 1 or more")),
-        Err(_) => Err(format!("tasks.max \"{text}\" is not a whole number")),
-    }
-}
+pub use crate::model::policy::tasks_max;
 
 /// Checks the quotas for a connector asking for `tasks_max_value` tasks; returns the tasks it
 /// would hold (1 when the value is unusable, so totals stay meaningful).

@@ -32,58 +32,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::model::SupervisionPolicy;
-
-/// Share of a restart delay added at most as jitter, so workers that failed together (a broker
-/// outage) do not all come back in the same instant.
-pub const JITTER: f64 = 0.2;
-
-/// Where a worker is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// Spawned (or about to be), not answering `GET /health` with 200 yet.
-    Starting,
-    /// Answering `GET /health` with 200.
-    Ready,
-    /// Ready for longer than `stable_after`: its backoff has been reset.
-    Running,
-    /// Being stopped by the supervisor (SIGTERM, grace, SIGKILL of its cgroup).
-    Stopping,
-    /// Exited; waiting for its restart delay.
-    Backoff,
-    /// Too many failures in the window (crash loop): not restarted until an admin says so.
-    Held,
-    /// Stopped for good (shutdown or scale down).
-    Stopped,
-}
-
-impl Phase {
-    /// Stable text for logs, events and metric labels.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Starting => "starting",
-            Self::Ready => "ready",
-            Self::Running => "running",
-            Self::Stopping => "stopping",
-            Self::Backoff => "backoff",
-            Self::Held => "held",
-            Self::Stopped => "stopped",
-        }
-    }
-
-    /// Whether the worker serves requests (ready or running).
-    pub fn is_up(self) -> bool {
-        matches!(self, Self::Ready | Self::Running)
-    }
-
-    /// Whether a process is (supposed to be) alive.
-    pub fn has_process(self) -> bool {
-        matches!(
-            self,
-            Self::Starting | Self::Ready | Self::Running | Self::Stopping
-        )
-    }
-}
+pub use crate::model::{ExitReason, Phase};
 
 /// Why the supervisor itself stops a worker's process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -99,91 +48,6 @@ pub enum StopReason {
     AdminRestart,
     /// The supervisor is shutting down or the pool is scaled down.
     Shutdown,
-}
-
-/// Why a worker's process ended (or could not start).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "reason")]
-pub enum ExitReason {
-    /// Exited on its own with this code.
-    ExitCode {
-        /// The exit code.
-        code: i32,
-    },
-    /// Killed by a signal nobody in the supervisor sent.
-    Signal {
-        /// The signal number.
-        signal: i32,
-    },
-    /// Killed by the kernel's OOM killer (the cgroup's `oom_kill` counter went up).
-    #[serde(rename = "OOMKilled")]
-    OomKilled,
-    /// Stopped by the liveness watchdog.
-    LivenessFailed,
-    /// Stopped because it was not ready within the start timeout.
-    StartTimeout,
-    /// Stopped because its memory (RSS) went over its limit in degraded mode.
-    MemoryBudgetExceeded,
-    /// Could not be spawned.
-    SpawnFailed {
-        /// Bounded error code.
-        code: String,
-    },
-    /// Stopped at an admin's request.
-    AdminRestart,
-    /// Stopped for shutdown or scale down.
-    Shutdown,
-}
-
-impl ExitReason {
-    /// Short, bounded code for metric labels and events.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::ExitCode { .. } => "exit_code",
-            Self::Signal { .. } => "signal",
-            Self::OomKilled => "oom_killed",
-            Self::LivenessFailed => "liveness_failed",
-            Self::StartTimeout => "start_timeout",
-            Self::MemoryBudgetExceeded => "memory_budget_exceeded",
-            Self::SpawnFailed { .. } => "spawn_failed",
-            Self::AdminRestart => "admin_restart",
-            Self::Shutdown => "shutdown",
-        }
-    }
-
-    /// Every code [`ExitReason::code`] can return (for pre-registered metric series).
-    pub const CODES: [&'static str; 9] = [
-        "exit_code",
-        "signal",
-        "oom_killed",
-        "liveness_failed",
-        "start_timeout",
-        "memory_budget_exceeded",
-        "spawn_failed",
-        "admin_restart",
-        "shutdown",
-    ];
-
-    /// Whether the exit counts against the restart budget.
-    pub fn is_failure(&self) -> bool {
-        !matches!(self, Self::AdminRestart | Self::Shutdown)
-    }
-}
-
-impl std::fmt::Display for ExitReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::ExitCode { code } => write!(f, "exited with code {code}"),
-            Self::Signal { signal } => write!(f, "killed by signal {signal}"),
-            Self::OomKilled => f.write_str("OOMKilled: killed by the kernel at its memory limit"),
-            Self::LivenessFailed => f.write_str("stopped: liveness checks failed"),
-            Self::StartTimeout => f.write_str("stopped: not ready within the start timeout"),
-            Self::MemoryBudgetExceeded => f.write_str("stopped: memory over its limit"),
-            Self::SpawnFailed { code } => write!(f, "could not be started ({code})"),
-            Self::AdminRestart => f.write_str("stopped for an admin restart"),
-            Self::Shutdown => f.write_str("stopped by the supervisor"),
-        }
-    }
 }
 
 /// How a process ended, as the shell saw it.
@@ -276,12 +140,7 @@ pub enum Effect {
 
 /// The restart delay of the `attempt`-th failure in a row (from 1), with `jitter` in `[0, 1)`.
 pub fn backoff_delay(policy: &SupervisionPolicy, attempt: u32, jitter: f64) -> Duration {
-    let min = policy.backoff_min.as_secs_f64();
-    let max = policy.backoff_max.as_secs_f64();
-    let exponent = attempt.saturating_sub(1).min(62);
-    let base = (min * 2f64.powi(exponent as i32)).min(max);
-    let jitter = jitter.clamp(0.0, 1.0);
-    Duration::from_secs_f64((base * (1.0 + JITTER * jitter)).min(max).max(min.min(max)))
+    crate::util::backoff::delay(policy.backoff_min, policy.backoff_max, attempt, jitter)
 }
 
 /// A read-only view of the state machine for status.

@@ -16,7 +16,6 @@ mod scraper;
 mod stale;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
@@ -30,6 +29,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::cgroup::{self, CgroupDriver, CgroupError, Enforcement, Limits};
+use crate::model::secrets::COMMAND_LINE_MASK;
 use crate::model::{Department, Pool, ResourceUsage, SecretRules, WorkerId};
 use crate::observe::logs::StderrTail;
 use crate::observe::{Event, Observer};
@@ -38,6 +38,7 @@ use crate::runtime::{RuntimeError, RuntimeLayout};
 use crate::worker::{Health, WorkerPlan, probe};
 use lifecycle::{Effect, ExitReason, Input, Lifecycle, Phase, Probe, ProcessExit, Snapshot};
 
+pub use crate::util::net::free_port;
 pub use remote::{RemotePools, RemoteWorker, statefulset_urls};
 pub use sampler::Usage;
 
@@ -63,8 +64,6 @@ pub const ENV_WORKER_DIR: &str = "CS_WORKER_DIR";
 pub const ENV_READY_FILE: &str = "CS_READY_FILE";
 /// The readiness file of a script launcher, in its worker folder.
 pub const READY_FILE: &str = "ready";
-/// What replaces a secret value in a shown command line.
-pub const MASK: &str = "********";
 /// How long an exited worker's stderr may stay open (held by a grandchild) before its tail is
 /// taken as it is.
 pub const STDERR_TAIL_WAIT: Duration = Duration::from_secs(1);
@@ -402,7 +401,9 @@ pub struct Supervisor {
     shutdown: watch::Sender<bool>,
     background: Mutex<Vec<JoinHandle<()>>>,
     http: reqwest::Client,
-    connector_watch: std::sync::OnceLock<Arc<crate::watch::ConnectorWatch>>,
+    /// The department's connector watch: built above the supervisor (it reads connectors through
+    /// the API layer), so it is kept here by type only, and the supervisor never depends on it.
+    connector_watch: std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
     /// The state folder's lock, held for the supervisor's life (the cgroup folder's is held by
     /// the driver).
     _state_lock: crate::lock::DepartmentLock,
@@ -633,9 +634,8 @@ impl Supervisor {
         };
         // A free port that no worker's REST listener (bound later) will take.
         let host = &self.department.supervisor.worker_host;
-        let port = (0..50)
-            .filter_map(|_| free_port(host).ok())
-            .find(|p| *p != plan.rest_port && !in_use.contains(p));
+        let taken: Vec<u16> = in_use.iter().copied().chain([plan.rest_port]).collect();
+        let port = crate::util::net::free_port_except(host, &taken);
         match port {
             Some(port) => plan.with_metrics_exporter(port, &agent, &rules),
             None => {
@@ -657,11 +657,16 @@ impl Supervisor {
 
     /// The department's connector watch, started by the first caller (one per supervisor, however
     /// many API states are built over it).
-    pub fn connector_watch(
+    pub fn connector_watch<W: Send + Sync + 'static>(
         &self,
-        start: impl FnOnce() -> Arc<crate::watch::ConnectorWatch>,
-    ) -> Arc<crate::watch::ConnectorWatch> {
-        Arc::clone(self.connector_watch.get_or_init(start))
+        start: impl FnOnce() -> Arc<W>,
+    ) -> Arc<W> {
+        let watch = self
+            .connector_watch
+            .get_or_init(|| -> Arc<dyn std::any::Any + Send + Sync> { start() });
+        Arc::clone(watch)
+            .downcast::<W>()
+            .expect("the connector watch is always started with the same type")
     }
 
     /// Turns `true` when the supervisor starts shutting down.
@@ -1655,7 +1660,7 @@ pub fn masked_command_line(spec: &SpawnSpec, rules: &SecretRules) -> String {
             match body.and_then(|b| b.split_once('=')) {
                 Some((key, _)) if rules.is_sensitive(key) => {
                     format!(
-                        "{}{key}={MASK}",
+                        "{}{key}={COMMAND_LINE_MASK}",
                         if arg.starts_with("-D") { "-D" } else { "--" }
                     )
                 }
@@ -1678,7 +1683,7 @@ pub fn allocate_ports(department: &Department) -> Result<BTreeMap<WorkerId, u16>
             let port = match department.supervisor.rest_port_base {
                 Some(base) => {
                     let port = base.saturating_add(k);
-                    if TcpListener::bind((host.as_str(), port)).is_err() {
+                    if !crate::util::net::is_free(host, port) {
                         return Err(SupervisorError::PortInUse { worker: id, port });
                     }
                     port
@@ -1702,51 +1707,14 @@ fn next_port(department: &Department, in_use: &[u16]) -> Option<u16> {
     match department.supervisor.rest_port_base {
         Some(base) => (base..=u16::MAX)
             .filter(|p| !in_use.contains(p))
-            .find(|p| TcpListener::bind((host.as_str(), *p)).is_ok()),
+            .find(|p| crate::util::net::is_free(host, *p)),
         None => free_port(host).ok(),
     }
-}
-
-/// How many ports [`free_port`] remembers having handed out.
-const RECENT_PORTS: usize = 4096;
-
-/// A port that is free on `host` right now and that this process has not handed out among its
-/// last [`RECENT_PORTS`]. The port is released before the caller's process binds it, so without
-/// the memory two workers picked a moment apart (one department, or departments in one process)
-/// could be given the same port and one of them would fail to listen on every restart.
-pub fn free_port(host: &str) -> std::io::Result<u16> {
-    static RECENT: Mutex<VecDeque<u16>> = Mutex::new(VecDeque::new());
-    for _ in 0..64 {
-        let port = TcpListener::bind((host, 0))?.local_addr()?.port();
-        let mut recent = RECENT.lock().unwrap_or_else(|e| e.into_inner());
-        if !recent.contains(&port) {
-            if recent.len() == RECENT_PORTS {
-                recent.pop_front();
-            }
-            recent.push_back(port);
-            return Ok(port);
-        }
-    }
-    Err(std::io::Error::new(
-        std::io::ErrorKind::AddrInUse,
-        format!("the OS offered only ports already handed out on {host}"),
-    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn free_ports_are_never_handed_out_twice() {
-        // About 14,000 ports are candidates for bind(0); 2,000 draws without the memory repeat
-        // one with near certainty (birthday bound: about 140 expected repeats).
-        let ports: Vec<u16> = (0..2000)
-            .map(|_| free_port("127.0.0.1").expect("free port"))
-            .collect();
-        let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
-        assert_eq!(distinct.len(), ports.len(), "a port was handed out twice");
-    }
 
     #[test]
     fn worker_ids_parse_back() {
