@@ -17,7 +17,7 @@ use crate::dev::{DevError, EmbeddedKafka};
 use crate::model::WorkerId;
 use crate::process::{Output, Spawner, stop_child};
 use crate::runtime::RuntimeLayout;
-use crate::worker::{Health, WorkerPlan, probe};
+use crate::worker::{WorkerHealth, WorkerPlan, probe};
 
 /// How long the training worker may take to be ready.
 const TRAINING_TIMEOUT: Duration = Duration::from_secs(300);
@@ -162,7 +162,7 @@ async fn train(
     let http = crate::connect::ConnectClient::default_http();
     let deadline = Instant::now() + TRAINING_TIMEOUT;
     loop {
-        if probe(&http, &plan.rest_url, Duration::from_secs(2)).await == Health::Ready {
+        if probe(&http, &plan.rest_url, Duration::from_secs(2)).await == WorkerHealth::Ready {
             break;
         }
         if Instant::now() > deadline {

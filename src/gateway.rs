@@ -480,9 +480,9 @@ impl Gateway {
             .filter(|p| p.name == pool)
         {
             for w in p.workers {
-                use crate::supervisor::lifecycle::Phase;
+                use crate::supervisor::lifecycle::WorkerPhase;
                 let reason = match w.state {
-                    Phase::Ready | Phase::Running
+                    WorkerPhase::Ready | WorkerPhase::Running
                         if w.restarts > 0
                             && w.uptime_seconds.is_some_and(|s| s < window.as_secs()) =>
                     {
@@ -492,13 +492,13 @@ impl Gateway {
                             window.as_secs()
                         )
                     }
-                    Phase::Ready | Phase::Running => continue,
-                    Phase::Held => format!(
+                    WorkerPhase::Ready | WorkerPhase::Running => continue,
+                    WorkerPhase::Held => format!(
                         "worker {} is held after repeated failures; an admin restarts it with POST /v1/workers/{}/restart",
                         w.id, w.id
                     ),
-                    Phase::Stopped => format!("worker {} stopped", w.id),
-                    Phase::Starting | Phase::Backoff | Phase::Stopping => {
+                    WorkerPhase::Stopped => format!("worker {} stopped", w.id),
+                    WorkerPhase::Starting | WorkerPhase::Backoff | WorkerPhase::Stopping => {
                         format!("worker {} restarting", w.id)
                     }
                 };

@@ -25,8 +25,8 @@ use serde_json::{Value, json};
 use crate::gateway::{Gateway, GatewayError};
 use crate::observe::Event;
 use crate::policy::{
-    self, ConnectorRequest, NAME_KEY, Operation, PluginCatalog, PolicyError, Review, SecretPlan,
-    Usage, Violation, quota, rules,
+    self, ConnectorRequest, ConnectorUsage, NAME_KEY, Operation, PluginCatalog, PolicyError,
+    Review, SecretPlan, Violation, quota, rules,
 };
 use crate::secret_store::{SecretStore, SecretStoreError};
 use crate::translate;
@@ -117,8 +117,8 @@ pub fn violation_json(v: &Violation) -> Value {
 
 /// The department's usage as the review of connector `name` sees it, from every connector's
 /// `tasks.max` (`tasks`): an existing connector is an update whose own tasks are replaced.
-pub fn usage_for(tasks: &BTreeMap<String, u32>, name: &str) -> Usage {
-    Usage {
+pub fn usage_for(tasks: &BTreeMap<String, u32>, name: &str) -> ConnectorUsage {
+    ConnectorUsage {
         connectors: u32::try_from(tasks.len()).unwrap_or(u32::MAX),
         tasks: tasks.values().fold(0u32, |sum, t| sum.saturating_add(*t)),
         connector_tasks: tasks.get(name).copied(),
@@ -738,7 +738,7 @@ mod tests {
         let tasks = BTreeMap::from([("a".to_string(), 3), ("b".to_string(), 1)]);
         assert_eq!(
             usage_for(&tasks, "c"),
-            Usage {
+            ConnectorUsage {
                 connectors: 2,
                 tasks: 4,
                 connector_tasks: None

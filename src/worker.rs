@@ -68,7 +68,7 @@ pub fn rebalance_delay(department: &Department, pool: &Pool) -> Duration {
     {
         return Duration::from_millis(ms);
     }
-    expected_restart(&department.policy(pool))
+    expected_restart(&department.supervision(pool))
         .saturating_sub(session_timeout(pool))
         .min(MAX_AUTO_REBALANCE_DELAY)
 }
@@ -321,7 +321,7 @@ pub fn jvm_command(
 
 /// Result of one readiness probe (`GET /health`, KIP-1017).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Health {
+pub enum WorkerHealth {
     /// 200: the worker has joined its group and serves requests.
     Ready,
     /// 503: the worker is still starting.
@@ -333,20 +333,20 @@ pub enum Health {
 }
 
 /// Probes a worker's `/health` once.
-pub async fn probe(http: &reqwest::Client, rest_url: &str, timeout: Duration) -> Health {
+pub async fn probe(http: &reqwest::Client, rest_url: &str, timeout: Duration) -> WorkerHealth {
     let response = http
         .get(format!("{rest_url}/health"))
         .timeout(timeout)
         .send()
         .await;
     match response {
-        Err(e) => Health::Unreachable(e.to_string()),
+        Err(e) => WorkerHealth::Unreachable(e.to_string()),
         Ok(r) => match r.status().as_u16() {
-            200 => Health::Ready,
-            503 => Health::Starting,
+            200 => WorkerHealth::Ready,
+            503 => WorkerHealth::Starting,
             status => {
                 let body = r.text().await.unwrap_or_default();
-                Health::Unhealthy(format!(
+                WorkerHealth::Unhealthy(format!(
                     "HTTP {status}: {}",
                     body.chars().take(300).collect::<String>()
                 ))

@@ -253,8 +253,10 @@ pub struct ClusterIdentity {
 }
 
 impl Department {
-    /// The supervision policy of `pool`: the department's defaults with the pool's overrides.
-    pub fn policy(&self, pool: &Pool) -> SupervisionPolicy {
+    /// The supervision settings of `pool` (restarts, stop grace, health checks): the department's
+    /// `[supervision]` defaults with the pool's overrides. Not to be confused with the field
+    /// [`Department::policy`], the connector guardrails.
+    pub fn supervision(&self, pool: &Pool) -> SupervisionPolicy {
         pool.supervision.apply(self.supervision.defaults)
     }
 }

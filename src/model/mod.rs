@@ -44,7 +44,7 @@ pub use secrets::{
     DEFAULT_ALLOWED_PROVIDERS, DEFAULT_SENSITIVE_KEYS, MASK, SecretMode, SecretRules, glob_match,
 };
 pub use supervision::{
-    CgroupMode, CgroupStats, Enforcement, ExitReason, Phase, PolicyOverrides, StartupBoost,
-    Supervision, SupervisionPolicy,
+    CgroupMode, CgroupStats, Enforcement, ExitReason, PolicyOverrides, StartupBoost, Supervision,
+    SupervisionPolicy, WorkerPhase,
 };
 pub use units::{ByteSize, Cpu};

@@ -148,7 +148,7 @@ impl PolicyOverrides {
 /// Where a worker is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Phase {
+pub enum WorkerPhase {
     /// Spawned (or about to be), not answering `GET /health` with 200 yet.
     Starting,
     /// Answering `GET /health` with 200.
@@ -165,7 +165,7 @@ pub enum Phase {
     Stopped,
 }
 
-impl Phase {
+impl WorkerPhase {
     /// Stable text for logs, events and metric labels.
     pub fn as_str(self) -> &'static str {
         match self {

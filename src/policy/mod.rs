@@ -35,7 +35,7 @@ use crate::model::Department;
 
 pub use defaults::{APPLIED_DEFAULTS_KEY, AppliedDefault, strip_applied};
 pub use plugins::{ConnectorType, PluginCatalog};
-pub use quota::Usage;
+pub use quota::ConnectorUsage;
 pub use rego::{RegoPolicies, RegoProblem, RegoSource};
 pub use rules::PolicyRules;
 pub use secrets::{Externalized, SecretPlan, externalize, secrets_dir};
@@ -163,7 +163,7 @@ pub struct ConnectorRequest<'a> {
     /// The config as the user sent it (all values strings).
     pub config: &'a BTreeMap<String, String>,
     /// The department's current usage.
-    pub usage: Usage,
+    pub usage: ConnectorUsage,
     /// The workers' plugins (may be empty).
     pub catalog: &'a PluginCatalog,
     /// Keys Connect declares as PASSWORD for this class (from the plugin's config definition),
@@ -183,7 +183,7 @@ impl<'a> ConnectorRequest<'a> {
             operation,
             name,
             config,
-            usage: Usage::default(),
+            usage: ConnectorUsage::default(),
             catalog: &EMPTY_CATALOG,
             password_keys: &NO_KEYS,
             environment: None,

@@ -47,7 +47,7 @@ pub use crate::util::net::free_port;
 use registry::{Inner, WorkerEntry};
 pub use registry::{allocate_ports, parse_worker_id};
 pub use remote::{RemotePools, RemoteWorker, statefulset_urls};
-pub use sampler::Usage;
+pub use sampler::WorkerUsage;
 pub use status::{PoolStatus, Rollout, WorkerLimits, WorkerStatus};
 pub use worker_task::masked_command_line;
 
@@ -527,7 +527,7 @@ impl Supervisor {
             .department
             .pools
             .iter()
-            .map(|p| self.department.policy(p).stop_grace)
+            .map(|p| self.department.supervision(p).stop_grace)
             .max()
             .unwrap_or(STOP_GRACE);
         let deadline = Instant::now() + grace + SHUTDOWN_MARGIN;

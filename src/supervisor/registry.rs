@@ -12,7 +12,9 @@ use tokio::time::Instant;
 
 use super::lifecycle::{Lifecycle, Snapshot};
 use super::status::Rollout;
-use super::{AdminError, Command, Launcher, MAX_POOL_WORKERS, Supervisor, SupervisorError, Usage};
+use super::{
+    AdminError, Command, Launcher, MAX_POOL_WORKERS, Supervisor, SupervisorError, WorkerUsage,
+};
 use crate::cgroup::Limits;
 use crate::model::{Department, Pool, ResourceUsage, WorkerId};
 use crate::observe::Event;
@@ -26,7 +28,7 @@ pub(super) struct WorkerEntry {
     pub(super) started_wall: Option<SystemTime>,
     pub(super) commands: mpsc::UnboundedSender<Command>,
     pub(super) task: Option<JoinHandle<()>>,
-    pub(super) usage: Usage,
+    pub(super) usage: WorkerUsage,
     pub(super) last_stderr: Vec<String>,
     /// The start-up boost out: millicores on top of the limit, and since when.
     pub(super) boost: Option<(u32, Instant)>,
@@ -68,7 +70,7 @@ impl Supervisor {
             f64::from(limits.cpu_millis) / 1000.0,
             limits.memory_bytes,
         );
-        let policy = self.department.policy(pool);
+        let policy = self.department.supervision(pool);
         let (lifecycle, effects) = Lifecycle::new(policy);
         let (commands, receiver) = mpsc::unbounded_channel();
         inner.ports_in_use.push(port);
@@ -81,7 +83,7 @@ impl Supervisor {
                 started_wall: None,
                 commands,
                 task: None,
-                usage: Usage::default(),
+                usage: WorkerUsage::default(),
                 last_stderr: Vec::new(),
                 boost: None,
             },

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::registry::parse_worker_id;
 use super::status::Rollout;
 use super::{AdminError, Command, Supervisor};
-use crate::model::{Phase, WorkerId};
+use crate::model::{WorkerId, WorkerPhase};
 use crate::observe::Event;
 
 impl Supervisor {
@@ -18,7 +18,7 @@ impl Supervisor {
         let worker_id = parse_worker_id(id).ok_or_else(unknown)?;
         let inner = self.lock();
         let entry = inner.workers.get(&worker_id).ok_or_else(unknown)?;
-        if command == Command::Clear && entry.snapshot.phase != Phase::Held {
+        if command == Command::Clear && entry.snapshot.phase != WorkerPhase::Held {
             return Err(AdminError::NotHeld {
                 worker: id.to_string(),
                 state: entry.snapshot.phase.as_str(),
@@ -110,7 +110,7 @@ impl Supervisor {
         let policy = self
             .department
             .pool(&pool)
-            .map(|p| self.department.policy(p))
+            .map(|p| self.department.supervision(p))
             .unwrap_or_default();
         let update = |f: &dyn Fn(&mut Rollout)| {
             if let Some(r) = self.lock().rollouts.get_mut(&pool) {
@@ -173,7 +173,7 @@ impl Supervisor {
             if launches > before && phase.is_up() {
                 return Ok(());
             }
-            if phase == Phase::Held || phase == Phase::Stopped {
+            if phase == WorkerPhase::Held || phase == WorkerPhase::Stopped {
                 return Err(format!("worker {worker} is {}", phase.as_str()));
             }
             if Instant::now() >= deadline {

@@ -7,8 +7,8 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::registry::{WorkerEntry, parse_worker_id};
-use super::{Supervisor, SupervisorError, Usage, masked_command_line};
-use crate::model::{Enforcement, ExitReason, Phase, Pool, WorkerId};
+use super::{Supervisor, SupervisorError, WorkerUsage, masked_command_line};
+use crate::model::{Enforcement, ExitReason, Pool, WorkerId, WorkerPhase};
 
 /// Limits of one worker as the API shows them.
 #[derive(Debug, Clone, Serialize)]
@@ -35,7 +35,7 @@ pub struct WorkerStatus {
     /// REST base URL.
     pub rest_url: String,
     /// Lifecycle state.
-    pub state: Phase,
+    pub state: WorkerPhase,
     /// Process id, while running.
     pub pid: Option<u32>,
     /// Launches so far (1 = never restarted).
@@ -63,7 +63,7 @@ pub struct WorkerStatus {
     /// it is ready.
     pub cpu_boost_cores: f64,
     /// Live usage (last sample).
-    pub usage: Usage,
+    pub usage: WorkerUsage,
     /// The worker's cgroup folders.
     pub cgroup: Vec<String>,
     /// The command line, secrets masked.

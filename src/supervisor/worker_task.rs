@@ -21,11 +21,11 @@ use super::{
 };
 use crate::cgroup::{CgroupError, Limits};
 use crate::model::secrets::COMMAND_LINE_MASK;
-use crate::model::{ExitReason, Phase, SecretRules, WorkerId};
+use crate::model::{ExitReason, SecretRules, WorkerId, WorkerPhase};
 use crate::observe::Event;
 use crate::observe::logs::StderrTail;
 use crate::process::{Output, SpawnSpec, Spawner, signal_group};
-use crate::worker::{Health, probe};
+use crate::worker::{WorkerHealth, probe};
 
 impl Supervisor {
     pub(super) async fn run_worker(
@@ -75,7 +75,7 @@ impl Supervisor {
                         }
                     }
                     Effect::Transition { to, .. } => {
-                        if to == Phase::Ready {
+                        if to == WorkerPhase::Ready {
                             self.end_boost(&id, true);
                         }
                         self.on_transition(&id, to, &life)
@@ -135,12 +135,15 @@ impl Supervisor {
                 effects = life.handle(input, Instant::now(), rand::random());
                 continue;
             }
-            if life.phase() == Phase::Stopped {
+            if life.phase() == WorkerPhase::Stopped {
                 break;
             }
             let phase = life.phase();
-            let probing =
-                child.is_some() && matches!(phase, Phase::Starting | Phase::Ready | Phase::Running);
+            let probing = child.is_some()
+                && matches!(
+                    phase,
+                    WorkerPhase::Starting | WorkerPhase::Ready | WorkerPhase::Running
+                );
             let deadline = life.next_deadline();
             enum Woke {
                 Exit(std::io::Result<ExitStatus>),
@@ -170,7 +173,7 @@ impl Supervisor {
                 Woke::Deadline => Input::Tick,
                 Woke::Probe => {
                     let result = self.probe(&id, phase).await;
-                    let interval = if phase == Phase::Starting {
+                    let interval = if phase == WorkerPhase::Starting {
                         PROBE_INTERVAL
                     } else {
                         life.policy().health_interval
@@ -442,7 +445,7 @@ impl Supervisor {
         }
     }
 
-    pub(super) async fn probe(&self, id: &WorkerId, phase: Phase) -> Probe {
+    pub(super) async fn probe(&self, id: &WorkerId, phase: WorkerPhase) -> Probe {
         match &self.launcher {
             Launcher::Jvm => {
                 let url = match self.lock().workers.get(id) {
@@ -450,9 +453,9 @@ impl Supervisor {
                     None => return Probe::Failed,
                 };
                 match probe(&self.http, &url, PROBE_TIMEOUT).await {
-                    Health::Ready => Probe::Ready,
-                    Health::Starting => Probe::Starting,
-                    Health::Unhealthy(_) | Health::Unreachable(_) => Probe::Failed,
+                    WorkerHealth::Ready => Probe::Ready,
+                    WorkerHealth::Starting => Probe::Starting,
+                    WorkerHealth::Unhealthy(_) | WorkerHealth::Unreachable(_) => Probe::Failed,
                 }
             }
             Launcher::Script { .. } => {
@@ -463,24 +466,24 @@ impl Supervisor {
                     .map(|w| w.plan.dir.join(READY_FILE));
                 match file {
                     Some(f) if f.exists() => Probe::Ready,
-                    _ if phase == Phase::Starting => Probe::Starting,
+                    _ if phase == WorkerPhase::Starting => Probe::Starting,
                     _ => Probe::Failed,
                 }
             }
         }
     }
 
-    pub(super) fn on_transition(&self, id: &WorkerId, to: Phase, life: &Lifecycle) {
+    pub(super) fn on_transition(&self, id: &WorkerId, to: WorkerPhase, life: &Lifecycle) {
         self.observer
             .metrics()
             .worker_phase(&id.pool, &id.to_string(), to);
         let snapshot = life.snapshot();
         match to {
-            Phase::Ready => self.observer.emit(Event::WorkerReady {
+            WorkerPhase::Ready => self.observer.emit(Event::WorkerReady {
                 worker: id.clone(),
                 after: snapshot.started_at.map(|t| t.elapsed()).unwrap_or_default(),
             }),
-            Phase::Running => self
+            WorkerPhase::Running => self
                 .observer
                 .emit(Event::WorkerStable { worker: id.clone() }),
             _ => {}
