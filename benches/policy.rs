@@ -12,7 +12,9 @@ use std::path::Path;
 use connect_supervisor::config;
 use connect_supervisor::connectors::placement;
 use connect_supervisor::model::Department;
-use connect_supervisor::policy::{self, ConnectorRequest, Operation, PluginCatalog, Usage};
+use connect_supervisor::policy::{
+    self, ConnectorRequest, ConnectorUsage, Operation, PluginCatalog,
+};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const PROJECT: &str = env!("CARGO_MANIFEST_DIR");
@@ -76,7 +78,7 @@ fn bench(c: &mut Criterion) {
     let json = connector_json();
     let config: BTreeMap<String, String> = serde_json::from_str(&json).unwrap();
     let catalog = catalog();
-    let usage = Usage {
+    let usage = ConnectorUsage {
         connectors: 12,
         tasks: 20,
         connector_tasks: None,

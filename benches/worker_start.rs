@@ -20,7 +20,7 @@ use connect_supervisor::model::WorkerId;
 use connect_supervisor::process::{Output, Spawner, stop_child};
 use connect_supervisor::runtime::{self, RuntimeLayout};
 use connect_supervisor::supervisor::free_port;
-use connect_supervisor::worker::{Health, WorkerPlan, probe};
+use connect_supervisor::worker::{WorkerHealth, WorkerPlan, probe};
 
 const PROJECT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -59,7 +59,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 async fn wait_health(http: &reqwest::Client, url: &str) {
     let deadline = Instant::now() + Duration::from_secs(300);
-    while probe(http, url, Duration::from_secs(2)).await != Health::Ready {
+    while probe(http, url, Duration::from_secs(2)).await != WorkerHealth::Ready {
         assert!(Instant::now() < deadline, "{url} not ready in 300 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::api::{AppState, router};
 use crate::config::{self, ConfigError, EXIT_CONFIG};
 use crate::dev::{DevError, EmbeddedKafka};
+use crate::process::Signals;
 use crate::runtime::{self, Materialised, RuntimeError, RuntimeLayout};
 use crate::supervisor::{Supervisor, SupervisorError, SupervisorOptions};
 
@@ -263,7 +264,7 @@ async fn serve_department(
 
     let drift = gitops_key.and_then(|secret| start_drift(&supervisor, local, secret));
 
-    let mut signals = Signals::new()?;
+    let mut signals = install_signals()?;
     let ready = tokio::select! {
         r = supervisor.wait_until_ready(DEV_READY_TIMEOUT) => Some(r),
         _ = signals.recv() => None,
@@ -384,36 +385,13 @@ fn print_banner(
     println!("{out}");
 }
 
-/// SIGINT and SIGTERM, whichever comes first.
-pub(crate) struct Signals {
-    interrupt: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn new() -> Result<Self, AppError> {
-        Self::install().map_err(|source| AppError::Io {
-            action: "cannot install a signal handler for",
-            path: PathBuf::from("SIGINT/SIGTERM"),
-            source,
-        })
-    }
-
-    /// Installs the handlers (as PID 1 in a container there are no default actions).
-    pub(crate) fn install() -> std::io::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Self {
-            interrupt: signal(SignalKind::interrupt())?,
-            terminate: signal(SignalKind::terminate())?,
-        })
-    }
-
-    pub(crate) async fn recv(&mut self) {
-        tokio::select! {
-            _ = self.interrupt.recv() => tracing::info!("SIGINT received."),
-            _ = self.terminate.recv() => tracing::info!("SIGTERM received."),
-        }
-    }
+/// The shutdown signals, or why they could not be installed.
+fn install_signals() -> Result<Signals, AppError> {
+    Signals::install().map_err(|source| AppError::Io {
+        action: "cannot install a signal handler for",
+        path: PathBuf::from("SIGINT/SIGTERM"),
+        source,
+    })
 }
 
 #[cfg(test)]

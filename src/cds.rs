@@ -17,7 +17,7 @@ use crate::dev::{DevError, EmbeddedKafka};
 use crate::model::WorkerId;
 use crate::process::{Output, Spawner, stop_child};
 use crate::runtime::RuntimeLayout;
-use crate::worker::{Health, WorkerPlan, probe};
+use crate::worker::{WorkerHealth, WorkerPlan, probe};
 
 /// How long the training worker may take to be ready.
 const TRAINING_TIMEOUT: Duration = Duration::from_secs(300);
@@ -131,7 +131,7 @@ async fn train(
     let text = training_department(bootstrap, layout, java, &work.join("state"));
     let department = crate::config::parse(&text, work, &|_| None)
         .map_err(|e| CdsError::Training(format!("department is invalid: {e:?}")))?;
-    let port = crate::supervisor::free_port("127.0.0.1")
+    let port = crate::util::net::free_port("127.0.0.1")
         .map_err(io_error("cannot pick a port on", "127.0.0.1"))?;
     // Planned without an archive: the training JVM must load every class itself.
     let bare = RuntimeLayout::new(layout.root());
@@ -162,7 +162,7 @@ async fn train(
     let http = crate::connect::ConnectClient::default_http();
     let deadline = Instant::now() + TRAINING_TIMEOUT;
     loop {
-        if probe(&http, &plan.rest_url, Duration::from_secs(2)).await == Health::Ready {
+        if probe(&http, &plan.rest_url, Duration::from_secs(2)).await == WorkerHealth::Ready {
             break;
         }
         if Instant::now() > deadline {

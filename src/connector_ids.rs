@@ -142,10 +142,9 @@ impl ConnectorIds {
                 source,
             }
         };
-        let tmp = self.path.with_extension("json.tmp");
         let text = serde_json::to_vec_pretty(ids).expect("ids serialise");
-        std::fs::write(&tmp, text).map_err(io("cannot write", &tmp))?;
-        std::fs::rename(&tmp, &self.path).map_err(io("cannot replace", &self.path))
+        crate::util::fs::write_atomic(&self.path, &text, crate::util::fs::SHARED_MODE)
+            .map_err(io("cannot write", &self.path))
     }
 }
 

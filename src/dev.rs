@@ -15,7 +15,7 @@ use tokio::process::Child;
 
 use crate::process::{Output, SpawnSpec, Spawner, stop_child};
 use crate::runtime::RuntimeLayout;
-use crate::supervisor::free_port;
+use crate::util::net::free_port;
 
 /// Main class of the broker.
 pub const BROKER_MAIN_CLASS: &str = "kafka.Kafka";
@@ -107,7 +107,11 @@ impl EmbeddedKafka {
         let controller_port = free_port("127.0.0.1").map_err(DevError::NoPort)?;
         let properties = broker_properties(port, controller_port, &dir.join("data"));
         let path = dir.join(BROKER_PROPERTIES);
-        std::fs::write(&path, crate::worker::render_properties(&properties)).map_err(io(&path))?;
+        std::fs::write(
+            &path,
+            crate::util::properties::render_properties(&properties),
+        )
+        .map_err(io(&path))?;
         let mut broker = Self {
             dir: dir.to_path_buf(),
             java: java.to_path_buf(),

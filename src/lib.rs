@@ -56,5 +56,6 @@ pub mod session;
 pub mod supervisor;
 pub mod translate;
 pub mod ui;
+pub mod util;
 pub mod watch;
 pub mod worker;

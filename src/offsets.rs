@@ -298,23 +298,15 @@ impl Book {
     /// Writes a record atomically (temporary file, fsync, rename), so a crash leaves the old or
     /// the new version, never half of one.
     fn write(&self, record: &OffsetRequest) -> Result<(), OffsetsError> {
-        use std::io::Write;
         let path = self.dir.join(file_name(&record.connector));
-        let tmp = path.with_extension("json.tmp");
-        let io = |action, source| OffsetsError::Io {
-            action,
-            path: tmp.clone(),
-            source,
-        };
         let bytes = serde_json::to_vec_pretty(record).expect("a record serialises");
-        let mut file = std::fs::File::create(&tmp).map_err(|e| io("create", e))?;
-        file.write_all(&bytes).map_err(|e| io("write", e))?;
-        file.sync_all().map_err(|e| io("sync", e))?;
-        std::fs::rename(&tmp, &path).map_err(|source| OffsetsError::Io {
-            action: "replace",
-            path: path.clone(),
-            source,
-        })
+        crate::util::fs::write_atomic(&path, &bytes, crate::util::fs::SHARED_MODE).map_err(
+            |source| OffsetsError::Io {
+                action: "write",
+                path: path.clone(),
+                source,
+            },
+        )
     }
 }
 

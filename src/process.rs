@@ -445,6 +445,31 @@ pub async fn stop_child(child: &mut Child, grace: Duration) -> io::Result<StopOu
     }
 }
 
+/// SIGINT and SIGTERM, whichever comes first: how `run`, `dev` and a pod's entrypoint learn
+/// that they must stop.
+pub(crate) struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers (as PID 1 in a container there are no default actions).
+    pub(crate) fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    pub(crate) async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => tracing::info!("SIGINT received."),
+            _ = self.terminate.recv() => tracing::info!("SIGTERM received."),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,7 +32,7 @@ pub const JMX_EXPORTER_CONFIG: &str = "jmx-exporter.yaml";
 pub const STAMP_FILE: &str = ".complete";
 /// File name of the runtime declaration.
 pub const POM_FILE: &str = "pom.xml";
-/// The workers' class-data-sharing archive, relative to the runtime root (see [`crate::cds`]).
+/// The workers' class-data-sharing archive, relative to the runtime root (see the `cds` module).
 pub const CDS_ARCHIVE: &str = "cds/connect-worker.jsa";
 /// Environment variable naming the Maven executable (default `mvn`).
 pub const MVN_ENV: &str = "MVN";

@@ -7,8 +7,7 @@
 //! [`crate::guardrails`]. Nothing here logs a value, and errors carry paths, never contents.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -20,7 +19,7 @@ pub const SECRET_FILE_MODE: u32 = 0o600;
 /// Mode of the secrets folder.
 pub const SECRETS_DIR_MODE: u32 = 0o700;
 /// Suffix of the temporary file a secret file is written to before it is renamed into place.
-pub const TEMP_SUFFIX: &str = ".tmp";
+pub use crate::util::fs::TEMP_SUFFIX;
 
 /// Why a secret file could not be read, written or removed.
 #[derive(Debug, thiserror::Error)]
@@ -127,34 +126,9 @@ impl SecretStore {
     ) -> Result<(), SecretStoreError> {
         self.ensure_folder()?;
         let path = self.path(name);
-        let mut temp = path.clone().into_os_string();
-        temp.push(TEMP_SUFFIX);
-        let temp = PathBuf::from(temp);
-        let write = |temp: &Path| -> std::io::Result<()> {
-            // A leftover from a crash may have other permissions: start afresh.
-            match std::fs::remove_file(temp) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(SECRET_FILE_MODE)
-                .open(temp)?;
-            file.write_all(crate::worker::render_properties(secrets).as_bytes())?;
-            file.sync_all()
-        };
-        if let Err(source) = write(&temp) {
-            let _ = std::fs::remove_file(&temp);
-            return Err(SecretStoreError::Write { path, source });
-        }
-        std::fs::rename(&temp, &path).map_err(|source| {
-            let _ = std::fs::remove_file(&temp);
-            SecretStoreError::Write {
-                path: path.clone(),
-                source,
-            }
-        })
+        let text = crate::util::properties::render_properties(secrets);
+        crate::util::fs::write_atomic(&path, text.as_bytes(), SECRET_FILE_MODE)
+            .map_err(|source| SecretStoreError::Write { path, source })
     }
 
     /// Removes connector `name`'s file; `false` when there was none.
@@ -292,121 +266,13 @@ pub fn read_file(path: &Path) -> Result<Option<BTreeMap<String, String>>, Secret
     }
 }
 
-/// Parses Java properties as [`crate::worker::render_properties`] writes them: one `key=value`
-/// per line, `#`/`!` comments, and Java's escapes (`\\`, `\n`, `\r`, `\t`, `\f`, `\uXXXX` with
-/// surrogate pairs, and `\` before any other character standing for that character). Line
-/// continuations are not produced by the writer and are read as Java does.
-pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut logical = String::new();
-    let mut lines = text.lines();
-    while let Some(line) = lines.next() {
-        let trimmed = line.trim_start_matches([' ', '\t', '\u{c}']);
-        if logical.is_empty() && (trimmed.is_empty() || trimmed.starts_with(['#', '!'])) {
-            continue;
-        }
-        logical.push_str(trimmed);
-        // An odd number of trailing backslashes continues the line.
-        let trailing = logical.chars().rev().take_while(|c| *c == '\\').count();
-        if trailing % 2 == 1 && lines.clone().next().is_some() {
-            logical.pop();
-            continue;
-        }
-        let (key, value) = split_entry(&logical);
-        out.insert(unescape(key), unescape(value));
-        logical.clear();
-    }
-    out
-}
-
-/// Splits a logical line at the first unescaped `=`, `:` or whitespace (Java's rule).
-fn split_entry(line: &str) -> (&str, &str) {
-    let mut escaped = false;
-    for (i, c) in line.char_indices() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' => escaped = true,
-            '=' | ':' | ' ' | '\t' | '\u{c}' => {
-                let key = &line[..i];
-                let mut rest = line[i..].trim_start_matches([' ', '\t', '\u{c}']);
-                if c.is_whitespace() || c == '\u{c}' {
-                    if let Some(r) = rest.strip_prefix(['=', ':']) {
-                        rest = r;
-                    }
-                } else {
-                    rest = &rest[1..];
-                }
-                return (key, rest.trim_start_matches([' ', '\t', '\u{c}']));
-            }
-            _ => {}
-        }
-    }
-    (line, "")
-}
-
-fn unescape(text: &str) -> String {
-    let mut units: Vec<u16> = Vec::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            let mut buf = [0u16; 2];
-            units.extend_from_slice(c.encode_utf16(&mut buf));
-            continue;
-        }
-        let Some(next) = chars.next() else { break };
-        let unit = match next {
-            'n' => u16::from(b'\n'),
-            'r' => u16::from(b'\r'),
-            't' => u16::from(b'\t'),
-            'f' => 0x0c,
-            'u' => {
-                let hex: String = chars.clone().take(4).collect();
-                match u16::from_str_radix(&hex, 16) {
-                    Ok(v) if hex.len() == 4 => {
-                        for _ in 0..4 {
-                            chars.next();
-                        }
-                        v
-                    }
-                    _ => u16::from(b'u'),
-                }
-            }
-            other => {
-                let mut buf = [0u16; 2];
-                units.extend_from_slice(other.encode_utf16(&mut buf));
-                continue;
-            }
-        };
-        units.push(unit);
-    }
-    String::from_utf16_lossy(&units)
-}
+pub use crate::util::properties::parse_properties;
 
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
 
-    use proptest::prelude::*;
-
     use super::*;
-    use crate::worker::render_properties;
-
-    #[test]
-    fn java_properties_are_read_with_their_escapes() {
-        let text = "# comment\n! other comment\n\n  a = 1\nb:2\nc 3\nd\\=x=y\\=z\ne=\\u00e9\\n\\tend\nf=line\\\n   continued\ng=\n";
-        let p = parse_properties(text);
-        assert_eq!(p["a"], "1");
-        assert_eq!(p["b"], "2");
-        assert_eq!(p["c"], "3");
-        assert_eq!(p["d=x"], "y=z");
-        assert_eq!(p["e"], "é\n\tend");
-        assert_eq!(p["f"], "linecontinued");
-        assert_eq!(p["g"], "");
-        assert_eq!(p.len(), 7);
-    }
 
     fn age(path: &Path, by: std::time::Duration) {
         let file = std::fs::File::options().write(true).open(path).unwrap();
@@ -500,21 +366,5 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.code(), "secrets_folder");
         assert!(err.to_string().contains("inner"), "{err}");
-    }
-
-    proptest! {
-        /// What the writer renders, the reader gives back, for any keys and values (newlines,
-        /// separators, leading spaces, non-ASCII and supplementary characters included).
-        #[test]
-        fn rendering_then_parsing_round_trips(
-            entries in proptest::collection::btree_map(
-                "[a-z.]{1,8}[ =:#!a-z\\\\]{0,3}",
-                any::<String>(),
-                0..6,
-            )
-        ) {
-            let text = render_properties(&entries);
-            prop_assert_eq!(parse_properties(&text), entries);
-        }
     }
 }

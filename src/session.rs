@@ -26,17 +26,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::auth::ApiKey;
+use crate::model::ApiKey;
 
 /// File name of the signing key in the state folder.
 pub const SESSION_KEY_FILE: &str = "session.key";
-/// Lifetime of a session when the department file does not say (`auth.session_lifetime`).
-pub const DEFAULT_SESSION_LIFETIME: Duration = Duration::from_secs(8 * 3600);
-/// Shortest configurable session lifetime: the CLI treats a token that expires within a minute
-/// as expired already, so anything near that would log it in on every command.
-pub const MIN_SESSION_LIFETIME: Duration = Duration::from_secs(5 * 60);
-/// Longest configurable session lifetime: sessions are meant to be short.
-pub const MAX_SESSION_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+pub use crate::model::auth::{
+    DEFAULT_SESSION_LIFETIME, MAX_SESSION_LIFETIME, MIN_SESSION_LIFETIME,
+};
 /// `iss` of every token.
 pub const ISSUER: &str = "connect-supervisor";
 /// Clock skew tolerated on `iat` (a token issued "in the future" by this much is still fine).

@@ -18,9 +18,9 @@ use sha2::{Digest, Sha256};
 
 use crate::connect::{ConnectorStatus, PluginInfo, TaskId};
 use crate::model::SecretRules;
+use crate::model::secrets::{References, mask_config};
 
-/// What every sensitive value is shown as (Confluent Cloud uses 16 asterisks).
-pub const MASK: &str = "****************";
+pub use crate::model::MASK;
 /// Supervisor-specific connector config key naming the pool a connector runs on. It is passed to
 /// Connect with the rest of the config (Connect ignores keys it does not know), so it round-trips.
 pub const POOL_CONFIG_KEY: &str = "supervisor.pool";
@@ -170,17 +170,7 @@ impl<'a> Masker<'a> {
 
     /// `config` with every sensitive value replaced by [`MASK`].
     pub fn mask(&self, config: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-        config
-            .iter()
-            .map(|(k, v)| {
-                let v = if self.is_sensitive(k) {
-                    MASK.to_string()
-                } else {
-                    v.clone()
-                };
-                (k.clone(), v)
-            })
-            .collect()
+        mask_config(config, |k| self.is_sensitive(k), References::Masked)
     }
 
     /// Masks the sensitive values of a JSON object of config values in place.

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::model::secrets;
 use crate::model::{Department, Pool, WorkerId};
-use crate::policy::secrets;
 use crate::process::{Output, SpawnSpec};
 use crate::runtime::RuntimeLayout;
 
@@ -68,7 +68,7 @@ pub fn rebalance_delay(department: &Department, pool: &Pool) -> Duration {
     {
         return Duration::from_millis(ms);
     }
-    expected_restart(&department.policy(pool))
+    expected_restart(&department.supervision(pool))
         .saturating_sub(session_timeout(pool))
         .min(MAX_AUTO_REBALANCE_DELAY)
 }
@@ -180,8 +180,7 @@ impl WorkerPlan {
     /// Creates the worker's folder and writes its properties file, readable by the owner only;
     /// creates the secrets folder (owner only) if missing.
     pub fn write_files(&self) -> std::io::Result<()> {
-        use std::io::Write;
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        use std::os::unix::fs::DirBuilderExt;
         std::fs::create_dir_all(&self.dir)?;
         if !self.secrets_dir.is_dir() {
             std::fs::DirBuilder::new()
@@ -189,14 +188,11 @@ impl WorkerPlan {
                 .mode(0o700)
                 .create(&self.secrets_dir)?;
         }
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(self.properties_path())?;
-        file.write_all(render_properties(&self.properties).as_bytes())?;
-        file.sync_all()
+        crate::util::fs::write_atomic(
+            &self.properties_path(),
+            render_properties(&self.properties).as_bytes(),
+            crate::util::fs::PRIVATE_MODE,
+        )
     }
 }
 
@@ -272,48 +268,7 @@ pub fn worker_properties(
     p
 }
 
-/// Renders properties in Java `.properties` syntax, escaping what the format requires.
-pub fn render_properties(properties: &BTreeMap<String, String>) -> String {
-    let mut out = String::from("# Written by connect-supervisor; changes are overwritten.\n");
-    for (key, value) in properties {
-        out.push_str(&escape_property(key, true));
-        out.push('=');
-        out.push_str(&escape_property(value, false));
-        out.push('\n');
-    }
-    out
-}
-
-fn escape_property(text: &str, is_key: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for (i, c) in text.chars().enumerate() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '=' | ':' if is_key => {
-                out.push('\\');
-                out.push(c);
-            }
-            ' ' if is_key || i == 0 => out.push_str("\\ "),
-            '#' | '!' if i == 0 => {
-                out.push('\\');
-                out.push(c);
-            }
-            // Java reads \uXXXX as UTF-16 code units: characters beyond the BMP need both
-            // halves of their surrogate pair.
-            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::util::properties::render_properties;
 
 /// The JVM arguments derived from a pool's worker resources: heap from the memory limit, the
 /// processor count from the CPU quota, and exit (not limp on) after an OutOfMemoryError.
@@ -346,7 +301,7 @@ pub fn jvm_command(
     args.push(format!("-Dkafka.logs.dir={}", dir.display()));
     let cds = runtime.cds_archive();
     if cds.is_file() {
-        // Maps the classes of the start instead of loading them (see crate::cds); auto: a stale
+        // Maps the classes of the start instead of loading them (see the cds module); auto: a stale
         // archive is ignored, never fatal.
         args.push(format!("-XX:SharedArchiveFile={}", cds.display()));
         args.push("-Xshare:auto".into());
@@ -366,7 +321,7 @@ pub fn jvm_command(
 
 /// Result of one readiness probe (`GET /health`, KIP-1017).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Health {
+pub enum WorkerHealth {
     /// 200: the worker has joined its group and serves requests.
     Ready,
     /// 503: the worker is still starting.
@@ -378,20 +333,20 @@ pub enum Health {
 }
 
 /// Probes a worker's `/health` once.
-pub async fn probe(http: &reqwest::Client, rest_url: &str, timeout: Duration) -> Health {
+pub async fn probe(http: &reqwest::Client, rest_url: &str, timeout: Duration) -> WorkerHealth {
     let response = http
         .get(format!("{rest_url}/health"))
         .timeout(timeout)
         .send()
         .await;
     match response {
-        Err(e) => Health::Unreachable(e.to_string()),
+        Err(e) => WorkerHealth::Unreachable(e.to_string()),
         Ok(r) => match r.status().as_u16() {
-            200 => Health::Ready,
-            503 => Health::Starting,
+            200 => WorkerHealth::Ready,
+            503 => WorkerHealth::Starting,
             status => {
                 let body = r.text().await.unwrap_or_default();
-                Health::Unhealthy(format!(
+                WorkerHealth::Unhealthy(format!(
                     "HTTP {status}: {}",
                     body.chars().take(300).collect::<String>()
                 ))
@@ -543,25 +498,6 @@ jvm_options = ["-XX:+UseSerialGC"]
         assert_eq!(
             plan.metrics_url().as_deref(),
             Some("http://127.0.0.1:19090/metrics")
-        );
-    }
-
-    #[test]
-    fn properties_are_escaped_for_java() {
-        let mut p = BTreeMap::new();
-        p.insert("a key=x".to_string(), "line1\nline2 \\ é".to_string());
-        p.insert(
-            "sasl.jaas.config".to_string(),
-            "x required password=\"p\";".to_string(),
-        );
-        let text = render_properties(&p);
-        assert!(
-            text.contains("a\\ key\\=x=line1\\nline2 \\\\ \\u00e9\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("sasl.jaas.config=x required password=\"p\";\n"),
-            "{text}"
         );
     }
 

@@ -13,7 +13,7 @@ use connect_supervisor::model::WorkerId;
 use connect_supervisor::process::{Output, Spawner, stop_child};
 use connect_supervisor::runtime::RuntimeLayout;
 use connect_supervisor::supervisor::free_port;
-use connect_supervisor::worker::{Health, WorkerPlan, probe};
+use connect_supervisor::worker::{WorkerHealth, WorkerPlan, probe};
 use harness::{PROJECT, eventually, kafka_bootstrap, runtime, scratch, unique};
 
 const BIN: &str = env!("CARGO_BIN_EXE_connect-supervisor");
@@ -102,7 +102,7 @@ memory = "512MiB"
         "the worker to be ready",
         Duration::from_secs(240),
         || async {
-            (probe(&http, &plan.rest_url, Duration::from_secs(2)).await == Health::Ready)
+            (probe(&http, &plan.rest_url, Duration::from_secs(2)).await == WorkerHealth::Ready)
                 .then_some(())
         },
     )

@@ -14,7 +14,7 @@ use connect_supervisor::config;
 use connect_supervisor::connect::ConnectClient;
 use connect_supervisor::model::Department;
 use connect_supervisor::supervisor::Supervisor;
-use connect_supervisor::supervisor::lifecycle::{ExitReason, Phase};
+use connect_supervisor::supervisor::lifecycle::{ExitReason, WorkerPhase as Phase};
 use harness::supervision::{alive, serve, wait_gone, wait_worker, worker};
 use harness::{
     PROJECT, PoolSpec, READY_TIMEOUT, consume, department_toml, eventually, file_sink, file_source,

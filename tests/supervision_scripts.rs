@@ -9,7 +9,7 @@ mod harness;
 use std::time::{Duration, Instant};
 
 use connect_supervisor::cgroup::Enforcement;
-use connect_supervisor::supervisor::lifecycle::{ExitReason, Phase};
+use connect_supervisor::supervisor::lifecycle::{ExitReason, WorkerPhase as Phase};
 use harness::supervision::*;
 use serde_json::Value;
 

@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-pub use crate::model::CgroupMode;
+pub use crate::model::{CgroupMode, CgroupStats, Enforcement};
 
 /// Folder under the supervisor's own cgroup that holds one folder per department.
 pub const BASE_DIR: &str = "connect-supervisor";
@@ -43,38 +43,6 @@ pub const PROC_SELF_CGROUP: &str = "/proc/self/cgroup";
 pub const PROC_SELF_MOUNTINFO: &str = "/proc/self/mountinfo";
 /// CFS period used for every CPU quota (the kernel default, 100 ms).
 pub const CPU_PERIOD_US: u64 = 100_000;
-
-/// How the worker limits are enforced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Enforcement {
-    /// cgroup v1 hierarchies (one per controller).
-    CgroupV1,
-    /// The cgroup v2 unified hierarchy.
-    CgroupV2,
-    /// Not enforced by the kernel (degraded mode): memory is watched from outside.
-    None,
-}
-
-impl Enforcement {
-    /// Every mode, for metrics that show one of them as active.
-    pub const ALL: [Enforcement; 3] = [Self::CgroupV1, Self::CgroupV2, Self::None];
-
-    /// Stable text for status and metric labels.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::CgroupV1 => "cgroup_v1",
-            Self::CgroupV2 => "cgroup_v2",
-            Self::None => "none",
-        }
-    }
-}
-
-impl fmt::Display for Enforcement {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Limits of one worker's cgroup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -103,29 +71,6 @@ impl Limits {
     pub fn cpu_quota_us(&self) -> u64 {
         (u64::from(self.cpu_millis) * CPU_PERIOD_US / 1000).max(1000)
     }
-}
-
-/// Usage figures read from one worker's cgroup. `None` where the controller is not there.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct CgroupStats {
-    /// CPU time used, in microseconds.
-    pub cpu_usage_usec: Option<u64>,
-    /// Time throttled by the CPU quota, in microseconds.
-    pub cpu_throttled_usec: Option<u64>,
-    /// Enforcement periods in which the cgroup was throttled.
-    pub cpu_nr_throttled: Option<u64>,
-    /// Enforcement periods elapsed.
-    pub cpu_nr_periods: Option<u64>,
-    /// Memory in use, in bytes.
-    pub memory_bytes: Option<u64>,
-    /// Highest memory use seen, in bytes.
-    pub memory_peak_bytes: Option<u64>,
-    /// Memory limit read back, in bytes (`None` when unlimited).
-    pub memory_limit_bytes: Option<u64>,
-    /// Processes killed by the OOM killer in this cgroup, since it was created.
-    pub oom_kills: Option<u64>,
-    /// Processes and threads in the cgroup.
-    pub pids: Option<u64>,
 }
 
 /// What the start-up cleanup found: leaves of an earlier supervisor of the same department.

@@ -3,7 +3,8 @@
 use std::collections::BTreeSet;
 
 use super::reader::TableReader;
-use crate::auth::{ApiKey, ApiToken, AuthSettings, Role, parse_digest};
+use crate::model::auth::parse_digest;
+use crate::model::{ApiKey, ApiToken, AuthSettings, Role};
 
 /// Key of the table in the department file.
 pub const AUTH_TABLE: &str = "auth";
@@ -51,8 +52,8 @@ pub(crate) fn read_auth(t: &mut TableReader<'_>) -> Option<AuthSettings> {
         super::supervision::duration(
             t,
             "session_lifetime",
-            crate::session::MIN_SESSION_LIFETIME,
-            crate::session::MAX_SESSION_LIFETIME,
+            crate::model::auth::MIN_SESSION_LIFETIME,
+            crate::model::auth::MAX_SESSION_LIFETIME,
         )
     } else {
         Some(defaults.session_lifetime)

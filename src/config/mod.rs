@@ -327,7 +327,7 @@ fn read_department(
     let budget = root.with_table("budget", read_budget);
     let auth = root
         .with_table(auth::AUTH_TABLE, auth::read_auth)
-        .unwrap_or_else(|| Some(crate::auth::AuthSettings::default()));
+        .unwrap_or_else(|| Some(crate::model::AuthSettings::default()));
     let supervision = root
         .with_table("supervision", supervision::read_supervision)
         .unwrap_or_else(|| Some(crate::model::Supervision::default()));
@@ -377,7 +377,7 @@ fn read_department(
         .with_table("policy", |t| {
             policy::read_policy(t, base, department_id.as_deref(), &pools)
         })
-        .unwrap_or_else(|| Some(crate::policy::PolicyRules::default()));
+        .unwrap_or_else(|| Some(crate::model::PolicyRules::default()));
 
     let section = section?;
     let default_pool = match section.default_pool {

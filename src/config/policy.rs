@@ -11,12 +11,12 @@ use regex::Regex;
 use super::reader::TableReader;
 use super::resolve;
 use crate::model::Pool;
-use crate::policy::keys::OVERRIDE_PREFIXES;
-use crate::policy::rego::{REGO_EXTENSION, RegoPolicies, RegoSource};
-use crate::policy::rules::{
+use crate::model::policy::OVERRIDE_PREFIXES;
+use crate::model::policy::{
     BUILTIN_RULES, DLQ_PLACEHOLDERS, NamingRules, OverrideRules, Pattern, PlatformDefaults,
     PluginRules, PolicyRules, QuotaRules, RequiredKeys, TopicRules,
 };
+use crate::model::rego::{REGO_EXTENSION, RegoPolicies, RegoSource};
 
 /// Suffix of Rego test files (OPA's convention), which are not policies.
 pub const REGO_TEST_SUFFIX: &str = "_test.rego";

@@ -223,8 +223,8 @@ backoff_max = "5s"
         )
         .unwrap();
         assert_eq!(d.supervision.cgroups, CgroupMode::Required);
-        let shared = d.policy(&d.pools[0]);
-        let heavy = d.policy(&d.pools[1]);
+        let shared = d.supervision(&d.pools[0]);
+        let heavy = d.supervision(&d.pools[1]);
         assert_eq!(shared.backoff_min, Duration::from_secs(2));
         assert_eq!(shared.max_failures, 5, "built-in default");
         assert_eq!(shared.health_failures, 4);
@@ -238,7 +238,7 @@ backoff_max = "5s"
         let plain = parse("").unwrap();
         assert_eq!(plain.supervision.cgroups, CgroupMode::Auto);
         assert_eq!(
-            plain.policy(&plain.pools[0]).stop_grace,
+            plain.supervision(&plain.pools[0]).stop_grace,
             Duration::from_secs(20)
         );
     }

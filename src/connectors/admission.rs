@@ -27,7 +27,7 @@ use crate::model::Department;
 use crate::observe::Event;
 use crate::policy::{
     self, ConnectorRequest, NAME_KEY, Operation, PluginCatalog, PolicyError, Reported, Review,
-    SecretPlan, Usage, Violation, quota, rules,
+    SecretPlan, ConnectorUsage, Violation, quota, rules,
 };
 use crate::secret_store::{SecretStore, SecretStoreError};
 use crate::translate;
@@ -118,8 +118,8 @@ pub fn violation_json(v: &Violation) -> Value {
 
 /// The department's usage as the review of connector `name` sees it, from every connector's
 /// `tasks.max` (`tasks`): an existing connector is an update whose own tasks are replaced.
-pub fn usage_for(tasks: &BTreeMap<String, u32>, name: &str) -> Usage {
-    Usage {
+pub fn usage_for(tasks: &BTreeMap<String, u32>, name: &str) -> ConnectorUsage {
+    ConnectorUsage {
         connectors: u32::try_from(tasks.len()).unwrap_or(u32::MAX),
         tasks: tasks.values().fold(0u32, |sum, t| sum.saturating_add(*t)),
         connector_tasks: tasks.get(name).copied(),
@@ -478,7 +478,7 @@ impl std::fmt::Debug for Decision {
 
 /// The usage a write of connector `name` is judged against: an update of a connector not
 /// listed yet (created a moment ago on another worker) counts it as it will be.
-pub fn write_usage(operation: Operation, tasks: &BTreeMap<String, u32>, name: &str) -> Usage {
+pub fn write_usage(operation: Operation, tasks: &BTreeMap<String, u32>, name: &str) -> ConnectorUsage {
     let mut usage = usage_for(tasks, name);
     if operation == Operation::Create {
         usage.connector_tasks = None;
@@ -961,7 +961,7 @@ mod tests {
         let tasks = BTreeMap::from([("a".to_string(), 3), ("b".to_string(), 1)]);
         assert_eq!(
             usage_for(&tasks, "c"),
-            Usage {
+            ConnectorUsage {
                 connectors: 2,
                 tasks: 4,
                 connector_tasks: None
@@ -1272,7 +1272,7 @@ mod tests {
         // An update of a connector not listed yet counts it as it will be.
         assert_eq!(
             write_usage(Operation::Update, &BTreeMap::new(), "dept1-x"),
-            Usage {
+            ConnectorUsage {
                 connectors: 1,
                 tasks: 1,
                 connector_tasks: Some(1)

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::model::{Department, SecretMode};
-use crate::policy::{self, ConnectorRequest, Operation, PluginCatalog, Usage};
+use crate::policy::{self, ConnectorRequest, ConnectorUsage, Operation, PluginCatalog};
 
 use super::document::{ConnectorDocument, DocProblem};
 use super::lines::Position;
@@ -233,7 +233,7 @@ pub fn check_with(
             .entry(env_key)
             .or_insert_with(|| baseline.connectors.clone());
         let existing = group.get(&doc.name).copied();
-        let usage = Usage {
+        let usage = ConnectorUsage {
             connectors: group.len() as u32,
             tasks: group.values().sum(),
             connector_tasks: existing,

@@ -144,7 +144,7 @@ pub fn scrub(text: &str, secrets: &BTreeSet<String>) -> String {
     ordered.sort_by_key(|s| std::cmp::Reverse(s.len()));
     for secret in ordered {
         if out.contains(secret.as_str()) {
-            out = out.replace(secret.as_str(), crate::policy::secrets::MASKED_VALUE);
+            out = out.replace(secret.as_str(), crate::model::MASK);
         }
     }
     out

@@ -126,11 +126,10 @@ pub fn write_file(path: &std::path::Path, text: &str) -> Result<(), MigrateError
             message: format!("cannot create the folder: {e}"),
         })?;
     }
-    let temp = path.with_extension("tmp");
-    std::fs::write(&temp, text)
-        .and_then(|()| std::fs::rename(&temp, path))
-        .map_err(|e| MigrateError::Io {
+    crate::util::fs::write_atomic(path, text.as_bytes(), crate::util::fs::SHARED_MODE).map_err(
+        |e| MigrateError::Io {
             path: path.to_path_buf(),
             message: format!("cannot write: {e}"),
-        })
+        },
+    )
 }

@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cgroup::Enforcement;
-use crate::model::WorkerId;
-use crate::supervisor::lifecycle::ExitReason;
+use crate::model::{Enforcement, ExitReason, WorkerId};
 
 /// Severity of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

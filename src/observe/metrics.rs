@@ -11,21 +11,20 @@ use prometheus::{
 };
 
 use super::events::Event;
-use crate::cgroup::{CgroupStats, Enforcement};
-use crate::supervisor::lifecycle::{ExitReason, Phase};
+use crate::model::{CgroupStats, Enforcement, ExitReason, WorkerPhase};
 
 /// Prefix of every metric name.
 pub const NAMESPACE: &str = "kcs";
 
 /// Every phase a worker can be in, for the state gauge.
-const PHASES: [Phase; 7] = [
-    Phase::Starting,
-    Phase::Ready,
-    Phase::Running,
-    Phase::Stopping,
-    Phase::Backoff,
-    Phase::Held,
-    Phase::Stopped,
+const PHASES: [WorkerPhase; 7] = [
+    WorkerPhase::Starting,
+    WorkerPhase::Ready,
+    WorkerPhase::Running,
+    WorkerPhase::Stopping,
+    WorkerPhase::Backoff,
+    WorkerPhase::Held,
+    WorkerPhase::Stopped,
 ];
 
 /// The registry and the worker metrics of one department.
@@ -237,11 +236,11 @@ impl Metrics {
                     .inc_by(0);
             }
         }
-        self.worker_phase(pool, worker, Phase::Starting);
+        self.worker_phase(pool, worker, WorkerPhase::Starting);
     }
 
     /// Sets a worker's state gauges.
-    pub fn worker_phase(&self, pool: &str, worker: &str, phase: Phase) {
+    pub fn worker_phase(&self, pool: &str, worker: &str, phase: WorkerPhase) {
         self.worker_up
             .with_label_values(&[pool, worker])
             .set(i64::from(phase.is_up()));
@@ -351,7 +350,7 @@ mod tests {
             mode: Enforcement::CgroupV1,
             controllers: vec!["cpu"],
         });
-        m.worker_phase("shared", "shared-0", Phase::Ready);
+        m.worker_phase("shared", "shared-0", WorkerPhase::Ready);
         let text = m.encode();
         for line in [
             r#"kcs_worker_restarts_total{pool="shared",reason="oom_killed",worker="shared-0",department="dept1"} 1"#,

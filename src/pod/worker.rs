@@ -175,7 +175,7 @@ pub async fn run(options: WorkerOptions) -> Result<(), PodError> {
         path: PathBuf::from("SIGCHLD"),
         source,
     })?;
-    let mut signals = crate::app::Signals::install().map_err(|source| PodError::Io {
+    let mut signals = crate::process::Signals::install().map_err(|source| PodError::Io {
         action: "cannot install a signal handler for",
         path: PathBuf::from("SIGINT/SIGTERM"),
         source,

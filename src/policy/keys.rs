@@ -8,13 +8,7 @@ use crate::model::glob_match;
 use super::plugins::{ConnectorType, PluginCatalog, matches};
 use super::rules::{OverrideRules, RULE_OVERRIDES_DENIED, RULE_REQUIRED_KEYS, RequiredKeys};
 use super::{Violation, quote_list};
-
-/// Prefixes of the keys that override the settings of a connector's Kafka clients.
-pub const OVERRIDE_PREFIXES: &[&str] = &[
-    "producer.override.",
-    "consumer.override.",
-    "admin.override.",
-];
+pub use crate::model::policy::OVERRIDE_PREFIXES;
 
 /// Reports every client override key not allowed by `rules`.
 pub(crate) fn check_overrides(

@@ -19,8 +19,8 @@ pub mod lookalike;
 pub mod naming;
 pub mod plugins;
 pub mod quota;
-pub mod rego;
-pub mod rules;
+pub use crate::model::policy as rules;
+pub use crate::model::rego;
 pub mod secrets;
 pub mod topics;
 
@@ -35,17 +35,16 @@ use crate::model::Department;
 
 pub use defaults::{APPLIED_DEFAULTS_KEY, AppliedDefault, strip_applied};
 pub use plugins::{ConnectorType, PluginCatalog};
-pub use quota::Usage;
+pub use quota::ConnectorUsage;
 pub use rego::{RegoPolicies, RegoProblem, RegoSource};
 pub use rules::PolicyRules;
-pub use secrets::{Externalized, MASKED_VALUE, SecretPlan, externalize, secrets_dir};
+pub use secrets::{Externalized, SecretPlan, externalize, secrets_dir};
 
 /// The config key naming a connector.
 pub const NAME_KEY: &str = "name";
 /// The config key of a connector's class.
 pub const CLASS_KEY: &str = "connector.class";
-/// The config key of a connector's maximum task count.
-pub const TASKS_MAX_KEY: &str = "tasks.max";
+pub use crate::model::policy::TASKS_MAX_KEY;
 /// The config key choosing a connector's pool (else the department's default pool).
 pub const POOL_KEY: &str = "supervisor.pool";
 
@@ -164,7 +163,7 @@ pub struct ConnectorRequest<'a> {
     /// The config as the user sent it (all values strings).
     pub config: &'a BTreeMap<String, String>,
     /// The department's current usage.
-    pub usage: Usage,
+    pub usage: ConnectorUsage,
     /// The workers' plugins (may be empty).
     pub catalog: &'a PluginCatalog,
     /// Keys Connect declares as PASSWORD for this class (from the plugin's config definition),
@@ -207,7 +206,7 @@ impl<'a> ConnectorRequest<'a> {
             operation,
             name,
             config,
-            usage: Usage::default(),
+            usage: ConnectorUsage::default(),
             catalog: &EMPTY_CATALOG,
             password_keys: &NO_KEYS,
             environment: None,
@@ -362,7 +361,13 @@ pub fn review(department: &Department, request: &ConnectorRequest<'_>) -> Review
     };
     if !rules.rego.is_empty() {
         let input = rego_input(department, request, &facts, &config, &applied_defaults);
-        violations.extend(rules.rego.evaluate(&input));
+        violations.extend(
+            rules
+                .rego
+                .evaluate(&input)
+                .into_iter()
+                .map(|d| Violation::rego(&d.rule, d.key.as_deref(), d.message, d.hint)),
+        );
     }
     Review {
         violations,

@@ -15,7 +15,7 @@ use super::{TASKS_MAX_KEY, Violation};
 /// What the department holds now, from what actually runs (or, for `validate`, from the files
 /// checked before this one plus what runs, when known).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Usage {
+pub struct ConnectorUsage {
     /// Connectors of the department, this one included when it exists already.
     pub connectors: u32,
     /// Sum of `tasks.max` of those connectors.
@@ -24,21 +24,13 @@ pub struct Usage {
     pub connector_tasks: Option<u32>,
 }
 
-/// `tasks.max` as Connect reads it: absent means 1.
-pub fn tasks_max(value: Option<&str>) -> Result<u32, String> {
-    let Some(text) = value else { return Ok(1) };
-    match text.trim().parse::<i64>() {
-        Ok(n) if n >= 1 => Ok(n.min(i64::from(u32::MAX)) as u32),
-        Ok(n) => Err(format!("tasks.max is {n}; it must be 1 or more")),
-        Err(_) => Err(format!("tasks.max \"{text}\" is not a whole number")),
-    }
-}
+pub use crate::model::policy::tasks_max;
 
 /// Checks the quotas for a connector asking for `tasks_max_value` tasks; returns the tasks it
 /// would hold (1 when the value is unusable, so totals stay meaningful).
 pub(crate) fn check(
     quotas: &QuotaRules,
-    usage: &Usage,
+    usage: &ConnectorUsage,
     tasks_max_value: Option<&str>,
     enabled: &dyn Fn(&str) -> bool,
     out: &mut Vec<Violation>,
@@ -120,14 +112,14 @@ mod tests {
         max_tasks_total: 10,
     };
 
-    fn rules_of(usage: Usage, tasks: Option<&str>) -> Vec<String> {
+    fn rules_of(usage: ConnectorUsage, tasks: Option<&str>) -> Vec<String> {
         let mut out = Vec::new();
         check(&QUOTAS, &usage, tasks, &|_| true, &mut out);
         out.into_iter().map(|v| v.rule).collect()
     }
 
-    fn new_connector(connectors: u32, tasks: u32) -> Usage {
-        Usage {
+    fn new_connector(connectors: u32, tasks: u32) -> ConnectorUsage {
+        ConnectorUsage {
             connectors,
             tasks,
             connector_tasks: None,
@@ -172,7 +164,7 @@ mod tests {
 
     #[test]
     fn an_update_replaces_its_own_tasks_and_does_not_count_as_a_new_connector() {
-        let update = Usage {
+        let update = ConnectorUsage {
             connectors: 3,
             tasks: 10,
             connector_tasks: Some(4),
@@ -182,13 +174,13 @@ mod tests {
             "same size: unchanged totals"
         );
         assert!(rules_of(update, Some("2")).is_empty());
-        let full = Usage {
+        let full = ConnectorUsage {
             connectors: 3,
             tasks: 9,
             connector_tasks: Some(3),
         };
         assert!(rules_of(full, Some("4")).is_empty(), "9 - 3 + 4 = 10");
-        let over = Usage {
+        let over = ConnectorUsage {
             connectors: 3,
             tasks: 10,
             connector_tasks: Some(3),
@@ -217,7 +209,7 @@ mod tests {
             own in proptest::option::of(1u32..8),
             asked in 1u32..12,
         ) {
-            let usage = Usage {
+            let usage = ConnectorUsage {
                 connectors,
                 tasks: others + own.unwrap_or(0),
                 connector_tasks: own,
@@ -238,7 +230,7 @@ mod tests {
         fn never_clamped(asked in 1u32..10_000) {
             let mut out = Vec::new();
             let text = asked.to_string();
-            let tasks = check(&QUOTAS, &Usage::default(), Some(&text), &|_| true, &mut out);
+            let tasks = check(&QUOTAS, &ConnectorUsage::default(), Some(&text), &|_| true, &mut out);
             prop_assert_eq!(tasks, asked);
         }
     }

@@ -14,28 +14,17 @@ use std::sync::LazyLock;
 use regex::Regex;
 use sha2::{Digest, Sha256};
 
+use crate::model::secrets::{References, mask_config};
 use crate::model::{Department, SecretMode, SecretRules};
 
 use super::rules::{RULE_SECRETS_LITERAL, RULE_SECRETS_PROVIDER};
 use super::{PolicyError, Violation, quote_list};
 
-/// What every output shows instead of a secret value (the managed API's mask: TF drops values
-/// starting with `**` on read).
-pub const MASKED_VALUE: &str = "****************";
-/// Folder, under the supervisor's state folder, of the per-connector secret files.
-pub const SECRETS_DIR: &str = "secrets";
-/// Extension of a per-connector secret file.
-pub const SECRET_FILE_EXTENSION: &str = "properties";
-/// Name of the config provider the supervisor configures on every worker.
-pub const FILE_PROVIDER: &str = "file";
-/// Class of Kafka's file config provider.
-pub const FILE_CONFIG_PROVIDER_CLASS: &str =
-    "org.apache.kafka.common.config.provider.FileConfigProvider";
-/// Worker property listing the config providers of a worker.
-pub const CONFIG_PROVIDERS_KEY: &str = "config.providers";
+pub use crate::model::secrets::{
+    CONFIG_PROVIDERS_KEY, FILE_CONFIG_PROVIDER_CLASS, FILE_PROVIDER, SECRET_FILE_EXTENSION,
+    SECRETS_DIR, secrets_dir,
+};
 
-static WHOLE_REFERENCE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^\$\{([^}:]*):[^}]*\}$").expect("valid regex"));
 static ANY_REFERENCE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\$\{([^}:]*):[^}]*\}").expect("valid regex"));
 static FILE_REFERENCE: LazyLock<Regex> =
@@ -43,13 +32,7 @@ static FILE_REFERENCE: LazyLock<Regex> =
 static SAFE_FILE_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$").expect("valid regex"));
 
-/// The provider of `value` when it is exactly one config-provider reference.
-pub fn reference_provider(value: &str) -> Option<&str> {
-    WHOLE_REFERENCE
-        .captures(value)
-        .and_then(|c| c.get(1))
-        .map(|m| m.as_str())
-}
+pub use crate::model::secrets::{is_literal, reference_provider};
 
 /// Every `${file:<path>:<key>}` reference inside `value`, as `(path, key)`.
 pub fn file_references(value: &str) -> impl Iterator<Item = (&str, &str)> {
@@ -75,32 +58,18 @@ pub fn is_secret_key(rules: &SecretRules, password_keys: &BTreeSet<String>, key:
     password_keys.contains(key) || rules.is_sensitive(key)
 }
 
-/// Whether `value` of a secret key is a literal (not empty, not a reference).
-pub fn is_literal(value: &str) -> bool {
-    !value.is_empty() && reference_provider(value).is_none()
-}
-
-/// `config` with every literal secret value replaced by [`MASKED_VALUE`]; references stay (they
-/// name where a secret lives, not the secret).
+/// `config` with every literal secret value replaced by the mask; references stay (they name
+/// where a secret lives, not the secret).
 pub fn mask(
     rules: &SecretRules,
     password_keys: &BTreeSet<String>,
     config: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
-    config
-        .iter()
-        .map(|(k, v)| {
-            let masked = is_secret_key(rules, password_keys, k) && is_literal(v);
-            (
-                k.clone(),
-                if masked {
-                    MASKED_VALUE.to_string()
-                } else {
-                    v.clone()
-                },
-            )
-        })
-        .collect()
+    mask_config(
+        config,
+        |k| is_secret_key(rules, password_keys, k),
+        References::Kept,
+    )
 }
 
 /// The config providers the workers of `pool` have: the pool's own `config.providers` when its
@@ -212,13 +181,6 @@ pub fn foreign_references<'a>(
     out
 }
 
-/// The folder of the per-connector secret files: `<state_dir>/secrets`, absolute (the workers
-/// run in their own folders and `FileConfigProvider` only accepts absolute allowed paths).
-pub fn secrets_dir(department: &Department) -> PathBuf {
-    let dir = department.supervisor.state_dir.join(SECRETS_DIR);
-    std::path::absolute(&dir).unwrap_or(dir)
-}
-
 /// The secret file of connector `name` in `dir`: `<name>.properties` when the name is a safe file
 /// name, else the SHA-256 of the name (naming rules are configurable, file names must not be).
 pub fn secret_file(dir: &Path, name: &str) -> PathBuf {
@@ -256,7 +218,7 @@ impl std::fmt::Debug for Externalized {
 impl Externalized {
     /// The secret file's text (Java properties; write it readable by the workers only).
     pub fn file_content(&self) -> String {
-        crate::worker::render_properties(&self.secrets)
+        crate::util::properties::render_properties(&self.secrets)
     }
 }
 
@@ -391,6 +353,7 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::MASK;
     use crate::policy::tests::config;
 
     #[test]
@@ -425,8 +388,8 @@ mod tests {
                 ("topics", "dept1-a"),
             ]),
         );
-        assert_eq!(masked["connection.password"], MASKED_VALUE);
-        assert_eq!(masked["db.pass"], MASKED_VALUE);
+        assert_eq!(masked["connection.password"], MASK);
+        assert_eq!(masked["db.pass"], MASK);
         assert_eq!(masked["aws.secret.access.key"], "${vault:aws:key}");
         assert_eq!(masked["topics"], "dept1-a");
     }

@@ -123,7 +123,7 @@ fn every_violation_is_returned_at_once() {
         ("producer.override.acks", "0"),
         ("supervisor.pool", "nope"),
     ]);
-    let usage = Usage {
+    let usage = ConnectorUsage {
         connectors: 3,
         tasks: 8,
         connector_tasks: None,
@@ -161,7 +161,7 @@ fn an_update_is_not_double_counted_and_skips_naming() {
     cfg.insert("tasks.max".into(), "4".into());
     let mut request =
         ConnectorRequest::new(Operation::Update, "dept1-Legacy_Name", &cfg, pool_of(&cfg));
-    request.usage = Usage {
+    request.usage = ConnectorUsage {
         connectors: 3,
         tasks: 8,
         connector_tasks: Some(4),

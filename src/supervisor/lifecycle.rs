@@ -32,58 +32,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::model::SupervisionPolicy;
-
-/// Share of a restart delay added at most as jitter, so workers that failed together (a broker
-/// outage) do not all come back in the same instant.
-pub const JITTER: f64 = 0.2;
-
-/// Where a worker is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// Spawned (or about to be), not answering `GET /health` with 200 yet.
-    Starting,
-    /// Answering `GET /health` with 200.
-    Ready,
-    /// Ready for longer than `stable_after`: its backoff has been reset.
-    Running,
-    /// Being stopped by the supervisor (SIGTERM, grace, SIGKILL of its cgroup).
-    Stopping,
-    /// Exited; waiting for its restart delay.
-    Backoff,
-    /// Too many failures in the window (crash loop): not restarted until an admin says so.
-    Held,
-    /// Stopped for good (shutdown or scale down).
-    Stopped,
-}
-
-impl Phase {
-    /// Stable text for logs, events and metric labels.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Starting => "starting",
-            Self::Ready => "ready",
-            Self::Running => "running",
-            Self::Stopping => "stopping",
-            Self::Backoff => "backoff",
-            Self::Held => "held",
-            Self::Stopped => "stopped",
-        }
-    }
-
-    /// Whether the worker serves requests (ready or running).
-    pub fn is_up(self) -> bool {
-        matches!(self, Self::Ready | Self::Running)
-    }
-
-    /// Whether a process is (supposed to be) alive.
-    pub fn has_process(self) -> bool {
-        matches!(
-            self,
-            Self::Starting | Self::Ready | Self::Running | Self::Stopping
-        )
-    }
-}
+pub use crate::model::{ExitReason, WorkerPhase};
 
 /// Why the supervisor itself stops a worker's process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -99,91 +48,6 @@ pub enum StopReason {
     AdminRestart,
     /// The supervisor is shutting down or the pool is scaled down.
     Shutdown,
-}
-
-/// Why a worker's process ended (or could not start).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "reason")]
-pub enum ExitReason {
-    /// Exited on its own with this code.
-    ExitCode {
-        /// The exit code.
-        code: i32,
-    },
-    /// Killed by a signal nobody in the supervisor sent.
-    Signal {
-        /// The signal number.
-        signal: i32,
-    },
-    /// Killed by the kernel's OOM killer (the cgroup's `oom_kill` counter went up).
-    #[serde(rename = "OOMKilled")]
-    OomKilled,
-    /// Stopped by the liveness watchdog.
-    LivenessFailed,
-    /// Stopped because it was not ready within the start timeout.
-    StartTimeout,
-    /// Stopped because its memory (RSS) went over its limit in degraded mode.
-    MemoryBudgetExceeded,
-    /// Could not be spawned.
-    SpawnFailed {
-        /// Bounded error code.
-        code: String,
-    },
-    /// Stopped at an admin's request.
-    AdminRestart,
-    /// Stopped for shutdown or scale down.
-    Shutdown,
-}
-
-impl ExitReason {
-    /// Short, bounded code for metric labels and events.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::ExitCode { .. } => "exit_code",
-            Self::Signal { .. } => "signal",
-            Self::OomKilled => "oom_killed",
-            Self::LivenessFailed => "liveness_failed",
-            Self::StartTimeout => "start_timeout",
-            Self::MemoryBudgetExceeded => "memory_budget_exceeded",
-            Self::SpawnFailed { .. } => "spawn_failed",
-            Self::AdminRestart => "admin_restart",
-            Self::Shutdown => "shutdown",
-        }
-    }
-
-    /// Every code [`ExitReason::code`] can return (for pre-registered metric series).
-    pub const CODES: [&'static str; 9] = [
-        "exit_code",
-        "signal",
-        "oom_killed",
-        "liveness_failed",
-        "start_timeout",
-        "memory_budget_exceeded",
-        "spawn_failed",
-        "admin_restart",
-        "shutdown",
-    ];
-
-    /// Whether the exit counts against the restart budget.
-    pub fn is_failure(&self) -> bool {
-        !matches!(self, Self::AdminRestart | Self::Shutdown)
-    }
-}
-
-impl std::fmt::Display for ExitReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::ExitCode { code } => write!(f, "exited with code {code}"),
-            Self::Signal { signal } => write!(f, "killed by signal {signal}"),
-            Self::OomKilled => f.write_str("OOMKilled: killed by the kernel at its memory limit"),
-            Self::LivenessFailed => f.write_str("stopped: liveness checks failed"),
-            Self::StartTimeout => f.write_str("stopped: not ready within the start timeout"),
-            Self::MemoryBudgetExceeded => f.write_str("stopped: memory over its limit"),
-            Self::SpawnFailed { code } => write!(f, "could not be started ({code})"),
-            Self::AdminRestart => f.write_str("stopped for an admin restart"),
-            Self::Shutdown => f.write_str("stopped by the supervisor"),
-        }
-    }
 }
 
 /// How a process ended, as the shell saw it.
@@ -247,9 +111,9 @@ pub enum Effect {
     /// The phase changed.
     Transition {
         /// Before.
-        from: Phase,
+        from: WorkerPhase,
         /// After.
-        to: Phase,
+        to: WorkerPhase,
     },
     /// The process ended, for this reason.
     Exited(ExitReason),
@@ -276,19 +140,14 @@ pub enum Effect {
 
 /// The restart delay of the `attempt`-th failure in a row (from 1), with `jitter` in `[0, 1)`.
 pub fn backoff_delay(policy: &SupervisionPolicy, attempt: u32, jitter: f64) -> Duration {
-    let min = policy.backoff_min.as_secs_f64();
-    let max = policy.backoff_max.as_secs_f64();
-    let exponent = attempt.saturating_sub(1).min(62);
-    let base = (min * 2f64.powi(exponent as i32)).min(max);
-    let jitter = jitter.clamp(0.0, 1.0);
-    Duration::from_secs_f64((base * (1.0 + JITTER * jitter)).min(max).max(min.min(max)))
+    crate::util::backoff::delay(policy.backoff_min, policy.backoff_max, attempt, jitter)
 }
 
 /// A read-only view of the state machine for status.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
-    /// Phase.
-    pub phase: Phase,
+    /// Where the worker is in its life.
+    pub phase: WorkerPhase,
     /// Pid of the current process.
     pub pid: Option<u32>,
     /// Launches so far.
@@ -313,7 +172,7 @@ pub struct Snapshot {
 #[derive(Debug, Clone)]
 pub struct Lifecycle {
     policy: SupervisionPolicy,
-    phase: Phase,
+    phase: WorkerPhase,
     pid: Option<u32>,
     launches: u32,
     attempt: u32,
@@ -335,7 +194,7 @@ impl Lifecycle {
     pub fn new(policy: SupervisionPolicy) -> (Self, Vec<Effect>) {
         let lifecycle = Self {
             policy,
-            phase: Phase::Starting,
+            phase: WorkerPhase::Starting,
             pid: None,
             launches: 0,
             attempt: 0,
@@ -359,7 +218,7 @@ impl Lifecycle {
     }
 
     /// The current phase.
-    pub fn phase(&self) -> Phase {
+    pub fn phase(&self) -> WorkerPhase {
         self.phase
     }
 
@@ -382,19 +241,19 @@ impl Lifecycle {
     /// The next instant at which a [`Input::Tick`] may change something.
     pub fn next_deadline(&self) -> Option<Instant> {
         match self.phase {
-            Phase::Starting => self.started_at.map(|t| t + self.policy.start_timeout),
-            Phase::Ready => self.ready_at.map(|t| t + self.policy.stable_after),
-            Phase::Backoff => self.restart_at,
+            WorkerPhase::Starting => self.started_at.map(|t| t + self.policy.start_timeout),
+            WorkerPhase::Ready => self.ready_at.map(|t| t + self.policy.stable_after),
+            WorkerPhase::Backoff => self.restart_at,
             _ => None,
         }
     }
 
     /// Whether an admin clear applies (the worker is held).
     pub fn can_clear(&self) -> bool {
-        self.phase == Phase::Held
+        self.phase == WorkerPhase::Held
     }
 
-    fn go(&mut self, to: Phase, effects: &mut Vec<Effect>) {
+    fn go(&mut self, to: WorkerPhase, effects: &mut Vec<Effect>) {
         if self.phase != to {
             effects.push(Effect::Transition {
                 from: self.phase,
@@ -412,13 +271,13 @@ impl Lifecycle {
 
     fn stop(&mut self, reason: StopReason, effects: &mut Vec<Effect>) {
         self.stopping = Some(reason);
-        self.go(Phase::Stopping, effects);
+        self.go(WorkerPhase::Stopping, effects);
         effects.push(Effect::StopProcess(reason));
     }
 
     fn spawn_now(&mut self, effects: &mut Vec<Effect>) {
         self.restart_at = None;
-        self.go(Phase::Starting, effects);
+        self.go(WorkerPhase::Starting, effects);
         effects.push(Effect::Spawn);
     }
 
@@ -426,7 +285,7 @@ impl Lifecycle {
     pub fn handle(&mut self, input: Input, now: Instant, jitter: f64) -> Vec<Effect> {
         let mut effects = Vec::new();
         match input {
-            Input::Spawned { pid } if self.phase == Phase::Stopped => {
+            Input::Spawned { pid } if self.phase == WorkerPhase::Stopped => {
                 // Stopped while its spawn was under way: it must not live on.
                 self.pid = Some(pid);
                 self.launches += 1;
@@ -442,7 +301,7 @@ impl Lifecycle {
                 self.misses = 0;
                 self.stopping = None;
                 self.stable_run = false;
-                self.go(Phase::Starting, &mut effects);
+                self.go(WorkerPhase::Starting, &mut effects);
             }
             Input::SpawnFailed { code } => {
                 self.launches += 1;
@@ -450,16 +309,19 @@ impl Lifecycle {
             }
             // Nothing runs yet (a spawn is under way): nothing to probe, stop or restart.
             Input::Probe(_) | Input::MemoryOverLimit if self.pid.is_none() => {}
-            Input::Restart if self.pid.is_none() && self.phase == Phase::Starting => {
+            Input::Restart if self.pid.is_none() && self.phase == WorkerPhase::Starting => {
                 self.reset_budget(&mut effects);
             }
-            Input::Stop if self.pid.is_none() && self.phase == Phase::Starting => {
-                self.go(Phase::Stopped, &mut effects);
+            Input::Stop if self.pid.is_none() && self.phase == WorkerPhase::Starting => {
+                self.go(WorkerPhase::Stopped, &mut effects);
             }
             Input::Probe(probe) => self.on_probe(probe, now, &mut effects),
             Input::Tick => self.on_tick(now, &mut effects),
             Input::MemoryOverLimit => {
-                if matches!(self.phase, Phase::Starting | Phase::Ready | Phase::Running) {
+                if matches!(
+                    self.phase,
+                    WorkerPhase::Starting | WorkerPhase::Ready | WorkerPhase::Running
+                ) {
                     self.stop(StopReason::MemoryBudgetExceeded, &mut effects);
                 }
             }
@@ -470,45 +332,45 @@ impl Lifecycle {
                 self.after_exit(reason, now, jitter, &mut effects);
             }
             Input::Restart => match self.phase {
-                Phase::Starting | Phase::Ready | Phase::Running => {
+                WorkerPhase::Starting | WorkerPhase::Ready | WorkerPhase::Running => {
                     self.reset_budget(&mut effects);
                     self.restart_after_stop = true;
                     self.stop(StopReason::AdminRestart, &mut effects);
                 }
-                Phase::Stopping => {
+                WorkerPhase::Stopping => {
                     self.reset_budget(&mut effects);
                     if self.stopping != Some(StopReason::Shutdown) {
                         self.restart_after_stop = true;
                     }
                 }
-                Phase::Backoff | Phase::Held => {
+                WorkerPhase::Backoff | WorkerPhase::Held => {
                     self.reset_budget(&mut effects);
                     self.spawn_now(&mut effects);
                 }
-                Phase::Stopped => {}
+                WorkerPhase::Stopped => {}
             },
             Input::Clear => {
-                if self.phase == Phase::Held {
+                if self.phase == WorkerPhase::Held {
                     self.reset_budget(&mut effects);
                     self.spawn_now(&mut effects);
                 }
             }
             Input::Stop => match self.phase {
-                Phase::Starting | Phase::Ready | Phase::Running => {
+                WorkerPhase::Starting | WorkerPhase::Ready | WorkerPhase::Running => {
                     self.restart_after_stop = false;
                     self.stop(StopReason::Shutdown, &mut effects);
                 }
-                Phase::Stopping => {
+                WorkerPhase::Stopping => {
                     // The stop under way keeps its reason (the exit is classified by it); only
                     // what follows it changes.
                     self.restart_after_stop = false;
                     self.stop_for_good = true;
                 }
-                Phase::Backoff | Phase::Held => {
+                WorkerPhase::Backoff | WorkerPhase::Held => {
                     self.restart_at = None;
-                    self.go(Phase::Stopped, &mut effects);
+                    self.go(WorkerPhase::Stopped, &mut effects);
                 }
-                Phase::Stopped => {}
+                WorkerPhase::Stopped => {}
             },
         }
         effects
@@ -516,16 +378,16 @@ impl Lifecycle {
 
     fn on_probe(&mut self, probe: Probe, now: Instant, effects: &mut Vec<Effect>) {
         match (self.phase, probe) {
-            (Phase::Starting, Probe::Ready) => {
+            (WorkerPhase::Starting, Probe::Ready) => {
                 self.ready_at = Some(now);
                 self.misses = 0;
-                self.go(Phase::Ready, effects);
+                self.go(WorkerPhase::Ready, effects);
             }
             // While starting, 503 and "not listening yet" are expected; the start timeout
             // bounds them.
-            (Phase::Starting, _) => {}
-            (Phase::Ready | Phase::Running, Probe::Ready) => self.misses = 0,
-            (Phase::Ready | Phase::Running, Probe::Starting | Probe::Failed) => {
+            (WorkerPhase::Starting, _) => {}
+            (WorkerPhase::Ready | WorkerPhase::Running, Probe::Ready) => self.misses = 0,
+            (WorkerPhase::Ready | WorkerPhase::Running, Probe::Starting | Probe::Failed) => {
                 self.misses += 1;
                 effects.push(Effect::Unresponsive {
                     misses: self.misses,
@@ -540,23 +402,23 @@ impl Lifecycle {
 
     fn on_tick(&mut self, now: Instant, effects: &mut Vec<Effect>) {
         match self.phase {
-            Phase::Starting => {
+            WorkerPhase::Starting => {
                 if let Some(started) = self.started_at
                     && now >= started + self.policy.start_timeout
                 {
                     self.stop(StopReason::StartTimeout, effects);
                 }
             }
-            Phase::Ready => {
+            WorkerPhase::Ready => {
                 if let Some(ready) = self.ready_at
                     && now >= ready + self.policy.stable_after
                 {
                     self.attempt = 0;
                     self.stable_run = true;
-                    self.go(Phase::Running, effects);
+                    self.go(WorkerPhase::Running, effects);
                 }
             }
-            Phase::Backoff if self.restart_at.is_some_and(|at| now >= at) => {
+            WorkerPhase::Backoff if self.restart_at.is_some_and(|at| now >= at) => {
                 self.spawn_now(effects);
             }
             _ => {}
@@ -583,7 +445,7 @@ impl Lifecycle {
         effects.push(Effect::Exited(reason.clone()));
         self.last_exit = Some(reason.clone());
         if stop_for_good {
-            self.go(Phase::Stopped, effects);
+            self.go(WorkerPhase::Stopped, effects);
             return;
         }
         if !reason.is_failure() || restart_now {
@@ -600,7 +462,7 @@ impl Lifecycle {
         }
         self.failures.push_back(now);
         if self.failures.len() as u32 >= self.policy.max_failures {
-            self.go(Phase::Held, effects);
+            self.go(WorkerPhase::Held, effects);
             effects.push(Effect::Held {
                 failures: self.failures.len() as u32,
             });
@@ -620,7 +482,7 @@ impl Lifecycle {
         }
         let delay = backoff_delay(&self.policy, self.attempt, jitter);
         self.restart_at = Some(now + delay);
-        self.go(Phase::Backoff, effects);
+        self.go(WorkerPhase::Backoff, effects);
         effects.push(Effect::RestartScheduled {
             delay,
             attempt: self.attempt,
@@ -696,7 +558,7 @@ mod tests {
     fn a_worker_goes_starting_ready_running() {
         let t0 = Instant::now();
         let mut l = started(t0);
-        assert_eq!(l.phase(), Phase::Starting);
+        assert_eq!(l.phase(), WorkerPhase::Starting);
         assert!(
             l.handle(Input::Probe(Probe::Starting), t0, 0.0).is_empty(),
             "503 while starting is no failure"
@@ -713,8 +575,8 @@ mod tests {
         assert_eq!(
             e,
             [Effect::Transition {
-                from: Phase::Starting,
-                to: Phase::Ready
+                from: WorkerPhase::Starting,
+                to: WorkerPhase::Ready
             }]
         );
         assert_eq!(l.next_deadline(), Some(t0 + Duration::from_secs(90)));
@@ -726,8 +588,8 @@ mod tests {
         assert_eq!(
             e,
             [Effect::Transition {
-                from: Phase::Ready,
-                to: Phase::Running
+                from: WorkerPhase::Ready,
+                to: WorkerPhase::Running
             }]
         );
         let s = l.snapshot();
@@ -749,7 +611,7 @@ mod tests {
                 e.contains(&Effect::Exited(ExitReason::ExitCode { code: 1 })),
                 "{e:?}"
             );
-            assert_eq!(l.phase(), Phase::Backoff);
+            assert_eq!(l.phase(), WorkerPhase::Backoff);
             let d = delay_of(&e).unwrap();
             delays.push(d.as_secs());
             now += d;
@@ -785,7 +647,7 @@ mod tests {
         l.handle(Input::Spawned { pid: 3 }, t2, 0.0);
         l.handle(Input::Probe(Probe::Ready), t2, 0.0);
         l.handle(Input::Tick, t2 + Duration::from_secs(60), 0.0);
-        assert_eq!(l.phase(), Phase::Running);
+        assert_eq!(l.phase(), WorkerPhase::Running);
         let e = l.handle(KILLED, t2 + Duration::from_secs(61), 0.0);
         assert_eq!(
             delay_of(&e),
@@ -807,7 +669,7 @@ mod tests {
         l.handle(Input::Spawned { pid: 3 }, t0 + Duration::from_secs(3), 0.0);
         let e = l.handle(CRASH, t0 + Duration::from_secs(3), 0.0);
         assert!(e.contains(&Effect::Held { failures: 3 }), "{e:?}");
-        assert_eq!(l.phase(), Phase::Held);
+        assert_eq!(l.phase(), WorkerPhase::Held);
         assert!(l.can_clear());
         assert_eq!(
             l.next_deadline(),
@@ -836,7 +698,7 @@ mod tests {
             // One crash every 301 s: never 3 within 600 s... but 2 may be.
             l.handle(Input::Spawned { pid }, now, 0.0);
             l.handle(CRASH, now, 0.0);
-            assert_eq!(l.phase(), Phase::Backoff, "crash {pid} must not hold");
+            assert_eq!(l.phase(), WorkerPhase::Backoff, "crash {pid} must not hold");
             now += Duration::from_secs(301);
             l.handle(Input::Tick, now, 0.0);
         }
@@ -895,13 +757,13 @@ mod tests {
             e.contains(&Effect::StopProcess(StopReason::LivenessFailed)),
             "{e:?}"
         );
-        assert_eq!(l.phase(), Phase::Stopping);
+        assert_eq!(l.phase(), WorkerPhase::Stopping);
         let e = l.handle(KILLED, t0, 0.0);
         assert!(
             e.contains(&Effect::Exited(ExitReason::LivenessFailed)),
             "{e:?}"
         );
-        assert_eq!(l.phase(), Phase::Backoff, "a liveness failure counts");
+        assert_eq!(l.phase(), WorkerPhase::Backoff, "a liveness failure counts");
     }
 
     #[test]
@@ -952,7 +814,7 @@ mod tests {
         assert!(e.contains(&Effect::Exited(ExitReason::Shutdown)));
         assert_eq!(
             l.phase(),
-            Phase::Stopped,
+            WorkerPhase::Stopped,
             "a restart never overrides a stop"
         );
         assert!(l.handle(Input::Restart, t0, 0.0).is_empty());
@@ -960,7 +822,7 @@ mod tests {
         let mut l = started(t0);
         l.handle(CRASH, t0, 0.0);
         l.handle(Input::Stop, t0, 0.0);
-        assert_eq!(l.phase(), Phase::Stopped);
+        assert_eq!(l.phase(), WorkerPhase::Stopped);
         assert!(
             l.handle(Input::Tick, t0 + Duration::from_secs(100), 0.0)
                 .is_empty()
@@ -975,7 +837,7 @@ mod tests {
         l.handle(Input::Stop, t0, 0.0);
         let e = l.handle(KILLED, t0, 0.0);
         assert!(e.contains(&Effect::Exited(ExitReason::LivenessFailed)));
-        assert_eq!(l.phase(), Phase::Stopped);
+        assert_eq!(l.phase(), WorkerPhase::Stopped);
     }
 
     #[test]
@@ -988,7 +850,7 @@ mod tests {
             e.contains(&Effect::Exited(ExitReason::MemoryBudgetExceeded)),
             "{e:?}"
         );
-        assert_eq!(l.phase(), Phase::Backoff);
+        assert_eq!(l.phase(), WorkerPhase::Backoff);
     }
 
     #[test]
@@ -1007,7 +869,7 @@ mod tests {
             now += Duration::from_secs(60);
             l.handle(Input::Tick, now, 0.0);
         }
-        assert_eq!(l.phase(), Phase::Held);
+        assert_eq!(l.phase(), WorkerPhase::Held);
         assert_eq!(l.snapshot().launches, 3);
     }
 
@@ -1032,7 +894,7 @@ mod tests {
                 None => break,
             }
         }
-        assert_eq!(l.phase(), Phase::Held);
+        assert_eq!(l.phase(), WorkerPhase::Held);
         assert_eq!(launches, 3);
         // Delays 1 s and 2 s, each with 10 % jitter.
         assert_eq!(Instant::now() - started, Duration::from_millis(1100 + 2200));
@@ -1052,7 +914,7 @@ mod tests {
             // Hours of stable running.
             tokio::time::advance(Duration::from_secs(60)).await;
             l.handle(Input::Tick, Instant::now(), 0.0);
-            assert_eq!(l.phase(), Phase::Running);
+            assert_eq!(l.phase(), WorkerPhase::Running);
             tokio::time::advance(Duration::from_secs(3 * 3600)).await;
             let killed_at = Instant::now();
             let e = l.handle(kill.clone(), killed_at, 0.9);
@@ -1064,14 +926,14 @@ mod tests {
                 }),
                 "{e:?}"
             );
-            assert_eq!(l.phase(), Phase::Starting);
+            assert_eq!(l.phase(), WorkerPhase::Starting);
             assert_eq!(l.next_deadline(), None, "no restart timer: spawning now");
             assert_eq!(l.snapshot().failures_in_window, 1, "it still counts");
             // Killed again before it is stable: that is the start of a loop, and backs off.
             l.handle(Input::Spawned { pid: 2 }, Instant::now(), 0.0);
             tokio::time::advance(Duration::from_secs(5)).await;
             let e = l.handle(kill, Instant::now(), 0.0);
-            assert_eq!(l.phase(), Phase::Backoff);
+            assert_eq!(l.phase(), WorkerPhase::Backoff);
             assert_eq!(delay_of(&e), Some(Duration::from_secs(2)));
             assert_eq!(Instant::now() - killed_at, Duration::from_secs(5));
         }
@@ -1084,10 +946,10 @@ mod tests {
         l.handle(Input::Probe(Probe::Ready), Instant::now(), 0.0);
         tokio::time::advance(Duration::from_secs(59)).await;
         l.handle(Input::Tick, Instant::now(), 0.0);
-        assert_eq!(l.phase(), Phase::Ready);
+        assert_eq!(l.phase(), WorkerPhase::Ready);
         tokio::time::advance(Duration::from_secs(1)).await;
         l.handle(Input::Tick, Instant::now(), 0.0);
-        assert_eq!(l.phase(), Phase::Running);
+        assert_eq!(l.phase(), WorkerPhase::Running);
     }
 
     fn arb_policy() -> impl Strategy<Value = SupervisionPolicy> {
@@ -1120,7 +982,7 @@ mod tests {
             let (mut l, _) = Lifecycle::new(p);
             let mut now = t0;
             let mut crashes = 0;
-            while l.phase() != Phase::Held && crashes < 1000 {
+            while l.phase() != WorkerPhase::Held && crashes < 1000 {
                 l.handle(Input::Spawned { pid: 1 }, now, 0.3);
                 l.handle(CRASH, now, 0.3);
                 crashes += 1;
@@ -1167,8 +1029,8 @@ mod tests {
                 awaiting_spawn |= effects.contains(&Effect::Spawn);
                 let s = l.snapshot();
                 prop_assert!(s.failures_in_window <= policy().max_failures);
-                prop_assert_eq!(s.phase == Phase::Backoff, s.restart_at.is_some());
-                if s.phase == Phase::Held { prop_assert!(l.can_clear()); }
+                prop_assert_eq!(s.phase == WorkerPhase::Backoff, s.restart_at.is_some());
+                if s.phase == WorkerPhase::Held { prop_assert!(l.can_clear()); }
                 for e in &effects {
                     if let Effect::RestartScheduled { delay, .. } = e {
                         prop_assert!(*delay <= policy().backoff_max);
@@ -1176,10 +1038,10 @@ mod tests {
                 }
             }
             l.handle(Input::Stop, now, 0.5);
-            if l.phase() == Phase::Stopping {
+            if l.phase() == WorkerPhase::Stopping {
                 l.handle(KILLED, now, 0.5);
             }
-            prop_assert_eq!(l.phase(), Phase::Stopped, "stop always ends stopped");
+            prop_assert_eq!(l.phase(), WorkerPhase::Stopped, "stop always ends stopped");
         }
     }
 }

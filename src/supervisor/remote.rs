@@ -20,8 +20,8 @@ use super::{
 use crate::cgroup::Limits;
 use crate::model::{Pool, WorkerId};
 use crate::observe::Event;
-use crate::supervisor::lifecycle::{Phase, Snapshot};
-use crate::worker::{Health, probe};
+use crate::supervisor::lifecycle::{Snapshot, WorkerPhase};
+use crate::worker::{WorkerHealth, probe};
 
 /// One worker pod as the API reaches it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +38,7 @@ pub type RemotePools = std::collections::BTreeMap<String, Vec<RemoteWorker>>;
 
 fn initial_snapshot() -> Snapshot {
     Snapshot {
-        phase: Phase::Starting,
+        phase: WorkerPhase::Starting,
         pid: None,
         launches: 0,
         restarts: 0,
@@ -118,8 +118,8 @@ impl Supervisor {
         let Some(pool) = self.department.pool(&id.pool).cloned() else {
             return;
         };
-        let interval = self.department.policy(&pool).health_interval;
-        let mut phase = Phase::Starting;
+        let interval = self.department.supervision(&pool).health_interval;
+        let mut phase = WorkerPhase::Starting;
         let mut next = Instant::now();
         loop {
             tokio::select! {
@@ -135,11 +135,11 @@ impl Supervisor {
                 None => break,
             };
             let health = probe(&self.http, &url, PROBE_TIMEOUT).await;
-            let now_up = matches!(health, Health::Ready);
+            let now_up = matches!(health, WorkerHealth::Ready);
             let to = if now_up {
-                Phase::Ready
+                WorkerPhase::Ready
             } else {
-                Phase::Starting
+                WorkerPhase::Starting
             };
             if to != phase {
                 if let Some(entry) = self.lock().workers.get_mut(&id) {
@@ -167,7 +167,7 @@ impl Supervisor {
             next = Instant::now() + if now_up { interval } else { PROBE_INTERVAL };
         }
         if let Some(entry) = self.lock().workers.get_mut(&id) {
-            entry.snapshot.phase = Phase::Stopped;
+            entry.snapshot.phase = WorkerPhase::Stopped;
         }
         self.observer.emit(Event::WorkerStopped { worker: id });
     }

@@ -17,7 +17,7 @@ use crate::model::WorkerId;
 
 /// A worker's live usage, from the last sample.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Usage {
+pub struct WorkerUsage {
     /// CPU used over the last sample interval, in cores.
     pub cpu_cores: Option<f64>,
     /// CPU time used by the worker's cgroup, in seconds.
@@ -166,7 +166,7 @@ pub(super) async fn run(sup: Arc<Supervisor>) {
                 sample.stats.memory_bytes,
             );
             let s = &sample.stats;
-            let usage = Usage {
+            let usage = WorkerUsage {
                 cpu_cores,
                 cpu_seconds: s.cpu_usage_usec.map(|u| u as f64 / 1e6),
                 cpu_throttled_seconds: s.cpu_throttled_usec.map(|u| u as f64 / 1e6),

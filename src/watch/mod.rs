@@ -372,11 +372,7 @@ impl ConnectorWatch {
                 let sensitivity = self.gateway.sensitivity(&pool, &info.config).await;
                 secrets = sensitivity.masker().secrets(&info.config);
                 logs.redactor().add_secrets(&secrets);
-                tasks_max = info
-                    .config
-                    .get("tasks.max")
-                    .and_then(|t| t.parse().ok())
-                    .unwrap_or(1);
+                tasks_max = crate::model::policy::counted_tasks(&info.config);
             }
             scrub_status(&mut status, &secrets, logs.redactor());
             statuses.insert(name, (pool, status, tasks_max));

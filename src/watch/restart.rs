@@ -15,9 +15,6 @@ use tokio::time::Instant;
 
 use crate::model::AutoRestartSettings;
 
-/// Largest share of a wait added as jitter.
-pub const JITTER: f64 = 0.2;
-
 /// What the status poll saw of a connector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Health {
@@ -72,13 +69,7 @@ pub struct Tracker {
 
 /// The wait after restart number `attempts` (>= 1), with `jitter` in `[0, 1)`.
 pub fn delay(attempts: u32, settings: &AutoRestartSettings, jitter: f64) -> Duration {
-    let doublings = attempts.saturating_sub(1).min(30);
-    let base = settings
-        .backoff_min
-        .saturating_mul(1u32 << doublings)
-        .min(settings.backoff_max);
-    base.mul_f64(1.0 + JITTER * jitter.clamp(0.0, 1.0))
-        .min(settings.backoff_max)
+    crate::util::backoff::delay(settings.backoff_min, settings.backoff_max, attempts, jitter)
 }
 
 impl Tracker {
@@ -170,6 +161,7 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::util::backoff::JITTER;
     use proptest::prelude::*;
 
     fn settings() -> AutoRestartSettings {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::connect::ConnectorStatus;
 use crate::supervisor::WorkerStatus;
-use crate::supervisor::lifecycle::Phase;
+use crate::supervisor::lifecycle::WorkerPhase;
 
 /// What the merge needs of one worker's supervision status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +17,7 @@ pub struct WorkerView<'a> {
     /// Its REST base URL (`http://host:port`).
     pub rest_url: &'a str,
     /// Where it is in its life.
-    pub state: Phase,
+    pub state: WorkerPhase,
     /// Restarts so far.
     pub restarts: u32,
     /// Seconds since its current process started.
@@ -48,7 +48,7 @@ pub fn down_workers<'a>(
     let mut down = DownWorkers::new();
     for w in workers {
         let reason = match w.state {
-            Phase::Ready | Phase::Running
+            WorkerPhase::Ready | WorkerPhase::Running
                 if w.restarts > 0 && w.uptime_seconds.is_some_and(|s| s < window.as_secs()) =>
             {
                 format!(
@@ -57,13 +57,13 @@ pub fn down_workers<'a>(
                     window.as_secs()
                 )
             }
-            Phase::Ready | Phase::Running => continue,
-            Phase::Held => format!(
+            WorkerPhase::Ready | WorkerPhase::Running => continue,
+            WorkerPhase::Held => format!(
                 "worker {} is held after repeated failures; an admin restarts it with POST /v1/workers/{}/restart",
                 w.id, w.id
             ),
-            Phase::Stopped => format!("worker {} stopped", w.id),
-            Phase::Starting | Phase::Backoff | Phase::Stopping => {
+            WorkerPhase::Stopped => format!("worker {} stopped", w.id),
+            WorkerPhase::Starting | WorkerPhase::Backoff | WorkerPhase::Stopping => {
                 format!("worker {} restarting", w.id)
             }
         };
@@ -125,7 +125,7 @@ mod tests {
 
     fn worker(
         id: &'static str,
-        state: Phase,
+        state: WorkerPhase,
         restarts: u32,
         uptime_seconds: Option<u64>,
     ) -> WorkerView<'static> {
@@ -168,11 +168,11 @@ mod tests {
     fn workers_not_up_or_restarted_lately_are_down_with_why() {
         let window = Duration::from_secs(60);
         let workers = [
-            worker("shared-0", Phase::Running, 0, Some(5)),
-            worker("shared-1", Phase::Ready, 2, Some(10)),
-            worker("shared-22", Phase::Running, 2, Some(600)),
-            worker("shared-333", Phase::Held, 5, None),
-            worker("shared-4444", Phase::Backoff, 1, None),
+            worker("shared-0", WorkerPhase::Running, 0, Some(5)),
+            worker("shared-1", WorkerPhase::Ready, 2, Some(10)),
+            worker("shared-22", WorkerPhase::Running, 2, Some(600)),
+            worker("shared-333", WorkerPhase::Held, 5, None),
+            worker("shared-4444", WorkerPhase::Backoff, 1, None),
         ];
         let down = down_workers(workers, window);
         let reasons: Vec<&str> = down.values().map(String::as_str).collect();

@@ -549,7 +549,7 @@ impl LogHub {
                 continue;
             }
             if let Ok(text) = std::fs::read_to_string(&path) {
-                values.extend(property_values(&text));
+                values.extend(crate::util::properties::parse_properties(&text).into_values());
             }
         }
         self.redactor.add_secrets(values)
@@ -842,48 +842,6 @@ impl RotatingFile {
             let _ = f.flush();
         }
     }
-}
-
-/// The values of a Java properties text (as [`crate::worker::render_properties`] writes it).
-pub fn property_values(text: &str) -> Vec<String> {
-    text.lines()
-        .filter(|l| !l.trim_start().starts_with(['#', '!']) && !l.trim().is_empty())
-        .filter_map(|l| {
-            // The first unescaped '=' or ':' ends the key.
-            let mut escaped = false;
-            let split = l.char_indices().find(|(_, c)| {
-                let end = !escaped && (*c == '=' || *c == ':');
-                escaped = !escaped && *c == '\\';
-                end
-            })?;
-            Some(unescape_property(&l[split.0 + 1..]))
-        })
-        .collect()
-}
-
-fn unescape_property(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('r') => out.push('\r'),
-            Some('t') => out.push('\t'),
-            Some('u') => {
-                let hex: String = chars.by_ref().take(4).collect();
-                if let Some(ch) = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
-                    out.push(ch);
-                }
-            }
-            Some(other) => out.push(other),
-            None => {}
-        }
-    }
-    out
 }
 
 #[cfg(test)]

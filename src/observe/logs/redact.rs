@@ -21,8 +21,7 @@ use regex::{Regex, RegexBuilder};
 
 use crate::model::SecretRules;
 
-/// What replaces a secret.
-pub const MASK: &str = "****************";
+pub use crate::model::MASK;
 /// Shortest value treated as a secret.
 pub const MIN_SECRET_LEN: usize = 6;
 /// Most secret values remembered (the oldest are not dropped: new ones are refused past this).

@@ -2,8 +2,8 @@
 //! data, with the defaults taken from the requirements and the managed path, and the stable ids
 //! of the built-in rules.
 //!
-//! This module holds no logic beyond defaults and lookups: [`crate::config`] fills these types and
-//! checks them, the sibling modules evaluate them.
+//! This module holds no logic beyond defaults and lookups: the config loader fills these types and
+//! checks them, the policy engine evaluates them.
 
 use std::collections::BTreeMap;
 
@@ -84,6 +84,24 @@ pub const DEFAULT_MAX_TASKS_PER_CONNECTOR: u32 = 10;
 pub const DEFAULT_DLQ_TOPIC: &str = "{connector}-dlq";
 /// Placeholders a dead letter queue topic pattern may use.
 pub const DLQ_PLACEHOLDERS: &[&str] = &["{connector}", "{department}", "{pool}"];
+
+/// The config key of a connector's maximum task count.
+pub const TASKS_MAX_KEY: &str = "tasks.max";
+
+/// `tasks.max` as Connect reads it: absent means 1.
+pub fn tasks_max(value: Option<&str>) -> Result<u32, String> {
+    let Some(text) = value else { return Ok(1) };
+    match text.trim().parse::<i64>() {
+        Ok(n) if n >= 1 => Ok(n.min(i64::from(u32::MAX)) as u32),
+        Ok(n) => Err(format!("tasks.max is {n}; it must be 1 or more")),
+        Err(_) => Err(format!("tasks.max \"{text}\" is not a whole number")),
+    }
+}
+
+/// A connector config's `tasks.max` as quotas and metrics count it: 1 when absent or unusable.
+pub fn counted_tasks(config: &BTreeMap<String, String>) -> u32 {
+    tasks_max(config.get(TASKS_MAX_KEY).map(String::as_str)).unwrap_or(1)
+}
 
 /// Every guardrail of a department.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -183,6 +201,13 @@ pub struct PluginRules {
     pub pools: BTreeMap<String, Vec<String>>,
 }
 
+/// Prefixes of the keys that override the settings of a connector's Kafka clients.
+pub const OVERRIDE_PREFIXES: &[&str] = &[
+    "producer.override.",
+    "consumer.override.",
+    "admin.override.",
+];
+
 /// Client override keys connectors may set.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OverrideRules {
@@ -239,5 +264,27 @@ impl Default for PlatformDefaults {
             dead_letter_queue_topic: DEFAULT_DLQ_TOPIC.to_string(),
             dead_letter_queue_replication_factor: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tasks_max_is_trimmed_defaults_to_one_and_counts_one_when_unusable() {
+        assert_eq!(tasks_max(None), Ok(1));
+        assert_eq!(tasks_max(Some(" 3 ")), Ok(3));
+        assert!(tasks_max(Some("0")).unwrap_err().contains("1 or more"));
+        assert!(
+            tasks_max(Some("x"))
+                .unwrap_err()
+                .contains("not a whole number")
+        );
+        let config = |v: &str| BTreeMap::from([(TASKS_MAX_KEY.to_string(), v.to_string())]);
+        assert_eq!(counted_tasks(&config(" 4")), 4);
+        assert_eq!(counted_tasks(&config("0")), 1);
+        assert_eq!(counted_tasks(&config("many")), 1);
+        assert_eq!(counted_tasks(&BTreeMap::new()), 1);
     }
 }

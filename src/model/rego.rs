@@ -4,13 +4,12 @@
 //! policies cannot interfere. A policy declares a `deny` set; each element becomes a violation
 //! whose rule id is the policy's name. An element is either a message string or an object
 //! `{"msg": "...", "key": "<config key>", "hint": "..."}` (`key` and `hint` optional). The input
-//! document is described in the README ("The Rego input document") and built by
-//! [`super::rego_input`].
+//! document is described in the README ("The Rego input document") and built by the policy
+//! engine, which turns each [`RegoDenial`] into a violation.
 //!
-//! This module compiles text and evaluates values; reading the policy folder is
-//! [`crate::config`]'s job. A policy that fails at evaluation time (a runaway loop hitting the
-//! time limit, a builtin error in strict places) becomes a violation of that policy: guardrails
-//! fail closed.
+//! This module compiles text and evaluates values; reading the policy folder is the config
+//! loader's job. A policy that fails at evaluation time (a runaway loop hitting the time limit, a
+//! builtin error in strict places) becomes a denial of that policy: guardrails fail closed.
 
 use std::fmt;
 use std::num::NonZeroU32;
@@ -21,8 +20,6 @@ use std::time::Duration;
 use regex::Regex;
 use regorus::utils::limits::ExecutionTimerConfig;
 use regorus::{Engine, Value};
-
-use super::Violation;
 
 /// Name of the rule every policy must declare.
 pub const DENY_RULE: &str = "deny";
@@ -44,6 +41,30 @@ pub struct RegoSource {
     pub path: PathBuf,
     /// The Rego text.
     pub text: String,
+}
+
+/// One element of a policy's `deny` set (or the policy's own failure to evaluate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegoDenial {
+    /// The rule id of the violation: the policy's name.
+    pub rule: String,
+    /// The config key concerned, when the policy named one.
+    pub key: Option<String>,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub hint: String,
+}
+
+impl RegoDenial {
+    fn new(policy: &str, key: Option<&str>, message: String, hint: String) -> Self {
+        Self {
+            rule: policy.to_string(),
+            key: key.map(str::to_string),
+            message,
+            hint,
+        }
+    }
 }
 
 /// Why a policy file was refused.
@@ -175,7 +196,7 @@ impl RegoPolicies {
     }
 
     /// Evaluates every policy on `input` and returns their denials.
-    pub fn evaluate(&self, input: &serde_json::Value) -> Vec<Violation> {
+    pub fn evaluate(&self, input: &serde_json::Value) -> Vec<RegoDenial> {
         if self.policies.is_empty() {
             return Vec::new();
         }
@@ -192,7 +213,7 @@ impl RegoPolicies {
                     out.extend(items.iter().map(|item| denial(name, item)));
                 }
                 Ok(Value::Undefined) => {}
-                Ok(other) => out.push(Violation::rego(
+                Ok(other) => out.push(RegoDenial::new(
                     name,
                     None,
                     format!(
@@ -202,7 +223,7 @@ impl RegoPolicies {
                     "the platform team must declare deny as a set: `deny contains msg if { ... }`"
                         .to_string(),
                 )),
-                Err(e) => out.push(Violation::rego(
+                Err(e) => out.push(RegoDenial::new(
                     name,
                     None,
                     format!(
@@ -241,11 +262,11 @@ fn text_of(value: Option<&Value>) -> Option<String> {
     }
 }
 
-fn denial(policy: &str, item: &Value) -> Violation {
+fn denial(policy: &str, item: &Value) -> RegoDenial {
     let default_hint = || format!("change the connector so that policy {policy} allows it");
     match item {
         Value::String(message) => {
-            Violation::rego(policy, None, message.to_string(), default_hint())
+            RegoDenial::new(policy, None, message.to_string(), default_hint())
         }
         Value::Object(fields) => {
             let get = |name: &str| fields.get(&Value::from(name));
@@ -254,9 +275,9 @@ fn denial(policy: &str, item: &Value) -> Violation {
                 .unwrap_or_else(|| item.to_json_str().unwrap_or_default());
             let key = text_of(get("key"));
             let hint = text_of(get("hint")).unwrap_or_else(default_hint);
-            Violation::rego(policy, key.as_deref(), message, hint)
+            RegoDenial::new(policy, key.as_deref(), message, hint)
         }
-        other => Violation::rego(
+        other => RegoDenial::new(
             policy,
             None,
             other.to_json_str().unwrap_or_default(),
