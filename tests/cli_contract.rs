@@ -419,6 +419,27 @@ async fn the_confluent_cli_sequence_works_against_the_department() {
         .await;
     assert_eq!(plugins.status, 200, "{}", plugins.text);
     Contract::get().check("listConnectv1ConnectorPlugins", 200, &plugins.body);
+    // Plugin names as the managed service lists them (the CLI prints `class` and `type`), not
+    // Java classes; each is a name validate and create accept.
+    let listed_plugins = plugins.body.as_array().unwrap();
+    assert!(
+        listed_plugins
+            .iter()
+            .any(|p| p["class"] == "FileStreamSink" && p["type"] == "sink"),
+        "{}",
+        plugins.text
+    );
+    assert!(
+        listed_plugins
+            .iter()
+            .any(|p| p["class"] == "FileStreamSource" && p["type"] == "source"),
+        "{}",
+        plugins.text
+    );
+    for p in listed_plugins {
+        let class = p["class"].as_str().unwrap();
+        assert!(!class.contains('.'), "a plugin name, not a class: {class}");
+    }
     // plugin describe: a validate. A secret under a key nobody treats as one is warned about;
     // the widened default patterns (`pwd`) mask what Terraform's config_sensitive sends.
     let mut probe = config.clone();

@@ -30,7 +30,7 @@ pub use config::{
 };
 pub use ids::{CONNECTOR_ID_HASH_LEN, CONNECTOR_ID_PREFIX, connector_id};
 pub use offsets::{check_create_offsets, normalize_offsets};
-pub use plugins::{connector_type, plugin_matches};
+pub use plugins::{ManagedPlugin, connector_type, managed_plugins, plugin_matches};
 pub use request::{
     Expand, MAX_PATH_NAME_CHARS, decode_path_segment, parse_expand, percent_decode, query_param,
     unaddressable,
