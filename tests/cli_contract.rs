@@ -455,6 +455,28 @@ async fn the_confluent_cli_sequence_works_against_the_department() {
         .await;
     assert_eq!(validated.status, 200, "{}", validated.text);
     Contract::get().check("validateConnectv1ConnectorPlugin", 200, &validated.body);
+    // The fields the managed service's recording has on every config (Terraform's
+    // validate.json): `metadata`, `definition.alias` and `definition.default_value` (a string,
+    // empty where Connect has no default), and the class in `name` (the plugin, resolved).
+    assert_eq!(
+        validated.body["name"],
+        "org.apache.kafka.connect.file.FileStreamSinkConnector"
+    );
+    let configs = validated.body["configs"].as_array().unwrap();
+    assert!(configs.len() > 5, "{}", validated.text);
+    for c in configs {
+        assert!(c["metadata"].is_object(), "{c}");
+        assert_eq!(c["definition"]["alias"], "", "{c}");
+        assert!(c["definition"]["default_value"].is_string(), "{c}");
+    }
+    let topics = configs
+        .iter()
+        .find(|c| c["definition"]["name"] == "topics")
+        .expect("topics");
+    assert_eq!(
+        topics["definition"]["default_value"], "",
+        "no default: empty"
+    );
     assert!(
         !validated.text.contains("Pwd-Value-9xQz7"),
         "conn.pwd is a secret"

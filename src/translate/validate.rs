@@ -44,9 +44,12 @@ pub fn mask_validation(infos: &mut Value, masker: &Masker<'_>, secrets: &[String
     }
 }
 
-/// Turns a Connect `ConfigInfos` into the managed API's: config types the managed enum does not
-/// have (Connect's `CLASS`) become `STRING` (a class name is a string to a client), and each
-/// definition gets the managed `order` (Connect calls it `order_in_group`).
+/// Turns a Connect `ConfigInfos` into the managed API's, as the managed service records it
+/// (Terraform's `validate.json`): config types the managed enum does not have (Connect's
+/// `CLASS`) become `STRING` (a class name is a string to a client), each definition gets the
+/// managed `order` (Connect calls it `order_in_group`), an `alias` (`""`: no config key has one
+/// here) and a `default_value` (`""` when Connect has none), and each config a `metadata`
+/// object (empty: the supervisor has no per-config metadata to add).
 pub fn managed_validation(infos: &mut Value) {
     let Some(configs) = infos.get_mut("configs").and_then(Value::as_array_mut) else {
         return;
@@ -65,9 +68,26 @@ pub fn managed_validation(infos: &mut Value) {
             {
                 def.insert("order".into(), order);
             }
+            for key in [DEFINITION_ALIAS, DEFINITION_DEFAULT_VALUE] {
+                if def.get(key).is_none_or(Value::is_null) {
+                    def.insert(key.into(), Value::String(String::new()));
+                }
+            }
+        }
+        if let Value::Object(config) = config
+            && !config.contains_key(CONFIG_METADATA)
+        {
+            config.insert(CONFIG_METADATA.into(), Value::Object(Default::default()));
         }
     }
 }
+
+/// A managed config definition's alias (the managed service's name for a key it renames).
+const DEFINITION_ALIAS: &str = "alias";
+/// A config definition's default value.
+const DEFINITION_DEFAULT_VALUE: &str = "default_value";
+/// The managed per-config metadata object beside `definition` and `value`.
+const CONFIG_METADATA: &str = "metadata";
 
 /// Config types of the managed API's validate answer.
 pub const MANAGED_CONFIG_TYPES: &[&str] = &[
@@ -117,5 +137,26 @@ mod tests {
         assert_eq!(infos["configs"][0]["definition"]["type"], "STRING");
         assert_eq!(infos["configs"][0]["definition"]["order"], 6);
         assert_eq!(infos["configs"][1]["definition"]["order"], 3);
+    }
+
+    #[test]
+    fn managed_validation_answers_have_the_recorded_fields() {
+        let mut infos = serde_json::json!({"configs": [
+            {"definition": {"name": "topic", "type": "STRING", "default_value": null},
+             "value": {"name": "topic", "value": "t", "errors": [], "recommended_values": [], "visible": true}},
+            {"definition": {"name": "batch.size", "type": "INT", "default_value": "2000"},
+             "value": {"name": "batch.size", "value": "7", "errors": [], "recommended_values": [], "visible": true},
+             "metadata": {"kept": true}}
+        ]});
+        managed_validation(&mut infos);
+        // As in the recording (`validate.json`): every definition has an alias and a default
+        // (empty when there is none), every config a metadata object.
+        let first = &infos["configs"][0];
+        assert_eq!(first["definition"]["alias"], "");
+        assert_eq!(first["definition"]["default_value"], "");
+        assert_eq!(first["metadata"], serde_json::json!({}));
+        let second = &infos["configs"][1];
+        assert_eq!(second["definition"]["default_value"], "2000");
+        assert_eq!(second["metadata"], serde_json::json!({"kept": true}));
     }
 }
