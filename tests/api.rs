@@ -1545,6 +1545,52 @@ async fn apache_compatible_routes_serve_connect_tools() {
             .any(|k| k["name"] == "topic")
     );
 
+    // Validate on Connect's route passes Connect's answer through: every null Connect sends
+    // (default_value, group, value...) is still there, only the secret is masked.
+    let mut probe = config.clone();
+    probe.insert("name".into(), name.clone());
+    let ours = api
+        .call(
+            As::Viewer,
+            Method::PUT,
+            &api.url("/connector-plugins/FileStreamSource/config/validate"),
+            Some(&json!(probe)),
+        )
+        .await;
+    assert_eq!(ours.status, 200, "{}", ours.text);
+    let theirs = api
+        .dept
+        .worker("shared")
+        .validate("FileStreamSource", &probe)
+        .await
+        .unwrap();
+    let null_fields = |configs: &Value| -> Vec<String> {
+        let mut out = Vec::new();
+        for c in configs["configs"].as_array().unwrap() {
+            let key = c["definition"]["name"].as_str().unwrap_or("?");
+            for part in ["definition", "value"] {
+                if let Some(m) = c[part].as_object() {
+                    for (field, v) in m {
+                        if v.is_null() {
+                            out.push(format!("{key}.{part}.{field}"));
+                        }
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
+    };
+    let connect_nulls = null_fields(&theirs);
+    assert!(!connect_nulls.is_empty(), "Connect sends nulls: {theirs}");
+    let our_nulls: Vec<String> = null_fields(&ours.body)
+        .into_iter()
+        .filter(|f| connect_nulls.contains(f))
+        .collect();
+    assert_eq!(our_nulls, connect_nulls, "{}", ours.text);
+    assert_eq!(ours.body["name"], theirs["name"]);
+    assert!(!ours.text.contains("apache-secret-9"), "{}", ours.text);
+
     // Worker-internal routes are never proxied.
     for (method, path) in [
         (Method::POST, format!("/connectors/{name}/tasks")),

@@ -5,8 +5,9 @@ use serde_json::Value;
 use super::config::{MASK, Masker, scrub};
 
 /// Masks a Connect `ConfigInfos` (validate answer) in place: values of PASSWORD-typed and
-/// sensitive keys become [`MASK`], error texts are scrubbed of `secrets`, and `null` optional
-/// strings are dropped (the contract types them as strings, Go clients read them as pointers).
+/// sensitive keys become [`MASK`] and error texts are scrubbed of `secrets`; nothing else
+/// changes (Connect's routes pass Connect's body through: its `null`s stay, clients of Connect's
+/// API read them).
 pub fn mask_validation(infos: &mut Value, masker: &Masker<'_>, secrets: &[String]) {
     let Some(configs) = infos.get_mut("configs").and_then(Value::as_array_mut) else {
         return;
@@ -20,12 +21,8 @@ pub fn mask_validation(infos: &mut Value, masker: &Masker<'_>, secrets: &[String
             None => (None, false),
         };
         let sensitive = password || name.as_deref().is_some_and(|n| masker.is_sensitive(n));
-        if let Some(Value::Object(def)) = config.get_mut("definition") {
-            def.retain(|_, v| !v.is_null());
-        }
         if let Some(Value::Object(value)) = config.get_mut("value") {
-            value.retain(|_, v| !v.is_null());
-            if sensitive && value.contains_key("value") {
+            if sensitive && value.get("value").is_some_and(|v| !v.is_null()) {
                 value.insert("value".into(), Value::String(MASK.into()));
             }
             if let Some(Value::Array(errors)) = value.get_mut("errors") {
@@ -47,7 +44,8 @@ pub fn mask_validation(infos: &mut Value, masker: &Masker<'_>, secrets: &[String
 /// Turns a Connect `ConfigInfos` into the managed API's, as the managed service records it
 /// (Terraform's `validate.json`): config types the managed enum does not have (Connect's
 /// `CLASS`) become `STRING` (a class name is a string to a client), each definition gets the
-/// managed `order` (Connect calls it `order_in_group`), an `alias` (`""`: no config key has one
+/// managed `order` (Connect calls it `order_in_group`), `null` optional strings are dropped (the
+/// contract types them as strings, Go clients read them as pointers), an `alias` (`""`: no config key has one
 /// here) and a `default_value` (`""` when Connect has none), and each config a `metadata`
 /// object (empty: the supervisor has no per-config metadata to add).
 pub fn managed_validation(infos: &mut Value) {
@@ -55,7 +53,11 @@ pub fn managed_validation(infos: &mut Value) {
         return;
     };
     for config in configs {
+        if let Some(Value::Object(value)) = config.get_mut("value") {
+            value.retain(|_, v| !v.is_null());
+        }
         if let Some(Value::Object(def)) = config.get_mut("definition") {
+            def.retain(|_, v| !v.is_null());
             let known = def
                 .get("type")
                 .and_then(Value::as_str)
@@ -102,7 +104,7 @@ mod tests {
     use crate::model::SecretRules;
 
     #[test]
-    fn validation_answers_are_masked_and_nulls_dropped() {
+    fn validation_answers_are_masked_and_keep_connects_nulls() {
         let rules = SecretRules::default();
         let none = BTreeSet::new();
         let m = Masker::new(&rules, &none);
@@ -118,13 +120,15 @@ mod tests {
             infos["configs"][0]["value"]["errors"][0],
             format!("bad {MASK}")
         );
-        assert!(
-            infos["configs"][0]["definition"]
-                .get("default_value")
-                .is_none()
-        );
-        assert!(infos["configs"][1]["value"].get("value").is_none());
+        // Connect's nulls pass through (its API's clients read them); a null secret stays null.
+        assert!(infos["configs"][0]["definition"]["default_value"].is_null());
+        assert!(infos["configs"][1]["value"]["value"].is_null());
         assert!(!infos.to_string().contains("hunter22"));
+        let mut unset = serde_json::json!({"configs": [
+            {"definition": {"name": "db.pw", "type": "PASSWORD"}, "value": {"name": "db.pw", "value": null}}
+        ]});
+        mask_validation(&mut unset, &m, &[]);
+        assert!(unset["configs"][0]["value"]["value"].is_null());
     }
 
     #[test]
@@ -142,8 +146,8 @@ mod tests {
     #[test]
     fn managed_validation_answers_have_the_recorded_fields() {
         let mut infos = serde_json::json!({"configs": [
-            {"definition": {"name": "topic", "type": "STRING", "default_value": null},
-             "value": {"name": "topic", "value": "t", "errors": [], "recommended_values": [], "visible": true}},
+            {"definition": {"name": "topic", "type": "STRING", "default_value": null, "group": null},
+             "value": {"name": "topic", "value": null, "errors": [], "recommended_values": [], "visible": true}},
             {"definition": {"name": "batch.size", "type": "INT", "default_value": "2000"},
              "value": {"name": "batch.size", "value": "7", "errors": [], "recommended_values": [], "visible": true},
              "metadata": {"kept": true}}
@@ -155,6 +159,9 @@ mod tests {
         assert_eq!(first["definition"]["alias"], "");
         assert_eq!(first["definition"]["default_value"], "");
         assert_eq!(first["metadata"], serde_json::json!({}));
+        // Other nulls are left out (the contract types them as strings).
+        assert!(first["definition"].get("group").is_none());
+        assert!(first["value"].get("value").is_none());
         let second = &infos["configs"][1];
         assert_eq!(second["definition"]["default_value"], "2000");
         assert_eq!(second["metadata"], serde_json::json!({"kept": true}));
