@@ -1058,7 +1058,7 @@ impl Gateway {
     }
 
     /// Each worker's `host:port` (Connect's `worker_id`) to its supervisor name (`shared-0`).
-    fn worker_names(&self) -> HashMap<String, String> {
+    pub fn worker_names(&self) -> HashMap<String, String> {
         self.supervisor
             .status()
             .into_iter()

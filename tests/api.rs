@@ -1491,6 +1491,73 @@ async fn apache_compatible_routes_serve_connect_tools() {
             .then_some(())
     })
     .await;
+    // Statuses on Connect's routes: departments see the worker's name, as on the managed
+    // routes; admins keep Connect's host:port.
+    let on_worker = api
+        .dept
+        .worker("shared")
+        .connector_status(&name)
+        .await
+        .unwrap();
+    let address = on_worker.tasks[0].state.worker_id.clone();
+    assert!(
+        address.contains(':'),
+        "Connect names workers by address: {address}"
+    );
+    let worker_name = api.dept.supervisor.status()[0].workers[0].id.clone();
+    for who in [As::Viewer, As::Operator, As::Admin] {
+        let shown = if who == As::Admin {
+            address.as_str()
+        } else {
+            worker_name.as_str()
+        };
+        let status = api
+            .call(
+                who,
+                Method::GET,
+                &api.url(&format!("/connectors/{name}/status")),
+                None,
+            )
+            .await;
+        assert_eq!(status.status, 200, "{}", status.text);
+        assert_eq!(
+            status.body["connector"]["worker_id"], shown,
+            "{who:?}: {}",
+            status.text
+        );
+        assert_eq!(
+            status.body["tasks"][0]["worker_id"], shown,
+            "{who:?}: {}",
+            status.text
+        );
+        let task = api
+            .call(
+                who,
+                Method::GET,
+                &api.url(&format!("/connectors/{name}/tasks/0/status")),
+                None,
+            )
+            .await;
+        assert_eq!(task.body["worker_id"], shown, "{who:?}: {}", task.text);
+        let listed = api
+            .call(
+                who,
+                Method::GET,
+                &api.url("/connectors?expand=status"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            listed.body[&name]["status"]["tasks"][0]["worker_id"], shown,
+            "{who:?}: {}",
+            listed.text
+        );
+        if who != As::Admin {
+            for text in [&status.text, &task.text, &listed.text] {
+                assert!(!text.contains(&address), "{who:?} saw an address: {text}");
+            }
+        }
+    }
     let restart = api
         .call(
             As::Operator,

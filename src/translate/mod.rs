@@ -37,9 +37,10 @@ pub use request::{
 };
 pub use status::{
     DownWorkers, ManagedConnector, ManagedInstance, ManagedState, ManagedStatus, ManagedTask,
-    UNKNOWN_CONNECT_STATE, UNKNOWN_MANAGED_STATE, connector_state, connector_state_expecting,
-    degrade_for_down_workers, first_line, managed_status, mark_down_workers,
-    mark_down_workers_json, name_workers, provisioning_status, unknown_status,
+    UNKNOWN_CONNECT_STATE, UNKNOWN_MANAGED_STATE, WorkerNames, connector_state,
+    connector_state_expecting, degrade_for_down_workers, first_line, managed_status,
+    mark_down_workers, mark_down_workers_json, name_workers, name_workers_json,
+    provisioning_status, unknown_status, worker_name,
 };
 pub use times::rfc3339;
 pub use validate::{MANAGED_CONFIG_TYPES, managed_validation, mask_validation};

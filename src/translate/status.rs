@@ -194,27 +194,51 @@ pub fn managed_status(
     }
 }
 
-/// `status` with each worker's `host:port` (Connect's `worker_id`) replaced by the
-/// supervisor's name for that worker (`shared-0`) from `names`, or by an opaque `worker-<hash>`
-/// for an address it does not know: departments see which worker runs what, as the managed
-/// service's opaque ids let them, never an internal address (admins find those in `/v1/pools`).
-pub fn name_workers(status: &mut ManagedStatus, names: &std::collections::HashMap<String, String>) {
-    let rename = |id: &mut String| {
-        if id.is_empty() {
-            return;
+/// What departments see of a worker that Connect names by its `host:port` (`worker_id`): the
+/// supervisor's name for it (`shared-0`) from `names`, or an opaque `worker-<hash>` for an
+/// address it does not know. They see which worker runs what, as the managed service's opaque
+/// ids let them, never an internal address (admins find those in `/v1/pools`). Empty stays
+/// empty (not assigned).
+pub fn worker_name(id: &str, names: &WorkerNames) -> String {
+    if id.is_empty() {
+        return String::new();
+    }
+    match names.get(id) {
+        Some(name) => name.clone(),
+        None => {
+            let digest = Sha256::digest(id.as_bytes());
+            format!("worker-{}", hex::encode(&digest[..4]))
         }
-        *id = match names.get(id.as_str()) {
-            Some(name) => name.clone(),
-            None => {
-                let digest = Sha256::digest(id.as_bytes());
-                format!("worker-{}", hex::encode(&digest[..4]))
-            }
-        };
-    };
+    }
+}
+
+/// Each worker's `host:port` (Connect's `worker_id`) to the supervisor's name for it.
+pub type WorkerNames = std::collections::HashMap<String, String>;
+
+/// `status` with every `worker_id` shown as [`worker_name`].
+pub fn name_workers(status: &mut ManagedStatus, names: &WorkerNames) {
+    let rename = |id: &mut String| *id = worker_name(id, names);
     rename(&mut status.connector.worker_id);
     for task in &mut status.tasks {
         rename(&mut task.worker_id);
     }
+}
+
+/// [`name_workers`] on Connect's JSON `ConnectorStateInfo` (or one task's state), for the
+/// Apache-compatible routes, which otherwise pass Connect's body through.
+pub fn name_workers_json(status: &mut Value, names: &WorkerNames) {
+    let rename = |v: &mut Value| {
+        if let Some(Value::String(id)) = v.get_mut("worker_id") {
+            *id = worker_name(id, names);
+        }
+    };
+    if let Some(c) = status.get_mut("connector") {
+        rename(c);
+    }
+    if let Some(Value::Array(tasks)) = status.get_mut("tasks") {
+        tasks.iter_mut().for_each(rename);
+    }
+    rename(status);
 }
 
 /// The status of a connector that exists but has no status yet (just created).
@@ -437,6 +461,30 @@ mod tests {
         );
         assert_eq!(s.tasks[0].worker_id, s.tasks[1].worker_id);
         assert!(!serde_json::to_string(&s).unwrap().contains("127.0.0.1"));
+    }
+
+    #[test]
+    fn connects_own_statuses_get_the_same_worker_names() {
+        let names = WorkerNames::from([("127.0.0.1:8083".to_string(), "shared-0".to_string())]);
+        let mut json = serde_json::to_value(status("RUNNING", &["RUNNING"])).unwrap();
+        let mut managed = managed_status(&status("RUNNING", &["RUNNING"]), None, "source", &[]);
+        name_workers_json(&mut json, &names);
+        name_workers(&mut managed, &names);
+        assert_eq!(json["connector"]["worker_id"], "shared-0");
+        assert_eq!(
+            json["tasks"][0]["worker_id"],
+            managed.tasks[0].worker_id.as_str()
+        );
+        assert!(!json.to_string().contains("127.0.0.1"), "{json}");
+        // One task's own state (`GET .../tasks/{task}/status`), and an unassigned instance.
+        let mut task =
+            serde_json::json!({"id": 0, "state": "RUNNING", "worker_id": "127.0.0.1:8083"});
+        name_workers_json(&mut task, &names);
+        assert_eq!(task["worker_id"], "shared-0");
+        let mut unassigned =
+            serde_json::json!({"connector": {"state": "UNASSIGNED", "worker_id": ""}});
+        name_workers_json(&mut unassigned, &names);
+        assert_eq!(unassigned["connector"]["worker_id"], "");
     }
 
     #[test]
