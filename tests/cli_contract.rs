@@ -339,6 +339,29 @@ async fn the_confluent_cli_sequence_works_against_the_department() {
         json!({}),
         "as the managed service records it"
     );
+    // The keys a read adds to the config are the ones the README names, and only those.
+    let named = [
+        "cloud.environment",
+        "cloud.provider",
+        "kafka.endpoint",
+        "kafka.region",
+        "config.internal.connect-supervisor.applied-defaults",
+    ];
+    let added: Vec<&String> = entry["info"]["config"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| !config.contains_key(k.as_str()))
+        .collect();
+    for key in &added {
+        assert!(
+            named.contains(&key.as_str()),
+            "{key} is added to reads but not named in the README"
+        );
+    }
+    for key in &named[..4] {
+        assert!(added.iter().any(|k| k == key), "{key} missing: {added:?}");
+    }
     // Connect's routes answer with a trailing slash too, as Connect does.
     for path in [
         format!("/connectors/{name}/status/"),
