@@ -1491,6 +1491,73 @@ async fn apache_compatible_routes_serve_connect_tools() {
             .then_some(())
     })
     .await;
+    // Statuses on Connect's routes: departments see the worker's name, as on the managed
+    // routes; admins keep Connect's host:port.
+    let on_worker = api
+        .dept
+        .worker("shared")
+        .connector_status(&name)
+        .await
+        .unwrap();
+    let address = on_worker.tasks[0].state.worker_id.clone();
+    assert!(
+        address.contains(':'),
+        "Connect names workers by address: {address}"
+    );
+    let worker_name = api.dept.supervisor.status()[0].workers[0].id.clone();
+    for who in [As::Viewer, As::Operator, As::Admin] {
+        let shown = if who == As::Admin {
+            address.as_str()
+        } else {
+            worker_name.as_str()
+        };
+        let status = api
+            .call(
+                who,
+                Method::GET,
+                &api.url(&format!("/connectors/{name}/status")),
+                None,
+            )
+            .await;
+        assert_eq!(status.status, 200, "{}", status.text);
+        assert_eq!(
+            status.body["connector"]["worker_id"], shown,
+            "{who:?}: {}",
+            status.text
+        );
+        assert_eq!(
+            status.body["tasks"][0]["worker_id"], shown,
+            "{who:?}: {}",
+            status.text
+        );
+        let task = api
+            .call(
+                who,
+                Method::GET,
+                &api.url(&format!("/connectors/{name}/tasks/0/status")),
+                None,
+            )
+            .await;
+        assert_eq!(task.body["worker_id"], shown, "{who:?}: {}", task.text);
+        let listed = api
+            .call(
+                who,
+                Method::GET,
+                &api.url("/connectors?expand=status"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            listed.body[&name]["status"]["tasks"][0]["worker_id"], shown,
+            "{who:?}: {}",
+            listed.text
+        );
+        if who != As::Admin {
+            for text in [&status.text, &task.text, &listed.text] {
+                assert!(!text.contains(&address), "{who:?} saw an address: {text}");
+            }
+        }
+    }
     let restart = api
         .call(
             As::Operator,
@@ -1544,6 +1611,52 @@ async fn apache_compatible_routes_serve_connect_tools() {
             .iter()
             .any(|k| k["name"] == "topic")
     );
+
+    // Validate on Connect's route passes Connect's answer through: every null Connect sends
+    // (default_value, group, value...) is still there, only the secret is masked.
+    let mut probe = config.clone();
+    probe.insert("name".into(), name.clone());
+    let ours = api
+        .call(
+            As::Viewer,
+            Method::PUT,
+            &api.url("/connector-plugins/FileStreamSource/config/validate"),
+            Some(&json!(probe)),
+        )
+        .await;
+    assert_eq!(ours.status, 200, "{}", ours.text);
+    let theirs = api
+        .dept
+        .worker("shared")
+        .validate("FileStreamSource", &probe)
+        .await
+        .unwrap();
+    let null_fields = |configs: &Value| -> Vec<String> {
+        let mut out = Vec::new();
+        for c in configs["configs"].as_array().unwrap() {
+            let key = c["definition"]["name"].as_str().unwrap_or("?");
+            for part in ["definition", "value"] {
+                if let Some(m) = c[part].as_object() {
+                    for (field, v) in m {
+                        if v.is_null() {
+                            out.push(format!("{key}.{part}.{field}"));
+                        }
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
+    };
+    let connect_nulls = null_fields(&theirs);
+    assert!(!connect_nulls.is_empty(), "Connect sends nulls: {theirs}");
+    let our_nulls: Vec<String> = null_fields(&ours.body)
+        .into_iter()
+        .filter(|f| connect_nulls.contains(f))
+        .collect();
+    assert_eq!(our_nulls, connect_nulls, "{}", ours.text);
+    assert_eq!(ours.body["name"], theirs["name"]);
+    assert!(!ours.text.contains("apache-secret-9"), "{}", ours.text);
 
     // Worker-internal routes are never proxied.
     for (method, path) in [

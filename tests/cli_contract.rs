@@ -339,6 +339,29 @@ async fn the_confluent_cli_sequence_works_against_the_department() {
         json!({}),
         "as the managed service records it"
     );
+    // The keys a read adds to the config are the ones the README names, and only those.
+    let named = [
+        "cloud.environment",
+        "cloud.provider",
+        "kafka.endpoint",
+        "kafka.region",
+        "config.internal.connect-supervisor.applied-defaults",
+    ];
+    let added: Vec<&String> = entry["info"]["config"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| !config.contains_key(k.as_str()))
+        .collect();
+    for key in &added {
+        assert!(
+            named.contains(&key.as_str()),
+            "{key} is added to reads but not named in the README"
+        );
+    }
+    for key in &named[..4] {
+        assert!(added.iter().any(|k| k == key), "{key} missing: {added:?}");
+    }
     // Connect's routes answer with a trailing slash too, as Connect does.
     for path in [
         format!("/connectors/{name}/status/"),
@@ -419,6 +442,27 @@ async fn the_confluent_cli_sequence_works_against_the_department() {
         .await;
     assert_eq!(plugins.status, 200, "{}", plugins.text);
     Contract::get().check("listConnectv1ConnectorPlugins", 200, &plugins.body);
+    // Plugin names as the managed service lists them (the CLI prints `class` and `type`), not
+    // Java classes; each is a name validate and create accept.
+    let listed_plugins = plugins.body.as_array().unwrap();
+    assert!(
+        listed_plugins
+            .iter()
+            .any(|p| p["class"] == "FileStreamSink" && p["type"] == "sink"),
+        "{}",
+        plugins.text
+    );
+    assert!(
+        listed_plugins
+            .iter()
+            .any(|p| p["class"] == "FileStreamSource" && p["type"] == "source"),
+        "{}",
+        plugins.text
+    );
+    for p in listed_plugins {
+        let class = p["class"].as_str().unwrap();
+        assert!(!class.contains('.'), "a plugin name, not a class: {class}");
+    }
     // plugin describe: a validate. A secret under a key nobody treats as one is warned about;
     // the widened default patterns (`pwd`) mask what Terraform's config_sensitive sends.
     let mut probe = config.clone();
@@ -434,6 +478,24 @@ async fn the_confluent_cli_sequence_works_against_the_department() {
         .await;
     assert_eq!(validated.status, 200, "{}", validated.text);
     Contract::get().check("validateConnectv1ConnectorPlugin", 200, &validated.body);
+    // The fields the managed service's recording has on every config (Terraform's
+    // validate.json): `metadata`, `definition.alias` and `definition.default_value` (a string,
+    // empty where Connect has no default).
+    let configs = validated.body["configs"].as_array().unwrap();
+    assert!(configs.len() > 5, "{}", validated.text);
+    for c in configs {
+        assert!(c["metadata"].is_object(), "{c}");
+        assert_eq!(c["definition"]["alias"], "", "{c}");
+        assert!(c["definition"]["default_value"].is_string(), "{c}");
+    }
+    let topics = configs
+        .iter()
+        .find(|c| c["definition"]["name"] == "topics")
+        .expect("topics");
+    assert_eq!(
+        topics["definition"]["default_value"], "",
+        "no default: empty"
+    );
     assert!(
         !validated.text.contains("Pwd-Value-9xQz7"),
         "conn.pwd is a secret"

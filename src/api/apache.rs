@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::AppState;
 use super::error::{ApiError, JsonBody, Shape};
-use crate::auth::Principal;
+use crate::auth::{Principal, Role};
 use crate::connect::encode;
 use crate::connectors::admission;
 use crate::connectors::{ConnectorsError, LifecycleAction};
@@ -154,6 +154,15 @@ fn scrub_status(status: &mut Value, secrets: &[String]) {
     scrub(status);
 }
 
+/// Connect's `worker_id`s in a status as `principal` may see them: admins keep the workers'
+/// addresses (they run the workers), everyone else sees the workers' names (`shared-0`), as on
+/// the managed routes: no internal host:port reaches a department.
+fn show_workers(state: &AppState, principal: &Principal, status: &mut Value) {
+    if principal.role < Role::Admin {
+        translate::name_workers_json(status, &state.connectors.worker_names());
+    }
+}
+
 async fn secrets_of(state: &AppState, pool: &str, name: &str) -> Vec<String> {
     match state
         .connectors
@@ -171,7 +180,11 @@ async fn secrets_of(state: &AppState, pool: &str, name: &str) -> Vec<String> {
 }
 
 /// `GET /connectors` with Connect's `?expand=status` / `?expand=info`, over all pools.
-async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Response> {
+async fn list(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
     let Some(expand) = translate::parse_expand(query.as_deref()) else {
         return Ok(Json(state.connectors.names().await.map_err(err)?).into_response());
     };
@@ -201,6 +214,7 @@ async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> Resul
         {
             let mut s = serde_json::to_value(s).expect("serialisable");
             scrub_status(&mut s, &masker.secrets(&config));
+            show_workers(&state, &principal, &mut s);
             entry.insert("status".into(), s);
         }
         if expand.info
@@ -361,8 +375,13 @@ async fn patch_config(
     Ok(Json(shown_info(&state, &pool, &info).await).into_response())
 }
 
-/// `GET /connectors/{name}/status`: Connect's own states, traces scrubbed.
-async fn status(State(state): State<AppState>, Path(name): Path<String>) -> Result<Response> {
+/// `GET /connectors/{name}/status`: Connect's own states, traces scrubbed, workers shown as
+/// the principal may see them.
+async fn status(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(name): Path<String>,
+) -> Result<Response> {
     let (pool, reply) = forward(
         &state,
         &name,
@@ -377,12 +396,15 @@ async fn status(State(state): State<AppState>, Path(name): Path<String>) -> Resu
         scrub_status(&mut body, &secrets);
     }
     translate::mark_down_workers_json(&mut body, &state.connectors.down_workers(&pool));
+    show_workers(&state, &principal, &mut body);
     Ok(Json(body).into_response())
 }
 
-/// `POST /connectors/{name}/restart?includeTasks=&onlyFailed=`: Connect's answer.
+/// `POST /connectors/{name}/restart?includeTasks=&onlyFailed=`: Connect's answer (a status
+/// when Connect sends one, its workers shown as the principal may see them).
 async fn restart(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response> {
@@ -395,7 +417,10 @@ async fn restart(
         flag("includeTasks"),
         flag("onlyFailed")
     );
-    let (_, reply) = forward(&state, &name, Method::POST, path, None).await?;
+    let (_, mut reply) = forward(&state, &name, Method::POST, path, None).await?;
+    if let Some(body) = reply.body.as_mut() {
+        show_workers(&state, &principal, body);
+    }
     Ok(reply_of(reply))
 }
 
@@ -471,9 +496,11 @@ async fn tasks(State(state): State<AppState>, Path(name): Path<String>) -> Resul
     Ok(Json(state.connectors.tasks(&name).await.map_err(err)?).into_response())
 }
 
-/// `GET /connectors/{name}/tasks/{task}/status`, trace scrubbed.
+/// `GET /connectors/{name}/tasks/{task}/status`, trace scrubbed, worker shown as the principal
+/// may see it.
 async fn task_status(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path((name, task)): Path<(String, u32)>,
 ) -> Result<Response> {
     let (pool, reply) = forward(
@@ -490,6 +517,7 @@ async fn task_status(
         scrub_status(&mut body, &secrets);
     }
     translate::mark_down_workers_json(&mut body, &state.connectors.down_workers(&pool));
+    show_workers(&state, &principal, &mut body);
     Ok(Json(body).into_response())
 }
 

@@ -506,16 +506,12 @@ async fn offsets_request_status(
     }
 }
 
-/// `GET .../connector-plugins`: the installed source and sink plugins.
+/// `GET .../connector-plugins`: the installed source and sink plugins, by the short names the
+/// managed service lists (creates and validates accept those and full class names alike).
 async fn plugins(State(state): State<AppState>, Path(scope): Path<Scope>) -> Result<Response> {
     check_scope(&state, &scope.environment_id, &scope.kafka_cluster_id)?;
     let plugins = state.connectors.plugins().await.map_err(connectors_error)?;
-    let list: Vec<Value> = plugins
-        .iter()
-        .filter(|p| matches!(p.plugin_type.as_str(), "source" | "sink"))
-        .map(|p| serde_json::to_value(p).expect("serialisable"))
-        .collect();
-    Ok(Json(list).into_response())
+    Ok(Json(translate::managed_plugins(&plugins)).into_response())
 }
 
 /// `PUT .../connector-plugins/{plugin}/config/validate`: Connect's answer, masked, with the

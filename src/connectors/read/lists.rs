@@ -248,7 +248,7 @@ impl Connectors {
     }
 
     /// Each worker's `host:port` (Connect's `worker_id`) to its supervisor name (`shared-0`).
-    pub(in crate::connectors) fn worker_names(&self) -> HashMap<String, String> {
+    pub fn worker_names(&self) -> HashMap<String, String> {
         self.supervisor
             .status()
             .into_iter()
