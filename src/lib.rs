@@ -24,6 +24,8 @@
 //! * [`policy`] reviews connectors against the department's guardrails (pure).
 //! * [`gitops`] loads connector files and runs `connect-supervisor validate`.
 //! * [`guardrails`] applies the policy to the API's creates, updates and validations.
+//! * [`healing`] watches the connectors: status poll, automatic restarts within a budget, the
+//!   health summary.
 //! * [`ui`] is the department's health dashboard (server-rendered HTML under `/ui/`).
 //! * [`secret_store`] keeps the per-connector secret files of `externalize` mode.
 //! * [`session`] issues and verifies the session tokens of the Confluent CLI's login.
@@ -43,6 +45,7 @@ pub mod dev;
 pub mod gateway;
 pub mod gitops;
 pub mod guardrails;
+pub mod healing;
 pub mod lock;
 pub mod migrate;
 pub mod model;
@@ -57,5 +60,4 @@ pub mod session;
 pub mod supervisor;
 pub mod translate;
 pub mod ui;
-pub mod watch;
 pub mod worker;

@@ -402,7 +402,7 @@ pub struct Supervisor {
     shutdown: watch::Sender<bool>,
     background: Mutex<Vec<JoinHandle<()>>>,
     http: reqwest::Client,
-    connector_watch: std::sync::OnceLock<Arc<crate::watch::ConnectorWatch>>,
+    connector_watch: std::sync::OnceLock<Arc<crate::healing::ConnectorWatch>>,
     /// The state folder's lock, held for the supervisor's life (the cgroup folder's is held by
     /// the driver).
     _state_lock: crate::lock::DepartmentLock,
@@ -659,8 +659,8 @@ impl Supervisor {
     /// many API states are built over it).
     pub fn connector_watch(
         &self,
-        start: impl FnOnce() -> Arc<crate::watch::ConnectorWatch>,
-    ) -> Arc<crate::watch::ConnectorWatch> {
+        start: impl FnOnce() -> Arc<crate::healing::ConnectorWatch>,
+    ) -> Arc<crate::healing::ConnectorWatch> {
         Arc::clone(self.connector_watch.get_or_init(start))
     }
 

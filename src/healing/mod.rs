@@ -1,5 +1,6 @@
-//! The connector watch: every `auto_restart.interval` it reads the status (and config) of every
-//! connector of every pool in one call per pool, and from that
+//! Self-healing of connectors (the module was `watch`; renamed so it does not read like
+//! `tokio::sync::watch`). The connector watch: every `auto_restart.interval` it reads the status
+//! (and config) of every connector of every pool in one call per pool, and from that
 //!
 //! * keeps the connector metrics (state, tasks, failed tasks, uptime, quota usage),
 //! * restarts the failed parts of failed connectors within each one's restart budget
