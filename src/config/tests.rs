@@ -2,45 +2,32 @@
 
 use super::*;
 
-const GOOD: &str = r#"
-[department]
-id = "dept1"
-environment_id = "env-dept1"
-kafka_cluster_id = "lkc-dept1"
+use crate::testing::{department, pool};
 
-[kafka]
-bootstrap_servers = "127.0.0.1:9092"
-[kafka.client]
-"security.protocol" = "SASL_SSL"
-"sasl.jaas.config" = "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"${env:KAFKA_PASSWORD}\";"
-
-[runtime]
-dir = "../.cache/connect-runtime"
-
-[supervisor]
-listen = "127.0.0.1:8080"
-state_dir = "state"
-
-[budget]
-max_workers = 4
-cpu = 4
-memory = "4GiB"
-
-[[pools]]
-name = "shared"
-workers = 2
-cpu = 0.5
-memory = "768MiB"
-
-[[pools]]
-name = "heavy"
-workers = 1
-cpu = "1500m"
-memory = "1536MiB"
-jvm_options = ["-XX:+UseG1GC"]
-[pools.worker_config]
-"offset.flush.interval.ms" = 5000
-"#;
+/// A department with every table a file usually has: client settings with an environment
+/// reference, relative paths, a budget, two pools.
+fn good() -> String {
+    department()
+        .kafka_client("security.protocol", "SASL_SSL")
+        .kafka_client(
+            "sasl.jaas.config",
+            "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"${env:KAFKA_PASSWORD}\";",
+        )
+        .set("runtime", "dir", "\"../.cache/connect-runtime\"")
+        .set("supervisor", "listen", "\"127.0.0.1:8080\"")
+        .set("supervisor", "state_dir", "\"state\"")
+        .budget(4, "4", "4GiB")
+        .pool(pool("shared").workers(2).cpu("0.5").memory("768MiB"))
+        .pool(
+            pool("heavy")
+                .workers(1)
+                .cpu("\"1500m\"")
+                .memory("1536MiB")
+                .key("jvm_options", "[\"-XX:+UseG1GC\"]")
+                .worker_config("offset.flush.interval.ms", "5000"),
+        )
+        .toml()
+}
 
 fn env(name: &str) -> Option<String> {
     (name == "KAFKA_PASSWORD").then(|| "s3cret".to_string())
@@ -55,9 +42,9 @@ fn problems(text: &str) -> Vec<Problem> {
 
 #[test]
 fn http_server_limits_have_defaults_and_can_be_set() {
-    let d = parse(GOOD, Path::new("/etc/dept"), &env).expect("valid");
+    let d = parse(&good(), Path::new("/etc/dept"), &env).expect("valid");
     assert_eq!(d.supervisor.http, crate::model::HttpLimits::default());
-    let text = GOOD.replace(
+    let text = good().replace(
         "state_dir = \"state\"\n",
         "state_dir = \"state\"\nheader_read_timeout = \"2s\"\nbody_read_timeout = \"500ms\"\nidle_timeout = \"5s\"\nmax_connections = 8\n",
     );
@@ -67,7 +54,7 @@ fn http_server_limits_have_defaults_and_can_be_set() {
     assert_eq!(d.supervisor.http.body_read_timeout, ms(500));
     assert_eq!(d.supervisor.http.idle_timeout, ms(5000));
     assert_eq!(d.supervisor.http.max_connections, 8);
-    let bad = GOOD.replace(
+    let bad = good().replace(
         "state_dir = \"state\"\n",
         "state_dir = \"state\"\nidle_timeout = \"forever\"\nmax_connections = 0\n",
     );
@@ -84,7 +71,7 @@ fn http_server_limits_have_defaults_and_can_be_set() {
 
 #[test]
 fn a_good_file_parses_into_a_department() {
-    let d = parse(GOOD, Path::new("/etc/dept"), &env).expect("valid");
+    let d = parse(&good(), Path::new("/etc/dept"), &env).expect("valid");
     assert_eq!(d.id, "dept1");
     assert_eq!(d.default_pool, "shared");
     assert_eq!(d.pools.len(), 2);
@@ -102,13 +89,13 @@ fn a_good_file_parses_into_a_department() {
 
 #[test]
 fn recreate_is_fresh_unless_the_department_says_resume() {
-    let d = parse(GOOD, Path::new("/"), &env).expect("valid");
+    let d = parse(&good(), Path::new("/"), &env).expect("valid");
     assert_eq!(d.recreate, crate::model::Recreate::Fresh);
     let marker = "kafka_cluster_id = \"lkc-dept1\"\n";
-    let resume = GOOD.replacen(marker, &format!("{marker}recreate = \"resume\"\n"), 1);
+    let resume = good().replacen(marker, &format!("{marker}recreate = \"resume\"\n"), 1);
     let d = parse(&resume, Path::new("/"), &env).expect("valid");
     assert_eq!(d.recreate, crate::model::Recreate::Resume);
-    let bad = GOOD.replacen(marker, &format!("{marker}recreate = \"sometimes\"\n"), 1);
+    let bad = good().replacen(marker, &format!("{marker}recreate = \"sometimes\"\n"), 1);
     let p = problems(&bad);
     assert_eq!(p.len(), 1, "{p:?}");
     assert_eq!(p[0].path, "department.recreate");
@@ -117,7 +104,7 @@ fn recreate_is_fresh_unless_the_department_says_resume() {
 
 #[test]
 fn pools_get_their_own_connect_cluster_identity() {
-    let d = parse(GOOD, Path::new("/"), &env).expect("valid");
+    let d = parse(&good(), Path::new("/"), &env).expect("valid");
     let shared = d.cluster_identity("shared");
     let heavy = d.cluster_identity("heavy");
     assert_eq!(shared.group_id, "dept1-connect-shared");
@@ -177,7 +164,7 @@ heap = "2GiB"
 
 #[test]
 fn pools_over_the_budget_are_refused_naming_the_figure() {
-    let text = GOOD.replace("max_workers = 4", "max_workers = 2");
+    let text = good().replace("max_workers = 4", "max_workers = 2");
     let p = problems(&text);
     assert_eq!(p.len(), 1, "{p:?}");
     assert_eq!(p[0].path, "budget");
@@ -189,7 +176,7 @@ fn missing_sections_and_environment_variables_are_problems() {
     let p = problems("");
     let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
     assert_eq!(paths, ["department", "kafka", "pools"]);
-    let p = problems(&GOOD.replace("KAFKA_PASSWORD", "NOT_SET_ANYWHERE"));
+    let p = problems(&good().replace("KAFKA_PASSWORD", "NOT_SET_ANYWHERE"));
     assert_eq!(p.len(), 1);
     assert!(p[0].message.contains("NOT_SET_ANYWHERE"));
     assert!(!p[0].message.contains("s3cret"));
@@ -197,7 +184,7 @@ fn missing_sections_and_environment_variables_are_problems() {
 
 #[test]
 fn duplicate_pools_and_unknown_default_pools_are_refused() {
-    let text = GOOD
+    let text = good()
         .replace("name = \"heavy\"", "name = \"shared\"")
         .replace(
             "kafka_cluster_id = \"lkc-dept1\"",
@@ -211,11 +198,11 @@ fn duplicate_pools_and_unknown_default_pools_are_refused() {
 
 #[test]
 fn an_xmx_in_jvm_options_is_checked_against_the_memory_limit() {
-    let text = GOOD.replace(
+    let text = good().replace(
         "jvm_options = [\"-XX:+UseG1GC\"]",
         "jvm_options = [\"-XX:+UseG1GC\", \"-Xmx4g\"]",
     );
-    assert_ne!(text, GOOD, "the fixture has a jvm_options line");
+    assert_ne!(text, good(), "the fixture has a jvm_options line");
     let p = problems(&text);
     assert_eq!(p.len(), 1, "{p:?}");
     assert!(p[0].path.ends_with("].jvm_options"), "{}", p[0].path);
@@ -229,7 +216,7 @@ fn every_path_is_absolute_even_from_a_relative_file_path() {
     std::fs::create_dir(&dir).unwrap();
     std::fs::write(
         dir.join("d.toml"),
-        GOOD.replace("${env:KAFKA_PASSWORD}", "x"),
+        good().replace("${env:KAFKA_PASSWORD}", "x"),
     )
     .unwrap();
     // A path relative to the working directory, as `--config conf/d.toml` gives it.
@@ -245,7 +232,7 @@ fn every_path_is_absolute_even_from_a_relative_file_path() {
     assert_eq!(d.runtime.dir, folder.join("../.cache/connect-runtime"));
     assert_eq!(folder.canonicalize().unwrap(), dir.canonicalize().unwrap());
     // Text parsed against a relative base resolves against the working directory.
-    let d = parse(GOOD, Path::new("rel"), &env).unwrap();
+    let d = parse(&good(), Path::new("rel"), &env).unwrap();
     assert_eq!(d.supervisor.state_dir, cwd.join("rel/state"));
 }
 
@@ -273,7 +260,7 @@ fn syntax_errors_carry_the_parser_position() {
 
 #[test]
 fn the_debug_form_of_kafka_settings_shows_no_client_values() {
-    let d = parse(GOOD, Path::new("/"), &env).expect("valid");
+    let d = parse(&good(), Path::new("/"), &env).expect("valid");
     let debug = format!("{d:?}");
     assert!(!debug.contains("s3cret"));
     assert!(debug.contains("sasl.jaas.config"));
@@ -284,7 +271,7 @@ fn the_auth_table_may_come_from_its_own_file_but_only_from_one_place() {
     let tmp = tempfile::tempdir().unwrap();
     let department = tmp.path().join("department.toml");
     let auth = tmp.path().join("auth.toml");
-    let good = GOOD.replace("${env:KAFKA_PASSWORD}", "x");
+    let good = good().replace("${env:KAFKA_PASSWORD}", "x");
     std::fs::write(&department, &good).unwrap();
     let entry = format!(
         "[[auth.keys]]\nid = \"ops\"\nrole = \"admin\"\nsecret_sha256 = \"{}\"\n",
