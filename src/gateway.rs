@@ -19,6 +19,10 @@ use crate::connect::{
 };
 use crate::guardrails::{self, Refusal, WriteRequest};
 use crate::model::Department;
+use crate::observe::events::{
+    OffsetsRequestApplied, OffsetsRequestFailed, OffsetsRestoreFailed, SecretFileRemoved,
+    SecretSweepSkipped,
+};
 use crate::offsets::{self, Book, OffsetRequest, OffsetsError, Phase, RequestKind};
 use crate::policy::Operation;
 use crate::secret_store::{SecretStore, SecretStoreError};
@@ -2002,15 +2006,16 @@ impl Gateway {
                 .wait_for_ready_workers(&gateway.pools(), RECOVERY_TIMEOUT)
                 .await
             {
-                tracing::warn!(
-                    "Secret files not swept: not every pool had a ready worker in time; files \
-                     of connectors deleted while the supervisor was down stay until the next \
-                     start."
-                );
+                gateway
+                    .supervisor
+                    .observer()
+                    .emit(SecretSweepSkipped { error: None });
                 return;
             }
             if let Err(e) = gateway.sweep_secret_files(SWEEP_CONFIRM).await {
-                tracing::warn!(error = %e, "Secret files not swept.");
+                gateway.supervisor.observer().emit(SecretSweepSkipped {
+                    error: Some(e.to_string()),
+                });
             }
         });
     }
@@ -2041,12 +2046,9 @@ impl Gateway {
         let mut removed = Vec::new();
         for path in first.into_iter().filter(|p| confirmed.contains(p)) {
             if self.secrets.remove_file(&path)? {
-                tracing::warn!(
-                    file = %path.display(),
-                    "Removed a secret file that no connector uses (its connector was deleted \
-                     while the supervisor was down or on a worker's own API, or a write was \
-                     cut short)."
-                );
+                self.supervisor
+                    .observer()
+                    .emit(SecretFileRemoved { file: path.clone() });
                 removed.push(path);
             }
         }
@@ -2100,11 +2102,10 @@ impl Gateway {
                 record.phase = Phase::Applied;
                 record.message = record.applied_message().to_string();
                 record.applied_at = Some(translate::rfc3339(time::OffsetDateTime::now_utc()));
-                tracing::info!(
-                    connector = name,
-                    kind = record.kind.as_str(),
-                    "Offsets request applied."
-                );
+                self.supervisor.observer().emit(OffsetsRequestApplied {
+                    connector: connector.clone(),
+                    kind: record.kind.as_str(),
+                });
             }
             (Err(e), restore) => {
                 record.phase = Phase::Failed;
@@ -2123,7 +2124,11 @@ impl Gateway {
                         ),
                     }
                 );
-                tracing::warn!(connector = name, code = e.code(), "Offsets request failed.");
+                self.supervisor.observer().emit(OffsetsRequestFailed {
+                    connector: connector.clone(),
+                    kind: record.kind.as_str(),
+                    code: e.code(),
+                });
             }
             (Ok(()), Err(r)) => {
                 record.phase = Phase::Failed;
@@ -2131,11 +2136,11 @@ impl Gateway {
                     "the offsets were changed, but returning the connector to {} failed: {r}; resume or pause it yourself",
                     record.restore_state
                 );
-                tracing::warn!(
-                    connector = name,
-                    code = r.code(),
-                    "Connector not returned to its state after an offsets change."
-                );
+                self.supervisor.observer().emit(OffsetsRestoreFailed {
+                    connector: connector.clone(),
+                    state: record.restore_state.clone(),
+                    code: r.code(),
+                });
             }
         }
         if let Err(e) = self.offsets.update(record) {

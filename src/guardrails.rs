@@ -7,7 +7,7 @@
 //!
 //! The gateway calls in here around its calls to Connect. This module gathers the review's
 //! inputs from the workers (usage, plugin catalog, PASSWORD-typed keys), turns a verdict into a
-//! [`Refusal`] and a [`Event::PolicyRejected`], and stages the secret file
+//! [`Refusal`] and a [`PolicyRejected`], and stages the secret file
 //! ([`crate::secret_store`]) so that a change Connect refuses leaves it as it was. It does not
 //! call Connect's write endpoints, hold locks, or shape HTTP answers. The pure helpers (usage,
 //! the validate merge, refusal texts) are unit-tested here.
@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use crate::gateway::{Gateway, GatewayError};
-use crate::observe::Event;
+use crate::observe::events::{DefaultsApplied, PolicyRejected, SecretsExternalized};
 use crate::policy::{
     self, ConnectorRequest, NAME_KEY, Operation, PluginCatalog, PolicyError, Review, SecretPlan,
     Usage, Violation, quota, rules,
@@ -306,7 +306,7 @@ impl Admitted {
         let observer = gateway.supervisor().observer();
         let operation = operation_str(self.operation);
         if !self.review.applied_defaults.is_empty() {
-            observer.emit(Event::DefaultsApplied {
+            observer.emit(DefaultsApplied {
                 connector: self.name.clone(),
                 operation,
                 principal: self.principal.clone(),
@@ -319,7 +319,7 @@ impl Admitted {
             });
         }
         if !self.secrets.moved.is_empty() {
-            observer.emit(Event::SecretsExternalized {
+            observer.emit(SecretsExternalized {
                 connector: self.name,
                 operation,
                 principal: self.principal,
@@ -427,7 +427,7 @@ async fn catalog(gateway: &Gateway) -> Result<PluginCatalog, GatewayError> {
 }
 
 /// Reviews a create or update and plans its secrets. Refuses (a [`GatewayError::Refused`] and
-/// a [`Event::PolicyRejected`] when rules are broken) with every problem and violation at once;
+/// a [`PolicyRejected`] when rules are broken) with every problem and violation at once;
 /// nothing is written yet.
 pub async fn admit(gateway: &Gateway, request: WriteRequest<'_>) -> Result<Admitted, GatewayError> {
     let department = gateway.department();
@@ -511,7 +511,7 @@ pub async fn admit(gateway: &Gateway, request: WriteRequest<'_>) -> Result<Admit
         }
         .scrubbed(&scrub);
         if !refusal.violations.is_empty() {
-            gateway.supervisor().observer().emit(Event::PolicyRejected {
+            gateway.supervisor().observer().emit(PolicyRejected {
                 connector: name.to_string(),
                 operation: operation_str(request.operation),
                 principal: request.principal.to_string(),

@@ -28,6 +28,10 @@ use crate::connect::{ConnectorStatus, Expanded};
 use crate::gateway::Gateway;
 use crate::model::AutoRestartSettings;
 use crate::observe::connectors::ConnectorSample;
+use crate::observe::events::{
+    AutoRestartFailed, ConnectorAutoRestarted, ConnectorFailed, ConnectorHeld, ConnectorRecovered,
+    ConnectorReleased, RestartBudgetCharged,
+};
 use crate::observe::health::KafkaState;
 use crate::observe::logs::{ForwardStats, Redactor};
 use crate::observe::{Event, Observer};
@@ -387,7 +391,7 @@ impl ConnectorWatch {
         ));
         // Worker restarts since the last poll, as Connect's worker ids (host:port).
         let restarted = self.worker_restarts();
-        let mut events = Vec::new();
+        let mut events: Vec<Event> = Vec::new();
         let mut restarts = Vec::new();
         let samples = {
             let mut state = self.lock();
@@ -414,12 +418,12 @@ impl ConnectorWatch {
                     if ran_there
                         && let Some(attempt) = w.tracker.charge(now, &self.settings, rand::random())
                     {
-                        events.push(Event::RestartBudgetCharged {
+                        events.push(Event::from(RestartBudgetCharged {
                             connector: name.clone(),
                             worker: worker.clone(),
                             attempt,
                             max: self.settings.max_restarts,
-                        });
+                        }));
                     }
                 }
             }
@@ -450,29 +454,29 @@ impl ConnectorWatch {
                     match d {
                         Decision::NewFailure => {
                             if let Some(f) = first_failure(&status, wall) {
-                                events.push(Event::ConnectorFailed {
+                                events.push(Event::from(ConnectorFailed {
                                     connector: name.clone(),
                                     pool: pool.clone(),
                                     task: f.task,
                                     error: f.error.clone(),
-                                });
+                                }));
                                 entry.last_failure = Some(f);
                             }
                         }
                         Decision::Restart { attempt } => {
                             restarts.push((name.clone(), pool.clone(), attempt));
                         }
-                        Decision::Hold { attempts } => events.push(Event::ConnectorHeld {
+                        Decision::Hold { attempts } => events.push(Event::from(ConnectorHeld {
                             connector: name.clone(),
                             pool: pool.clone(),
                             attempts,
-                        }),
+                        })),
                         Decision::Recovered { attempts } => {
-                            events.push(Event::ConnectorRecovered {
+                            events.push(Event::from(ConnectorRecovered {
                                 connector: name.clone(),
                                 pool: pool.clone(),
                                 attempts,
-                            })
+                            }))
                         }
                         Decision::Reset => {}
                     }
@@ -531,14 +535,14 @@ impl ConnectorWatch {
         match result {
             Ok(()) => {
                 self.observer().connectors().auto_restarted(pool, name);
-                self.observer().emit(Event::ConnectorAutoRestarted {
+                self.observer().emit(ConnectorAutoRestarted {
                     connector: name.to_string(),
                     pool: pool.to_string(),
                     attempt,
                     max: self.settings.max_restarts,
                 });
             }
-            Err(e) => self.observer().emit(Event::AutoRestartFailed {
+            Err(e) => self.observer().emit(AutoRestartFailed {
                 connector: name.to_string(),
                 pool: pool.to_string(),
                 code: e.code(),
@@ -583,7 +587,7 @@ impl ConnectorWatch {
             .get_mut(name)
             .is_some_and(|w| w.tracker.release());
         if was_held {
-            self.observer().emit(Event::ConnectorReleased {
+            self.observer().emit(ConnectorReleased {
                 connector: name.to_string(),
                 principal: principal.to_string(),
             });

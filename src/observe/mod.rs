@@ -19,7 +19,7 @@ pub mod metrics;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use events::{ConnectorChange, Event, EventLog, EventRecord, Level};
+pub use events::{ConnectorChange, Event, EventLog, EventRecord, Level, TypedEvent};
 pub use metrics::Metrics;
 
 use crate::model::{Department, LogSettings, SecretRules};
@@ -216,58 +216,29 @@ impl Observer {
         }
     }
 
-    /// Records `event`: a log line, the event counter (and the metrics the event carries), and
-    /// an entry in the event list.
-    pub fn emit(&self, event: Event) {
-        let code = event.code();
-        let message = event.message();
-        let worker = event.worker();
-        let pool = event.pool();
-        let department = self.department.as_str();
-        let w = worker.as_deref().unwrap_or("");
-        let c = event.connector().unwrap_or("");
-        match event.level() {
-            Level::Info => {
-                tracing::info!(
-                    department,
-                    event = code,
-                    worker = w,
-                    connector = c,
-                    "{message}"
-                )
-            }
-            Level::Warn => {
-                tracing::warn!(
-                    department,
-                    event = code,
-                    worker = w,
-                    connector = c,
-                    "{message}"
-                )
-            }
-            Level::Error => {
-                tracing::error!(
-                    department,
-                    event = code,
-                    worker = w,
-                    connector = c,
-                    "{message}"
-                )
-            }
-        }
+    /// Records `event` as the event says it shows ([`TypedEvent`]): its log line, the event
+    /// counter and the metrics it carries, and (unless it is routine) an entry in the event
+    /// list.
+    pub fn emit(&self, event: impl Into<Event>) {
+        let event = event.into();
+        let typed = event.typed();
+        typed.log(&self.department);
         self.metrics.record(&event);
+        if typed.routine() {
+            return;
+        }
         self.events.push(EventRecord {
             seq: 0,
             time: time::OffsetDateTime::now_utc(),
             department: self.department.clone(),
-            event: code,
-            level: event.level(),
-            pool,
-            worker,
-            connector: event.connector().map(str::to_string),
-            principal: event.principal().map(str::to_string),
-            outcome: event.outcome(),
-            message,
+            event: typed.code().as_str(),
+            level: typed.level(),
+            pool: typed.pool(),
+            worker: typed.worker(),
+            connector: typed.connector().map(str::to_string),
+            principal: typed.principal().map(str::to_string),
+            outcome: typed.outcome(),
+            message: typed.message(),
         });
     }
 }

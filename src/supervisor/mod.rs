@@ -31,8 +31,15 @@ use tokio::time::Instant;
 
 use crate::cgroup::{self, CgroupDriver, CgroupError, Enforcement, Limits};
 use crate::model::{Department, Pool, ResourceUsage, SecretRules, WorkerId};
+use crate::observe::Observer;
+use crate::observe::events::{
+    EnforcementDegraded, EnforcementSelected, LeftoversCleaned, PoolScaled, RestartScheduled,
+    RolloutFinished, RolloutStarted, ScaleRefused, StartupBoostApplied, StartupBoostEnded,
+    WorkerCleared, WorkerExited, WorkerHeld, WorkerOomKilled, WorkerPhaseChanged, WorkerReady,
+    WorkerRestartRequested, WorkerSpawnFailed, WorkerStable, WorkerStarted, WorkerStopped,
+    WorkerUnresponsive,
+};
 use crate::observe::logs::StderrTail;
-use crate::observe::{Event, Observer};
 use crate::process::{Output, SpawnSpec, Spawner, signal_group};
 use crate::runtime::{RuntimeError, RuntimeLayout};
 use crate::worker::{Health, WorkerPlan, probe};
@@ -470,10 +477,10 @@ impl Supervisor {
         };
         match &selected.degraded {
             _ if options.remote.is_some() => {}
-            Some(reason) => observer.emit(Event::EnforcementDegraded {
+            Some(reason) => observer.emit(EnforcementDegraded {
                 reason: reason.clone(),
             }),
-            None => observer.emit(Event::EnforcementSelected {
+            None => observer.emit(EnforcementSelected {
                 mode: selected.driver.enforcement(),
                 controllers: selected.driver.controllers(),
             }),
@@ -488,7 +495,7 @@ impl Supervisor {
             stale::kill_stale_workers(&workers_dir)
         };
         if !selected.leftovers.cgroups.is_empty() || stale_processes > 0 {
-            observer.emit(Event::LeftoversCleaned {
+            observer.emit(LeftoversCleaned {
                 cgroups: selected.leftovers.cgroups.len(),
                 processes: selected.leftovers.processes.max(stale_processes),
             });
@@ -922,7 +929,7 @@ impl Supervisor {
                 workers,
                 problems,
             };
-            self.observer.emit(Event::ScaleRefused {
+            self.observer.emit(ScaleRefused {
                 pool: pool_name.to_string(),
                 workers,
                 message: error.to_string(),
@@ -966,7 +973,7 @@ impl Supervisor {
                     .worker_removed(pool_name, &id.to_string());
             }
         }
-        self.observer.emit(Event::PoolScaled {
+        self.observer.emit(PoolScaled {
             pool: pool_name.to_string(),
             from,
             to: workers,
@@ -1000,7 +1007,7 @@ impl Supervisor {
         }
         self.refuse_remote_worker(id, "restarting a worker of")?;
         let worker = self.send(id, Command::Restart)?;
-        self.observer.emit(Event::WorkerRestartRequested { worker });
+        self.observer.emit(WorkerRestartRequested { worker });
         Ok(())
     }
 
@@ -1011,7 +1018,7 @@ impl Supervisor {
         }
         self.refuse_remote_worker(id, "clearing a worker of")?;
         let worker = self.send(id, Command::Clear)?;
-        self.observer.emit(Event::WorkerCleared { worker });
+        self.observer.emit(WorkerCleared { worker });
         Ok(())
     }
 
@@ -1050,7 +1057,7 @@ impl Supervisor {
             inner.rollouts.insert(pool.to_string(), rollout.clone());
             rollout
         };
-        self.observer.emit(Event::RolloutStarted {
+        self.observer.emit(RolloutStarted {
             pool: pool.to_string(),
             workers: rollout.workers.len() as u32,
         });
@@ -1089,7 +1096,7 @@ impl Supervisor {
                     r.current = None;
                     r.message = Some(message.clone());
                 });
-                self.observer.emit(Event::RolloutFinished {
+                self.observer.emit(RolloutFinished {
                     pool: pool.clone(),
                     ok: false,
                     message: format!("stopped at worker {worker}: {message}"),
@@ -1102,7 +1109,7 @@ impl Supervisor {
             r.state = "completed";
             r.current = None;
         });
-        self.observer.emit(Event::RolloutFinished {
+        self.observer.emit(RolloutFinished {
             pool,
             ok: true,
             message: format!("{} worker(s) restarted, each ready again", workers.len()),
@@ -1172,7 +1179,7 @@ impl Supervisor {
                             next_probe = Instant::now() + PROBE_INTERVAL;
                         }
                         Err((code, message)) => {
-                            self.observer.emit(Event::WorkerSpawnFailed {
+                            self.observer.emit(WorkerSpawnFailed {
                                 worker: id.clone(),
                                 code,
                                 message,
@@ -1204,7 +1211,7 @@ impl Supervisor {
                                 .ok()
                                 .and_then(|s| s.oom_kills)
                                 .unwrap_or(0);
-                            self.observer.emit(Event::WorkerOomKilled {
+                            self.observer.emit(WorkerOomKilled {
                                 worker: id.clone(),
                                 oom_kills: kills,
                             });
@@ -1219,30 +1226,28 @@ impl Supervisor {
                         {
                             entry.last_stderr = stderr_tail.clone();
                         }
-                        self.observer.emit(Event::WorkerExited {
+                        self.observer.emit(WorkerExited {
                             worker: id.clone(),
                             reason,
                             stderr_tail,
                         });
                     }
                     Effect::RestartScheduled { delay, attempt } => {
-                        self.observer.emit(Event::RestartScheduled {
+                        self.observer.emit(RestartScheduled {
                             worker: id.clone(),
                             delay,
                             attempt,
                         })
                     }
-                    Effect::Held { failures } => self.observer.emit(Event::WorkerHeld {
+                    Effect::Held { failures } => self.observer.emit(WorkerHeld {
                         worker: id.clone(),
                         failures,
                         window: life.policy().failure_window,
                     }),
-                    Effect::Unresponsive { misses } => {
-                        self.observer.emit(Event::WorkerUnresponsive {
-                            worker: id.clone(),
-                            misses,
-                        })
-                    }
+                    Effect::Unresponsive { misses } => self.observer.emit(WorkerUnresponsive {
+                        worker: id.clone(),
+                        misses,
+                    }),
                     Effect::BudgetReset => {}
                 }
             }
@@ -1309,7 +1314,7 @@ impl Supervisor {
             }
         })
         .await;
-        self.observer.emit(Event::WorkerStopped { worker: id });
+        self.observer.emit(WorkerStopped { worker: id });
     }
 
     /// Grants worker `id` its start-up boost out of the unused CPU budget (recorded in its
@@ -1364,7 +1369,7 @@ impl Supervisor {
         if requota && let Err(e) = self.cgroups.set_cpu_quota(&id.to_string(), &limits) {
             tracing::warn!(worker = %id, error = %e, "Cannot drop the worker's CPU quota back to its limit.");
         }
-        self.observer.emit(Event::StartupBoostEnded {
+        self.observer.emit(StartupBoostEnded {
             worker: id.clone(),
             after: since.elapsed(),
         });
@@ -1486,13 +1491,13 @@ impl Supervisor {
         if let Some(entry) = self.lock().workers.get_mut(id) {
             entry.started_wall = Some(SystemTime::now());
         }
-        self.observer.emit(Event::WorkerStarted {
+        self.observer.emit(WorkerStarted {
             worker: id.clone(),
             pid,
             launch: life.snapshot().launches + 1,
         });
         if boost > 0 {
-            self.observer.emit(Event::StartupBoostApplied {
+            self.observer.emit(StartupBoostApplied {
                 worker: id.clone(),
                 boost_millis: boost,
                 limit_millis: limits.cpu_millis,
@@ -1587,18 +1592,17 @@ impl Supervisor {
     }
 
     fn on_transition(&self, id: &WorkerId, to: Phase, life: &Lifecycle) {
-        self.observer
-            .metrics()
-            .worker_phase(&id.pool, &id.to_string(), to);
+        self.observer.emit(WorkerPhaseChanged {
+            worker: id.clone(),
+            to,
+        });
         let snapshot = life.snapshot();
         match to {
-            Phase::Ready => self.observer.emit(Event::WorkerReady {
+            Phase::Ready => self.observer.emit(WorkerReady {
                 worker: id.clone(),
                 after: snapshot.started_at.map(|t| t.elapsed()).unwrap_or_default(),
             }),
-            Phase::Running => self
-                .observer
-                .emit(Event::WorkerStable { worker: id.clone() }),
+            Phase::Running => self.observer.emit(WorkerStable { worker: id.clone() }),
             _ => {}
         }
     }
