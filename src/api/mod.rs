@@ -54,7 +54,7 @@ impl AppState {
         gateway.sweep_secret_files_when_ready();
         let auth = Arc::new(authenticator(supervisor.department()));
         let watch = supervisor.connector_watch(|| {
-            crate::healing::ConnectorWatch::start(Arc::clone(&supervisor), Arc::clone(&gateway))
+            crate::healing::ConnectorWatch::new(Arc::clone(&supervisor), Arc::clone(&gateway))
         });
         let ui = crate::ui::Dashboard::start(Arc::clone(&supervisor));
         Ok(Self {

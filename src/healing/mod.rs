@@ -15,12 +15,14 @@
 pub mod restart;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
+use tokio::sync::broadcast::{self, error::TryRecvError};
 use tokio::time::Instant;
 
 use crate::auth::Role;
@@ -30,7 +32,7 @@ use crate::model::AutoRestartSettings;
 use crate::observe::connectors::ConnectorSample;
 use crate::observe::events::{
     AutoRestartFailed, ConnectorAutoRestarted, ConnectorFailed, ConnectorHeld, ConnectorRecovered,
-    ConnectorReleased, RestartBudgetCharged,
+    ConnectorReleased, RestartBudgetCharged, WorkerExited,
 };
 use crate::observe::health::KafkaState;
 use crate::observe::logs::{ForwardStats, Redactor};
@@ -74,7 +76,6 @@ struct Watched {
 struct WatchState {
     connectors: BTreeMap<String, Watched>,
     recent: HashMap<String, Instant>,
-    last_event_seq: u64,
     polled_at: Option<OffsetDateTime>,
 }
 
@@ -195,6 +196,8 @@ pub struct ConnectorWatch {
     settings: AutoRestartSettings,
     state: Mutex<WatchState>,
     poke: Notify,
+    exits: ExitFeed,
+    running: AtomicBool,
 }
 
 impl std::fmt::Debug for ConnectorWatch {
@@ -202,6 +205,33 @@ impl std::fmt::Debug for ConnectorWatch {
         f.debug_struct("ConnectorWatch")
             .field("settings", &self.settings)
             .finish_non_exhaustive()
+    }
+}
+
+/// The worker exits the watch has not looked at yet, from the supervisor's exit channel.
+#[derive(Debug)]
+struct ExitFeed(Mutex<broadcast::Receiver<WorkerExited>>);
+
+impl ExitFeed {
+    fn new(observer: &Observer) -> Self {
+        Self(Mutex::new(observer.subscribe_exits()))
+    }
+
+    /// The workers whose process failed since the last call, oldest first.
+    fn failed(&self) -> Vec<String> {
+        let mut exits = self.0.lock().expect("exit feed lock");
+        let mut failed = Vec::new();
+        loop {
+            match exits.try_recv() {
+                Ok(exit) if exit.reason.is_failure() => failed.push(exit.worker.to_string()),
+                Ok(_) => {}
+                Err(TryRecvError::Lagged(missed)) => tracing::warn!(
+                    missed,
+                    "The connector watch missed worker exits; their restarts are not charged to the connectors' budgets."
+                ),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => return failed,
+            }
+        }
     }
 }
 
@@ -261,19 +291,21 @@ fn scrub_status(status: &mut ConnectorStatus, secrets: &[String], redactor: &Red
 }
 
 impl ConnectorWatch {
-    /// Starts watching the connectors of `gateway`'s department, until the supervisor shuts down.
-    pub fn start(supervisor: Arc<Supervisor>, gateway: Arc<Gateway>) -> Arc<Self> {
+    /// The watch of the connectors of `gateway`'s department. It subscribes to the worker exits
+    /// at once (an exit before its first poll concerns no connector it knows yet); nothing runs
+    /// until [`ConnectorWatch::run`] is spawned by its owner (`app.rs`).
+    pub fn new(supervisor: Arc<Supervisor>, gateway: Arc<Gateway>) -> Arc<Self> {
         let settings = supervisor.department().observe.auto_restart;
-        let watch = Arc::new(Self {
+        let exits = ExitFeed::new(supervisor.observer());
+        Arc::new(Self {
             supervisor,
             gateway,
             settings,
             state: Mutex::new(WatchState::default()),
             poke: Notify::new(),
-        });
-        let w = Arc::clone(&watch);
-        tokio::spawn(async move { w.run().await });
-        watch
+            exits,
+            running: AtomicBool::new(false),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, WatchState> {
@@ -284,7 +316,13 @@ impl ConnectorWatch {
         self.supervisor.observer()
     }
 
-    async fn run(self: Arc<Self>) {
+    /// Polls every `auto_restart.interval` (sooner when poked or when a worker goes down or
+    /// comes back) until the supervisor shuts down. The watch runs once: a second call returns
+    /// at once.
+    pub async fn run(self: Arc<Self>) {
+        if self.running.swap(true, Ordering::SeqCst) {
+            return;
+        }
         let mut shutdown = self.supervisor.shutting_down();
         loop {
             if *shutdown.borrow() {
@@ -551,14 +589,14 @@ impl ConnectorWatch {
         }
     }
 
-    /// Workers that exited with a failure since the last call, with their Connect worker id.
+    /// Workers that exited with a failure since the last call, with their Connect worker id,
+    /// from the supervisor's exit channel (not the bounded event list: a burst of other events
+    /// cannot push an exit out of sight).
     fn worker_restarts(&self) -> Vec<(String, String)> {
-        let after = self.lock().last_event_seq;
-        let events = self.observer().events().since(after, usize::MAX);
-        let Some(last) = events.last().map(|e| e.seq) else {
+        let failed = self.exits.failed();
+        if failed.is_empty() {
             return Vec::new();
-        };
-        self.lock().last_event_seq = last;
+        }
         let ids: HashMap<String, String> = self
             .supervisor
             .status()
@@ -566,11 +604,9 @@ impl ConnectorWatch {
             .flat_map(|p| p.workers)
             .map(|w| (w.id, w.rest_url.trim_start_matches("http://").to_string()))
             .collect();
-        let mut out: Vec<(String, String)> = events
-            .iter()
-            .filter(|e| e.event == "worker_exited" && e.level == crate::observe::Level::Warn)
-            .filter_map(|e| {
-                let worker = e.worker.clone()?;
+        let mut out: Vec<(String, String)> = failed
+            .into_iter()
+            .filter_map(|worker| {
                 let id = ids.get(&worker)?.clone();
                 Some((worker, id))
             })
@@ -749,5 +785,56 @@ impl ConnectorWatch {
     /// Names of the connectors the last poll saw.
     pub fn names(&self) -> BTreeSet<String> {
         self.lock().connectors.keys().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::WorkerId;
+    use crate::observe::EVENT_CAPACITY;
+    use crate::observe::events::{ConnectorChange, ConnectorChanged};
+    use crate::supervisor::lifecycle::ExitReason;
+
+    fn exit(worker: WorkerId, reason: ExitReason) -> WorkerExited {
+        WorkerExited {
+            worker,
+            reason,
+            stderr_tail: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_failed_exit_is_seen_after_a_burst_of_2000_other_events() {
+        let observer = Observer::new("dept1");
+        let feed = ExitFeed::new(&observer);
+        observer.emit(exit(WorkerId::new("shared", 0), ExitReason::OomKilled));
+        for i in 0..2000 {
+            observer.emit(ConnectorChanged {
+                connector: format!("dept1-c{i}"),
+                change: ConnectorChange::Updated,
+                principal: "ci".into(),
+            });
+        }
+        // The bounded event list no longer has the exit (what the watch used to scan)...
+        assert_eq!(EVENT_CAPACITY, 2000);
+        let listed = observer.events().since(0, usize::MAX);
+        assert!(listed.iter().all(|e| e.event != "worker_exited"));
+        // ...the exit channel still does, once.
+        assert_eq!(feed.failed(), ["shared-0"]);
+        assert!(feed.failed().is_empty());
+    }
+
+    #[test]
+    fn only_failed_exits_count_and_they_come_in_order() {
+        let observer = Observer::new("dept1");
+        let feed = ExitFeed::new(&observer);
+        observer.emit(exit(WorkerId::new("shared", 1), ExitReason::Shutdown));
+        observer.emit(exit(
+            WorkerId::new("shared", 0),
+            ExitReason::ExitCode { code: 1 },
+        ));
+        observer.emit(exit(WorkerId::new("heavy", 0), ExitReason::OomKilled));
+        assert_eq!(feed.failed(), ["shared-0", "heavy-0"]);
     }
 }

@@ -26,6 +26,9 @@ use crate::model::{Department, LogSettings, SecretRules};
 
 /// Events kept in memory per department (oldest dropped first).
 pub const EVENT_CAPACITY: usize = 2000;
+/// Worker exits a subscriber of [`Observer::subscribe_exits`] may fall behind by before it
+/// misses some.
+pub const EXIT_CAPACITY: usize = 1024;
 /// How long shutdown waits for Kafka to take the waiting log and audit records.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -41,6 +44,7 @@ pub struct Observer {
     api: http::ApiMetrics,
     kafka: Option<Arc<health::KafkaCheck>>,
     audit: Option<audit::AuditLog>,
+    exits: tokio::sync::broadcast::Sender<events::WorkerExited>,
 }
 
 impl Observer {
@@ -79,6 +83,7 @@ impl Observer {
             kafka: None,
             audit,
             metrics,
+            exits: tokio::sync::broadcast::channel(EXIT_CAPACITY).0,
         }
     }
 
@@ -218,12 +223,16 @@ impl Observer {
 
     /// Records `event` as the event says it shows ([`TypedEvent`]): its log line, the event
     /// counter and the metrics it carries, and (unless it is routine) an entry in the event
-    /// list.
+    /// list. A worker's exit also goes to the subscribers of [`Observer::subscribe_exits`].
     pub fn emit(&self, event: impl Into<Event>) {
         let event = event.into();
         let typed = event.typed();
         typed.log(&self.department);
         self.metrics.record(&event);
+        if let Event::WorkerExited(exit) = &event {
+            // No subscriber (no connector watch) is fine: nobody needs the exit then.
+            let _ = self.exits.send(exit.clone());
+        }
         if typed.routine() {
             return;
         }
@@ -240,6 +249,13 @@ impl Observer {
             outcome: typed.outcome(),
             message: typed.message(),
         });
+    }
+
+    /// Every worker exit from now on, in order, whatever else happens meanwhile (the event list
+    /// keeps only the last [`EVENT_CAPACITY`] events of every kind; this channel only exits). A
+    /// subscriber more than [`EXIT_CAPACITY`] exits behind is told how many it missed.
+    pub fn subscribe_exits(&self) -> tokio::sync::broadcast::Receiver<events::WorkerExited> {
+        self.exits.subscribe()
     }
 }
 
