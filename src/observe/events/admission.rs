@@ -39,14 +39,6 @@ impl TypedEvent for PolicyRejected {
         Level::Warn
     }
 
-    fn connector(&self) -> Option<&str> {
-        Some(&self.connector)
-    }
-
-    fn principal(&self) -> Option<&str> {
-        Some(&self.principal)
-    }
-
     fn outcome(&self) -> Option<&'static str> {
         Some("refused")
     }
@@ -54,6 +46,8 @@ impl TypedEvent for PolicyRejected {
     fn record(&self, metrics: &Metrics) {
         metrics.policy_refused(&self.rules);
     }
+
+    concerns!(connector, principal);
 }
 
 /// The platform added defaults to a connector's config (audit trail).
@@ -91,17 +85,11 @@ impl TypedEvent for DefaultsApplied {
         )
     }
 
-    fn connector(&self) -> Option<&str> {
-        Some(&self.connector)
-    }
-
-    fn principal(&self) -> Option<&str> {
-        Some(&self.principal)
-    }
-
     fn outcome(&self) -> Option<&'static str> {
         Some("ok")
     }
+
+    concerns!(connector, principal);
 }
 
 /// Literal secrets of a connector were moved to its secret file (keys only).
@@ -135,15 +123,9 @@ impl TypedEvent for SecretsExternalized {
         )
     }
 
-    fn connector(&self) -> Option<&str> {
-        Some(&self.connector)
-    }
-
-    fn principal(&self) -> Option<&str> {
-        Some(&self.principal)
-    }
-
     fn outcome(&self) -> Option<&'static str> {
         Some("ok")
     }
+
+    concerns!(connector, principal);
 }

@@ -86,15 +86,9 @@ impl TypedEvent for ConnectorChanged {
         )
     }
 
-    fn connector(&self) -> Option<&str> {
-        Some(&self.connector)
-    }
-
-    fn principal(&self) -> Option<&str> {
-        Some(&self.principal)
-    }
-
     fn outcome(&self) -> Option<&'static str> {
         Some("ok")
     }
+
+    concerns!(connector, principal);
 }

@@ -27,10 +27,6 @@ impl TypedEvent for OffsetsRequestApplied {
         )
     }
 
-    fn connector(&self) -> Option<&str> {
-        Some(&self.connector)
-    }
-
     fn outcome(&self) -> Option<&'static str> {
         Some("ok")
     }
@@ -42,6 +38,8 @@ impl TypedEvent for OffsetsRequestApplied {
             "Offsets request applied."
         );
     }
+
+    concerns!(connector);
 }
 
 /// An offsets request could not be applied (the connector was returned to its state, or that
@@ -72,10 +70,6 @@ impl TypedEvent for OffsetsRequestFailed {
         Level::Warn
     }
 
-    fn connector(&self) -> Option<&str> {
-        Some(&self.connector)
-    }
-
     fn outcome(&self) -> Option<&'static str> {
         Some(self.code)
     }
@@ -87,6 +81,8 @@ impl TypedEvent for OffsetsRequestFailed {
             "Offsets request failed."
         );
     }
+
+    concerns!(connector);
 }
 
 /// An offsets request changed the offsets, but the connector could not be returned to the
@@ -117,10 +113,6 @@ impl TypedEvent for OffsetsRestoreFailed {
         Level::Warn
     }
 
-    fn connector(&self) -> Option<&str> {
-        Some(&self.connector)
-    }
-
     fn outcome(&self) -> Option<&'static str> {
         Some(self.code)
     }
@@ -132,6 +124,8 @@ impl TypedEvent for OffsetsRestoreFailed {
             "Connector not returned to its state after an offsets change."
         );
     }
+
+    concerns!(connector);
 }
 
 /// The sweep removed a secret file no connector uses.

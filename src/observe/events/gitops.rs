@@ -43,7 +43,5 @@ impl TypedEvent for GitopsDrift {
         }
     }
 
-    fn connector(&self) -> Option<&str> {
-        Some(&self.connector)
-    }
+    concerns!(connector);
 }

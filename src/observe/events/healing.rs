@@ -35,17 +35,11 @@ impl TypedEvent for ConnectorFailed {
         Level::Warn
     }
 
-    fn pool(&self) -> Option<String> {
-        Some(self.pool.clone())
-    }
-
-    fn connector(&self) -> Option<&str> {
-        Some(&self.connector)
-    }
-
     fn outcome(&self) -> Option<&'static str> {
         Some("failed")
     }
+
+    concerns!(connector, pool);
 }
 
 /// The supervisor restarted a failed connector's failed parts.
@@ -82,17 +76,11 @@ impl TypedEvent for ConnectorAutoRestarted {
         Level::Warn
     }
 
-    fn pool(&self) -> Option<String> {
-        Some(self.pool.clone())
-    }
-
-    fn connector(&self) -> Option<&str> {
-        Some(&self.connector)
-    }
-
     fn outcome(&self) -> Option<&'static str> {
         Some("ok")
     }
+
+    concerns!(connector, pool);
 }
 
 /// An automatic restart call was refused or failed.
@@ -124,17 +112,11 @@ impl TypedEvent for AutoRestartFailed {
         Level::Warn
     }
 
-    fn pool(&self) -> Option<String> {
-        Some(self.pool.clone())
-    }
-
-    fn connector(&self) -> Option<&str> {
-        Some(&self.connector)
-    }
-
     fn outcome(&self) -> Option<&'static str> {
         Some(self.code)
     }
+
+    concerns!(connector, pool);
 }
 
 /// The restart of the worker a connector ran on was counted in the connector's budget.
@@ -175,9 +157,7 @@ impl TypedEvent for RestartBudgetCharged {
         Some(self.worker.clone())
     }
 
-    fn connector(&self) -> Option<&str> {
-        Some(&self.connector)
-    }
+    concerns!(connector);
 }
 
 /// A failed connector runs again (after automatic restarts).
@@ -203,17 +183,11 @@ impl TypedEvent for ConnectorRecovered {
         )
     }
 
-    fn pool(&self) -> Option<String> {
-        Some(self.pool.clone())
-    }
-
-    fn connector(&self) -> Option<&str> {
-        Some(&self.connector)
-    }
-
     fn outcome(&self) -> Option<&'static str> {
         Some("ok")
     }
+
+    concerns!(connector, pool);
 }
 
 /// A connector used up its restart budget: no more automatic restarts until an operator
@@ -248,17 +222,11 @@ impl TypedEvent for ConnectorHeld {
         Level::Error
     }
 
-    fn pool(&self) -> Option<String> {
-        Some(self.pool.clone())
-    }
-
-    fn connector(&self) -> Option<&str> {
-        Some(&self.connector)
-    }
-
     fn outcome(&self) -> Option<&'static str> {
         Some("held")
     }
+
+    concerns!(connector, pool);
 }
 
 /// An operator's restart released a held connector.
@@ -285,15 +253,9 @@ impl TypedEvent for ConnectorReleased {
         )
     }
 
-    fn connector(&self) -> Option<&str> {
-        Some(&self.connector)
-    }
-
-    fn principal(&self) -> Option<&str> {
-        Some(&self.principal)
-    }
-
     fn outcome(&self) -> Option<&'static str> {
         Some("ok")
     }
+
+    concerns!(connector, principal);
 }

@@ -12,6 +12,39 @@
 //!
 //! Events carry no secrets: reasons, codes, keys and rule ids only.
 
+/// The accessors of what an event concerns, from its fields of the same names: `connector`,
+/// `principal`, `pool` (a pool name), `worker` (a [`crate::model::WorkerId`]: the worker and its
+/// pool).
+macro_rules! concerns {
+    ($($field:ident),+) => {
+        $(concerns!(@ $field);)+
+    };
+    (@ connector) => {
+        fn connector(&self) -> Option<&str> {
+            Some(&self.connector)
+        }
+    };
+    (@ principal) => {
+        fn principal(&self) -> Option<&str> {
+            Some(&self.principal)
+        }
+    };
+    (@ pool) => {
+        fn pool(&self) -> Option<String> {
+            Some(self.pool.clone())
+        }
+    };
+    (@ worker) => {
+        fn worker(&self) -> Option<String> {
+            Some(self.worker.to_string())
+        }
+
+        fn pool(&self) -> Option<String> {
+            Some(self.worker.pool.clone())
+        }
+    };
+}
+
 pub mod admission;
 pub mod api;
 pub mod connectors;

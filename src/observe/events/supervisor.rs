@@ -8,27 +8,6 @@ use crate::model::{Cpu, WorkerId};
 use crate::observe::Metrics;
 use crate::supervisor::lifecycle::{ExitReason, Phase};
 
-fn worker_of(worker: &WorkerId) -> Option<String> {
-    Some(worker.to_string())
-}
-
-fn pool_of(worker: &WorkerId) -> Option<String> {
-    Some(worker.pool.clone())
-}
-
-/// The worker and pool accessors of an event about one worker (its `worker` field).
-macro_rules! about_a_worker {
-    () => {
-        fn worker(&self) -> Option<String> {
-            worker_of(&self.worker)
-        }
-
-        fn pool(&self) -> Option<String> {
-            pool_of(&self.worker)
-        }
-    };
-}
-
 /// A worker process was spawned.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkerStarted {
@@ -54,7 +33,7 @@ impl TypedEvent for WorkerStarted {
         format!("Worker {worker} started (pid {pid}, launch {launch}).")
     }
 
-    about_a_worker!();
+    concerns!(worker);
 }
 
 /// A worker answers `GET /health` with 200.
@@ -79,7 +58,7 @@ impl TypedEvent for WorkerReady {
         )
     }
 
-    about_a_worker!();
+    concerns!(worker);
 }
 
 /// A worker has been ready for the stable period; its backoff is reset.
@@ -101,7 +80,7 @@ impl TypedEvent for WorkerStable {
         )
     }
 
-    about_a_worker!();
+    concerns!(worker);
 }
 
 /// A starting worker's CPU quota was raised out of the department's unused CPU budget, until it
@@ -132,11 +111,11 @@ impl TypedEvent for StartupBoostApplied {
         )
     }
 
-    about_a_worker!();
-
     fn record(&self, metrics: &Metrics) {
         metrics.cpu_boost(&self.worker, f64::from(self.boost_millis) / 1000.0);
     }
+
+    concerns!(worker);
 }
 
 /// A worker's start-up boost ended (it is ready, or its process ended): back to its limit.
@@ -161,11 +140,11 @@ impl TypedEvent for StartupBoostEnded {
         )
     }
 
-    about_a_worker!();
-
     fn record(&self, metrics: &Metrics) {
         metrics.cpu_boost(&self.worker, 0.0);
     }
+
+    concerns!(worker);
 }
 
 /// A worker's process ended.
@@ -213,13 +192,13 @@ impl TypedEvent for WorkerExited {
         Some(self.reason.code())
     }
 
-    about_a_worker!();
-
     fn record(&self, metrics: &Metrics) {
         if self.reason.is_failure() || self.reason == ExitReason::AdminRestart {
             metrics.worker_restarted(&self.worker, &self.reason);
         }
     }
+
+    concerns!(worker);
 }
 
 /// The kernel's OOM killer killed a worker at its cgroup memory limit.
@@ -247,11 +226,11 @@ impl TypedEvent for WorkerOomKilled {
         Level::Warn
     }
 
-    about_a_worker!();
-
     fn record(&self, metrics: &Metrics) {
         metrics.worker_oom_killed(&self.worker);
     }
+
+    concerns!(worker);
 }
 
 /// A worker could not be spawned.
@@ -285,7 +264,7 @@ impl TypedEvent for WorkerSpawnFailed {
         Some("failed")
     }
 
-    about_a_worker!();
+    concerns!(worker);
 }
 
 /// A liveness check of a ready worker failed.
@@ -313,7 +292,7 @@ impl TypedEvent for WorkerUnresponsive {
         Level::Warn
     }
 
-    about_a_worker!();
+    concerns!(worker);
 }
 
 /// A restart was scheduled after a failure.
@@ -345,7 +324,7 @@ impl TypedEvent for RestartScheduled {
         Level::Warn
     }
 
-    about_a_worker!();
+    concerns!(worker);
 }
 
 /// A worker is held after too many failures in the window.
@@ -382,7 +361,7 @@ impl TypedEvent for WorkerHeld {
         Some("held")
     }
 
-    about_a_worker!();
+    concerns!(worker);
 }
 
 /// An admin asked for a worker restart.
@@ -401,7 +380,7 @@ impl TypedEvent for WorkerRestartRequested {
         format!("Restart of worker {} requested.", self.worker)
     }
 
-    about_a_worker!();
+    concerns!(worker);
 }
 
 /// An admin cleared a held worker.
@@ -420,7 +399,7 @@ impl TypedEvent for WorkerCleared {
         format!("Worker {} was cleared and starts again.", self.worker)
     }
 
-    about_a_worker!();
+    concerns!(worker);
 }
 
 /// A worker was stopped for good (shutdown or scale down).
@@ -439,7 +418,7 @@ impl TypedEvent for WorkerStopped {
         format!("Worker {} stopped.", self.worker)
     }
 
-    about_a_worker!();
+    concerns!(worker);
 }
 
 /// A worker's lifecycle moved to another phase. Routine: it sets the phase metric and is
@@ -462,8 +441,6 @@ impl TypedEvent for WorkerPhaseChanged {
         format!("Worker {} is {}.", self.worker, self.to.as_str())
     }
 
-    about_a_worker!();
-
     fn record(&self, metrics: &Metrics) {
         metrics.worker_phase(&self.worker.pool, &self.worker.to_string(), self.to);
     }
@@ -471,6 +448,8 @@ impl TypedEvent for WorkerPhaseChanged {
     fn routine(&self) -> bool {
         true
     }
+
+    concerns!(worker);
 }
 
 /// A pool's worker count changed.
@@ -494,9 +473,7 @@ impl TypedEvent for PoolScaled {
         format!("Pool {pool} scaled from {from} to {to} workers.")
     }
 
-    fn pool(&self) -> Option<String> {
-        Some(self.pool.clone())
-    }
+    concerns!(pool);
 }
 
 /// A scale was refused (budget).
@@ -528,9 +505,7 @@ impl TypedEvent for ScaleRefused {
         Level::Warn
     }
 
-    fn pool(&self) -> Option<String> {
-        Some(self.pool.clone())
-    }
+    concerns!(pool);
 }
 
 /// A rolling restart of a pool began.
@@ -552,9 +527,7 @@ impl TypedEvent for RolloutStarted {
         format!("Rolling restart of pool {pool} ({workers} workers) started.")
     }
 
-    fn pool(&self) -> Option<String> {
-        Some(self.pool.clone())
-    }
+    concerns!(pool);
 }
 
 /// A rolling restart ended.
@@ -581,9 +554,7 @@ impl TypedEvent for RolloutFinished {
         if self.ok { Level::Info } else { Level::Error }
     }
 
-    fn pool(&self) -> Option<String> {
-        Some(self.pool.clone())
-    }
+    concerns!(pool);
 }
 
 /// How limits are enforced, chosen at start.
