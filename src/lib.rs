@@ -58,8 +58,6 @@ pub mod runtime;
 pub mod secret_store;
 pub mod session;
 pub mod supervisor;
-#[cfg(test)]
-pub(crate) mod testing;
 pub mod translate;
 pub mod ui;
 pub mod worker;

@@ -405,13 +405,13 @@ mod tests {
     use super::*;
 
     fn department() -> Department {
-        crate::testing::department()
+        crate::config::testing::department()
             .managed_ids("env-1", "lkc-1")
             .kafka_client("security.protocol", "SASL_SSL")
             .set("runtime", "dir", "\"/opt/rt\"")
             .set("supervisor", "state_dir", "\"/var/lib/cs\"")
             .pool(
-                crate::testing::pool("shared")
+                crate::config::testing::pool("shared")
                     .workers(2)
                     .cpu("0.5")
                     .key("jvm_options", "[\"-XX:+UseSerialGC\"]")

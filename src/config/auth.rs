@@ -156,7 +156,7 @@ mod tests {
     use crate::config::{ParseError, parse};
 
     fn base() -> String {
-        crate::testing::department().toml()
+        crate::config::testing::department().toml()
     }
 
     fn problems(text: &str) -> Vec<(String, String)> {

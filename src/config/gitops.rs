@@ -70,7 +70,7 @@ mod tests {
     use crate::config::{ParseError, parse};
 
     fn base() -> String {
-        crate::testing::department().toml()
+        crate::config::testing::department().toml()
     }
 
     #[test]

@@ -641,3 +641,6 @@ pub fn load_with_auth(path: &Path, auth_path: &Path) -> Result<Department, Confi
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+pub(crate) mod testing;

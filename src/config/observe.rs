@@ -269,7 +269,7 @@ mod tests {
     use super::*;
 
     fn base() -> String {
-        crate::testing::department().toml()
+        crate::config::testing::department().toml()
     }
 
     fn parse(extra: &str) -> Result<crate::model::Department, Vec<super::super::Problem>> {

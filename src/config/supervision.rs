@@ -163,10 +163,10 @@ mod tests {
     use super::*;
 
     fn base() -> String {
-        crate::testing::department()
-            .pool(crate::testing::pool("shared").workers(2))
+        crate::config::testing::department()
+            .pool(crate::config::testing::pool("shared").workers(2))
             .pool(
-                crate::testing::pool("heavy")
+                crate::config::testing::pool("heavy")
                     .with("[pools.supervision]\nmax_failures = 2\nbackoff_max = \"5s\""),
             )
             .toml()

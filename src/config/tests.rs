@@ -2,7 +2,7 @@
 
 use super::*;
 
-use crate::testing::{department, pool};
+use crate::config::testing::{department, pool};
 
 /// A department with every table a file usually has: client settings with an environment
 /// reference, relative paths, a budget, two pools.

@@ -219,7 +219,7 @@ mod tests {
     use super::*;
 
     fn department() -> Department {
-        crate::testing::department()
+        crate::config::testing::department()
             .managed_ids("env-1", "lkc-1")
             .bootstrap_servers("b:9092")
             .build()

@@ -549,7 +549,7 @@ mod tests {
     use crate::gitops::{document, lines};
 
     fn department() -> Department {
-        crate::testing::department()
+        crate::config::testing::department()
             .managed_ids("e", "k")
             .bootstrap_servers("b:9092")
             .with("[policy.quotas]\nmax_connectors = 2\nmax_tasks_per_connector = 4\nmax_tasks_total = 5")

@@ -263,7 +263,7 @@ mod tests {
             url: "http://cs:8083/".into(),
             credentials: Credentials::None,
         };
-        let department = crate::testing::department()
+        let department = crate::config::testing::department()
             .id("d")
             .managed_ids("env-1", "lkc-1")
             .bootstrap_servers("b:9092")

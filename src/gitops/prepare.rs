@@ -248,7 +248,7 @@ mod tests {
     use super::*;
 
     fn department() -> Department {
-        crate::testing::department()
+        crate::config::testing::department()
             .managed_ids("e", "k")
             .bootstrap_servers("b:9092")
             .build()

@@ -396,7 +396,7 @@ mod tests {
 
     #[test]
     fn client_settings_translate_the_java_ones_and_take_overrides() {
-        let d = crate::testing::department()
+        let d = crate::config::testing::department()
             .managed_ids("e", "k")
             .bootstrap_servers("b:9092")
             .kafka_client("security.protocol", "SASL_SSL")
@@ -406,7 +406,7 @@ mod tests {
                 "x required username=\"u\" password=\"p\";",
             )
             .kafka_client("ssl.truststore.location", "/x.jks")
-            .pool(crate::testing::pool("p"))
+            .pool(crate::config::testing::pool("p"))
             .build();
         let s = client_settings(
             &d,

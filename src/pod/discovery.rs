@@ -140,10 +140,10 @@ mod tests {
     use super::*;
 
     fn department() -> Department {
-        crate::testing::department()
+        crate::config::testing::department()
             .budget(4, "4", "4GiB")
-            .pool(crate::testing::pool("shared").workers(2))
-            .pool(crate::testing::pool("etl").workers(1))
+            .pool(crate::config::testing::pool("shared").workers(2))
+            .pool(crate::config::testing::pool("etl").workers(1))
             .build()
     }
 

@@ -277,12 +277,12 @@ mod tests {
     use super::*;
 
     fn department() -> Department {
-        crate::testing::department()
+        crate::config::testing::department()
             .department_key("default_pool", "\"etl\"")
             .budget(4, "4", "4GiB")
-            .pool(crate::testing::pool("etl").workers(3))
+            .pool(crate::config::testing::pool("etl").workers(3))
             .pool(
-                crate::testing::pool("shared")
+                crate::config::testing::pool("shared")
                     .workers(1)
                     .cpu("\"500m\"")
                     .memory("768MiB")

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 use super::rules::*;
 use super::*;
-use crate::testing;
+use crate::config::testing;
 
 const FILE_SOURCE: &str = "org.apache.kafka.connect.file.FileStreamSourceConnector";
 const FILE_SINK: &str = "org.apache.kafka.connect.file.FileStreamSinkConnector";
@@ -437,7 +437,7 @@ x = 1
 
 #[test]
 fn a_department_id_that_is_itself_reserved_is_a_problem() {
-    let problems = crate::testing::department()
+    let problems = crate::config::testing::department()
         .id("admin")
         .managed_ids("e", "k")
         .bootstrap_servers("b:9092")

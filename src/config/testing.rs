@@ -1,5 +1,6 @@
-//! Test fixtures shared by the unit tests: one builder of department files instead of a TOML
-//! text copied into every test module.
+//! Test fixtures shared by the unit tests of every module (test builds only): one builder of
+//! department files instead of a TOML text copied into every test module. It lives in `config`
+//! because it writes config files, so it adds no module to the graph.
 //!
 //! [`department()`] starts from the smallest valid department (`dept1`, one pool `shared` of one
 //! CPU and 1GiB) and each test adds what it is about. The builder writes TOML text, so the tests
@@ -8,7 +9,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::config::{self, ParseError, Problem};
+use super::{ParseError, Problem};
 use crate::model::Department;
 
 /// A department file being put together for a test.
@@ -205,7 +206,7 @@ impl DepartmentFile {
         base: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Department, ParseError> {
-        config::parse(&self.toml(), base, env)
+        super::parse(&self.toml(), base, env)
     }
 
     /// The department (relative paths against `/`, no environment variables); panics with the
