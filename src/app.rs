@@ -255,6 +255,8 @@ async fn serve_department(
             return Err(AppError::State(e));
         }
     };
+    // The connector watch runs until the supervisor shuts down; this task owns it.
+    let healing = tokio::spawn(std::sync::Arc::clone(&state.watch).run());
     let app = router(state);
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let limits = supervisor.department().supervisor.http;
@@ -287,6 +289,7 @@ async fn serve_department(
     }
     tracing::info!("Stopping: workers first, then the HTTP server.");
     supervisor.shutdown().await;
+    let _ = healing.await;
     let _ = stop_server.send(());
     let _ = server.await;
     reaper.abort();

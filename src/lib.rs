@@ -24,6 +24,8 @@
 //! * [`app`] wires them together for the `run` and `dev` commands.
 //! * [`policy`] reviews connectors against the department's guardrails (pure).
 //! * [`gitops`] loads connector files and runs `connect-supervisor validate`.
+//! * [`healing`] watches the connectors: status poll, automatic restarts within a budget, the
+//!   health summary.
 //! * [`ui`] is the department's health dashboard (server-rendered HTML under `/ui/`).
 //! * [`secret_store`] keeps the per-connector secret files of `externalize` mode.
 //! * [`session`] issues and verifies the session tokens of the Confluent CLI's login.
@@ -42,6 +44,7 @@ pub mod connector_ids;
 pub mod connectors;
 pub mod dev;
 pub mod gitops;
+pub mod healing;
 pub mod lock;
 pub mod migrate;
 pub mod model;
@@ -57,5 +60,4 @@ pub mod supervisor;
 pub mod translate;
 pub mod ui;
 pub mod util;
-pub mod watch;
 pub mod worker;

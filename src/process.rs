@@ -476,7 +476,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_child_that_ignores_sigterm_is_killed_after_the_grace_period() {
-        let spec = SpawnSpec::new("sh", ["-c", "trap '' TERM; while true; do sleep 0.1; done"]);
+        // The script says when its trap is in place (a marker file), so the SIGTERM below
+        // cannot arrive before it and end the shell gracefully.
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("trapped");
+        let spec = SpawnSpec::new(
+            "sh",
+            [
+                "-c",
+                "trap '' TERM; : > \"$1\"; while true; do sleep 0.1; done",
+                "sh",
+                marker.to_str().unwrap(),
+            ],
+        );
         let mut child = Spawner::global()
             .spawn(SpawnSpec {
                 output: Output::Null,
@@ -484,7 +496,14 @@ mod tests {
             })
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !marker.exists() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the script never installed its trap"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let outcome = stop_child(&mut child, Duration::from_millis(300))
             .await
             .unwrap();

@@ -358,32 +358,21 @@ pub async fn probe(http: &reqwest::Client, rest_url: &str, timeout: Duration) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config;
 
     fn department() -> Department {
-        let text = r#"
-[department]
-id = "dept1"
-environment_id = "env-1"
-kafka_cluster_id = "lkc-1"
-[kafka]
-bootstrap_servers = "127.0.0.1:9092"
-[kafka.client]
-"security.protocol" = "SASL_SSL"
-[runtime]
-dir = "/opt/rt"
-[supervisor]
-state_dir = "/var/lib/cs"
-[[pools]]
-name = "shared"
-workers = 2
-cpu = 0.5
-memory = "1GiB"
-jvm_options = ["-XX:+UseSerialGC"]
-[pools.worker_config]
-"offset.flush.interval.ms" = "1000"
-"#;
-        config::parse(text, Path::new("/"), &|_| None).expect("valid")
+        crate::config::testing::department()
+            .managed_ids("env-1", "lkc-1")
+            .kafka_client("security.protocol", "SASL_SSL")
+            .set("runtime", "dir", "\"/opt/rt\"")
+            .set("supervisor", "state_dir", "\"/var/lib/cs\"")
+            .pool(
+                crate::config::testing::pool("shared")
+                    .workers(2)
+                    .cpu("0.5")
+                    .key("jvm_options", "[\"-XX:+UseSerialGC\"]")
+                    .worker_config("offset.flush.interval.ms", "\"1000\""),
+            )
+            .build()
     }
 
     #[test]

@@ -153,7 +153,9 @@ async fn fake_api(supervisor_keys: &str) -> String {
     sup.wait_until_ready(Duration::from_secs(30)).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = router(AppState::new(sup).expect("the API state builds"));
+    let state = AppState::new(sup).expect("the API state builds");
+    tokio::spawn(std::sync::Arc::clone(&state.watch).run());
+    let app = router(state);
     tokio::spawn(connect_supervisor::api::serve::serve(
         listener,
         app,

@@ -47,6 +47,24 @@ async fn events(api: &TestApi, query: &str) -> Vec<Value> {
     a.body["events"].as_array().unwrap().clone()
 }
 
+/// An RFC 3339 time of an API answer.
+fn rfc3339(v: &Value) -> time::OffsetDateTime {
+    let text = v.as_str().unwrap_or_else(|| panic!("not a time: {v}"));
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+/// When the connector watch last read Connect's states (`status_read_at` of `GET /v1/health`).
+async fn status_read_at(api: &TestApi) -> Option<time::OffsetDateTime> {
+    let a = api
+        .call(As::Viewer, Method::GET, &api.url("/v1/health"), None)
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    a.body["status_read_at"]
+        .as_str()
+        .map(|_| rfc3339(&a.body["status_read_at"]))
+}
+
 fn kinds(events: &[Value]) -> Vec<String> {
     events
         .iter()
@@ -546,8 +564,22 @@ async fn a_connector_that_keeps_failing_is_held_until_an_operator_restarts_it() 
         ),
         Some(2.0)
     );
-    // Held: nothing more happens on its own.
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // Held: nothing more happens on its own. Rather than sleep and hope the watch looked, wait
+    // for a poll that began after a next restart would have been due (the hold plus the longest
+    // backoff and an interval), and then for the poll after it, so whatever that poll would
+    // have restarted is done.
+    let held = events(&api, &format!("connector={sink}&kind=connector_held")).await;
+    let due = rfc3339(&held[0]["time"]) + Duration::from_secs(2 + 1);
+    let late = eventually(
+        "a status poll after a restart would have been due",
+        WAIT,
+        || async { status_read_at(&api).await.filter(|t| *t > due) },
+    )
+    .await;
+    eventually("the poll after it", WAIT, || async {
+        status_read_at(&api).await.filter(|t| *t > late).map(|_| ())
+    })
+    .await;
     assert_eq!(
         restarts(&events(&api, &format!("connector={sink}")).await),
         2

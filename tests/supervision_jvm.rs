@@ -196,8 +196,7 @@ async fn two_pools_run_in_their_cgroups_sized_from_the_quota_and_throttled() {
         .find(|p| p.ends_with("connect-supervisor"))
         .unwrap()
         .join("cpu.shares");
-    let shares_before = read(&base_shares);
-    std::fs::write(&base_shares, "65536").unwrap();
+    let shares = Restored::set(&base_shares, "65536");
     let (s0, l0, t0) = (
         cpu_usage_ns(&small),
         cpu_usage_ns(&large),
@@ -214,7 +213,7 @@ async fn two_pools_run_in_their_cgroups_sized_from_the_quota_and_throttled() {
         let _ = l.kill();
         let _ = l.wait();
     }
-    std::fs::write(&base_shares, shares_before).unwrap();
+    drop(shares);
     eprintln!(
         "cpu: 0.5-CPU worker {small_cores:.2} cores, 1.5-CPU worker {large_cores:.2} cores, throttled periods {throttled}"
     );
@@ -556,4 +555,30 @@ async fn the_daemon_stops_cleanly_on_sigterm_and_cleans_up_after_sigkill() {
     kill(Pid::from_raw(daemon.child.id() as i32), Signal::SIGTERM).unwrap();
     let status = wait_exit(&mut daemon.child, Duration::from_secs(10)).expect("exits");
     assert_eq!(status.code(), Some(0));
+}
+
+/// A host file set for a measurement and put back as it was when dropped, also when the test
+/// panics (a failed assertion must not leave the host's cpu weights changed).
+struct Restored {
+    path: std::path::PathBuf,
+    before: String,
+}
+
+impl Restored {
+    fn set(path: &Path, value: &str) -> Self {
+        let before = read(path);
+        std::fs::write(path, value).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        Self {
+            path: path.to_path_buf(),
+            before,
+        }
+    }
+}
+
+impl Drop for Restored {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::write(&self.path, &self.before) {
+            eprintln!("could not restore {}: {e}", self.path.display());
+        }
+    }
 }

@@ -157,8 +157,9 @@ async fn a_worker_that_exits_at_once_is_held_after_the_configured_failures() {
     let held = wait_worker(&sup, "p-0", "held", T, |w| w.state == Phase::Held).await;
     assert_eq!(held.last_exit, Some(ExitReason::ExitCode { code: 3 }));
     assert_eq!(held.failures_in_window, 3);
-    // Held means no more launches, however long we wait.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Held means no more launches, however long we wait: the worker has no process and no
+    // restart scheduled (its lifecycle launches only at a scheduled restart or when cleared).
+    assert_no_restart_scheduled(&held);
     assert_eq!(
         lines(&launches).len(),
         3,
@@ -183,8 +184,8 @@ async fn a_worker_that_exits_at_once_is_held_after_the_configured_failures() {
         async move { (lines(&launches).len() >= 6).then_some(()) }
     })
     .await;
-    wait_worker(&sup, "p-0", "held again", T, |w| w.state == Phase::Held).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let held = wait_worker(&sup, "p-0", "held again", T, |w| w.state == Phase::Held).await;
+    assert_no_restart_scheduled(&held);
     assert_eq!(lines(&launches).len(), 6);
     let metrics = sup.observer().metrics().encode();
     assert!(
@@ -602,14 +603,39 @@ async fn a_second_supervisor_of_a_live_department_refuses_naming_the_holder_and_
     let err = second(elsewhere).await.unwrap_err();
     assert_eq!(err.code(), "department_locked", "{err}");
     assert!(err.to_string().contains("connect-supervisor/"), "{err}");
-    // Nothing of the first was touched.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(alive(pid), "the live worker was killed");
+    // Nothing of the first was touched. The refusals have returned, so every signal they could
+    // have sent was sent: it is either delivered (the worker is gone) or still pending.
+    assert!(
+        alive(pid) && !signal_pending(pid),
+        "the live worker was signalled"
+    );
     let w = worker(&first, "p-0");
     assert_eq!((w.pid, w.launches), (Some(pid), 1), "{w:#?}");
     assert!(w.state.is_up());
     assert_eq!(lines(&launches).len(), 1, "nothing else was launched");
     first.shutdown().await;
+}
+
+/// A held worker has no process and no restart scheduled, so nothing launches it again until
+/// it is cleared.
+fn assert_no_restart_scheduled(w: &connect_supervisor::supervisor::WorkerStatus) {
+    assert_eq!(w.state, Phase::Held, "{w:#?}");
+    assert_eq!((w.pid, w.restart_in_seconds), (None, None), "{w:#?}");
+}
+
+/// Whether a signal sent to `pid` waits to be delivered (`SigPnd`/`ShdPnd` of its status).
+fn signal_pending(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map(|s| {
+            s.lines()
+                .filter(|l| l.starts_with("SigPnd:") || l.starts_with("ShdPnd:"))
+                .any(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .is_some_and(|m| !m.trim_start_matches('0').is_empty())
+                })
+        })
+        .unwrap_or(false)
 }
 
 /// The CPU quota (v1 `cpu.cfs_quota_us`) of a worker's leaf right now.

@@ -39,7 +39,7 @@ pub struct AppState {
     /// Credentials and roles of the department.
     pub auth: Arc<Authenticator>,
     /// The connector watch: status poll, auto-restart, health summary.
-    pub watch: Arc<crate::watch::ConnectorWatch>,
+    pub watch: Arc<crate::healing::ConnectorWatch>,
     /// The health dashboard: sessions and the workers' usage history.
     pub ui: Arc<crate::ui::Dashboard>,
 }
@@ -54,7 +54,7 @@ impl AppState {
         connectors.sweep_secret_files_when_ready();
         let auth = Arc::new(authenticator(supervisor.department()));
         let watch = supervisor.connector_watch(|| {
-            crate::watch::ConnectorWatch::start(Arc::clone(&supervisor), Arc::clone(&connectors))
+            crate::healing::ConnectorWatch::new(Arc::clone(&supervisor), Arc::clone(&connectors))
         });
         let ui = crate::ui::Dashboard::start(Arc::clone(&supervisor));
         Ok(Self {

@@ -4,7 +4,7 @@
 //! (`/v1/workers/{id}/logs`, admin). Who may call which is decided in [`crate::auth`].
 //!
 //! Handlers only parse queries and shape answers; the data comes from the supervisor's
-//! [`crate::observe::Observer`] and the [`crate::watch::ConnectorWatch`].
+//! [`crate::observe::Observer`] and the [`crate::healing::ConnectorWatch`].
 
 use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{StatusCode, header};

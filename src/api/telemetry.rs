@@ -20,9 +20,10 @@ use serde_json::Value;
 use super::AppState;
 use super::error::{ApiError, MAX_BODY_BYTES};
 use crate::auth::Principal;
+use crate::observe::ConnectorChange;
 use crate::observe::audit::{AuditRecord, Outcome, short_message};
+use crate::observe::events::ConnectorChanged;
 use crate::observe::http::UNMATCHED_ROUTE;
-use crate::observe::{ConnectorChange, Event};
 use crate::translate::{percent_decode, rfc3339};
 
 /// Largest error body read back for the audit record's message.
@@ -288,7 +289,7 @@ async fn change_request(
             Change::Admin(_) => None,
         };
         if let Some(kind) = kind {
-            observer.emit(Event::ConnectorChanged {
+            observer.emit(ConnectorChanged {
                 connector: name.clone(),
                 change: kind,
                 principal: who.clone(),

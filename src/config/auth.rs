@@ -156,18 +156,9 @@ mod tests {
     use crate::auth::{Role, digest, hash_secret};
     use crate::config::{ParseError, parse};
 
-    const BASE: &str = r#"
-[department]
-id = "dept1"
-environment_id = "env-dept1"
-kafka_cluster_id = "lkc-dept1"
-[kafka]
-bootstrap_servers = "127.0.0.1:9092"
-[[pools]]
-name = "shared"
-cpu = 1
-memory = "512MiB"
-"#;
+    fn base() -> String {
+        crate::config::testing::department().toml()
+    }
 
     fn problems(text: &str) -> Vec<(String, String)> {
         match parse(text, Path::new("/"), &|_| None) {
@@ -178,14 +169,16 @@ memory = "512MiB"
 
     #[test]
     fn a_department_without_auth_is_marked_unconfigured() {
-        let d = parse(BASE, Path::new("/"), &|_| None).unwrap();
+        let base = base();
+        let d = parse(&base, Path::new("/"), &|_| None).unwrap();
         assert!(!d.auth.configured);
     }
 
     #[test]
     fn keys_tokens_and_switches_are_read() {
+        let base = base();
         let text = format!(
-            "{BASE}\n[auth]\ndelete_requires_admin = true\nopen_metrics = false\nsession_lifetime = \"2h\"\n\
+            "{base}\n[auth]\ndelete_requires_admin = true\nopen_metrics = false\nsession_lifetime = \"2h\"\n\
              [[auth.keys]]\nid = \"K1\"\nsecret_sha256 = \"{}\"\nrole = \"operator\"\n\
              [[auth.tokens]]\nname = \"ci\"\ntoken_sha256 = \"{}\"\nrole = \"viewer\"\n",
             hash_secret("s1"),
@@ -207,8 +200,9 @@ memory = "512MiB"
 
     #[test]
     fn every_auth_problem_is_reported_without_echoing_values() {
+        let base = base();
         let text = format!(
-            "{BASE}\n[auth]\nopen_health = \"yes\"\nanonymous_role = \"root\"\nsession_lifetime = \"30d\"\n\
+            "{base}\n[auth]\nopen_health = \"yes\"\nanonymous_role = \"root\"\nsession_lifetime = \"30d\"\n\
              [[auth.keys]]\nid = \"K1\"\nsecret_sha256 = \"my-plain-secret\"\nrole = \"boss\"\n\
              [[auth.keys]]\nid = \"K1\"\nsecret_sha256 = \"{h}\"\nrole = \"admin\"\n\
              [[auth.keys]]\nid = \"K1\"\nsecret_sha256 = \"{h}\"\nrole = \"admin\"\n\
@@ -236,12 +230,13 @@ memory = "512MiB"
 
     #[test]
     fn an_auth_table_that_lets_nobody_in_is_refused() {
-        let p = problems(&format!("{BASE}\n[auth]\ndelete_requires_admin = true\n"));
+        let base = base();
+        let p = problems(&format!("{base}\n[auth]\ndelete_requires_admin = true\n"));
         assert_eq!(p.len(), 1, "{p:?}");
         assert_eq!(p[0].0, "auth.keys");
         assert!(p[0].1.contains("allow_anonymous"), "{}", p[0].1);
         let d = parse(
-            &format!("{BASE}\n[auth]\nallow_anonymous = true\nanonymous_role = \"operator\"\n"),
+            &format!("{base}\n[auth]\nallow_anonymous = true\nanonymous_role = \"operator\"\n"),
             Path::new("/"),
             &|_| None,
         )

@@ -69,14 +69,16 @@ mod tests {
     use super::*;
     use crate::config::{ParseError, parse};
 
-    const BASE: &str = "[department]\nid = \"dept1\"\nenvironment_id = \"e\"\nkafka_cluster_id = \"k\"\n\
-        [kafka]\nbootstrap_servers = \"b:9092\"\n[[pools]]\nname = \"shared\"\ncpu = 1\nmemory = \"1GiB\"\n";
+    fn base() -> String {
+        crate::config::testing::department().toml()
+    }
 
     #[test]
     fn the_table_is_optional_and_read_with_defaults() {
-        let none = parse(BASE, Path::new("/etc/dept"), &|_| None).unwrap();
+        let base = base();
+        let none = parse(&base, Path::new("/etc/dept"), &|_| None).unwrap();
         assert_eq!(none.gitops, None);
-        let text = format!("{BASE}[gitops]\nsource = \"connectors/prod\"\n");
+        let text = format!("{base}[gitops]\nsource = \"connectors/prod\"\n");
         let g = parse(&text, Path::new("/etc/dept"), &|_| None)
             .unwrap()
             .gitops
@@ -88,7 +90,7 @@ mod tests {
             (DEFAULT_INTERVAL, DriftMode::Report, false)
         );
         let text = format!(
-            "{BASE}[gitops]\nsource = \"c\"\ninterval = \"5s\"\nmode = \"heal\"\nenv = \"prod\"\nowner = \"repo/c\"\nprune = true\n"
+            "{base}[gitops]\nsource = \"c\"\ninterval = \"5s\"\nmode = \"heal\"\nenv = \"prod\"\nowner = \"repo/c\"\nprune = true\n"
         );
         let g = parse(&text, Path::new("/"), &|_| None)
             .unwrap()
@@ -102,7 +104,8 @@ mod tests {
 
     #[test]
     fn every_problem_of_the_table_is_reported() {
-        let text = format!("{BASE}[gitops]\ninterval = \"0s\"\nmode = \"fix\"\nsorce = \"x\"\n");
+        let base = base();
+        let text = format!("{base}[gitops]\ninterval = \"0s\"\nmode = \"fix\"\nsorce = \"x\"\n");
         let Err(ParseError::Invalid(problems)) = parse(&text, Path::new("/"), &|_| None) else {
             panic!("expected problems");
         };

@@ -268,21 +268,13 @@ fn read_health(
 mod tests {
     use super::*;
 
-    const BASE: &str = r#"
-[department]
-id = "dept1"
-environment_id = "env-1"
-kafka_cluster_id = "lkc-1"
-[kafka]
-bootstrap_servers = "127.0.0.1:9092"
-[[pools]]
-name = "shared"
-cpu = 1
-memory = "1GiB"
-"#;
+    fn base() -> String {
+        crate::config::testing::department().toml()
+    }
 
     fn parse(extra: &str) -> Result<crate::model::Department, Vec<super::super::Problem>> {
-        let text = format!("{BASE}\n{extra}");
+        let base = base();
+        let text = format!("{base}\n{extra}");
         let env = |name: &str| (name == "LOG_PASSWORD").then(|| "pw".to_string());
         crate::config::parse(&text, std::path::Path::new("/"), &env).map_err(|e| match e {
             super::super::ParseError::Invalid(p) => p,

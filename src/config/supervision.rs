@@ -162,29 +162,19 @@ pub(super) fn check_pools(root: &mut TableReader<'_>, supervision: &Supervision,
 mod tests {
     use super::*;
 
-    const BASE: &str = r#"
-[department]
-id = "dept1"
-environment_id = "env-1"
-kafka_cluster_id = "lkc-1"
-[kafka]
-bootstrap_servers = "127.0.0.1:9092"
-[[pools]]
-name = "shared"
-workers = 2
-cpu = 1
-memory = "1GiB"
-[[pools]]
-name = "heavy"
-cpu = 1
-memory = "1GiB"
-[pools.supervision]
-max_failures = 2
-backoff_max = "5s"
-"#;
+    fn base() -> String {
+        crate::config::testing::department()
+            .pool(crate::config::testing::pool("shared").workers(2))
+            .pool(
+                crate::config::testing::pool("heavy")
+                    .with("[pools.supervision]\nmax_failures = 2\nbackoff_max = \"5s\""),
+            )
+            .toml()
+    }
 
     fn parse(extra: &str) -> Result<crate::model::Department, Vec<super::super::Problem>> {
-        let text = format!("{BASE}\n{extra}");
+        let base = base();
+        let text = format!("{base}\n{extra}");
         crate::config::parse(&text, std::path::Path::new("/"), &|_| None).map_err(|e| match e {
             super::super::ParseError::Invalid(p) => p,
             other => panic!("{other:?}"),

@@ -7,7 +7,7 @@
 //!
 //! The connectors calls in here around its calls to Connect. This module gathers the review's
 //! inputs from the workers (usage, plugin catalog, PASSWORD-typed keys), turns a verdict into a
-//! [`Refusal`] and a [`Event::PolicyRejected`], and stages the secret file
+//! [`Refusal`] and a [`PolicyRejected`], and stages the secret file
 //! ([`crate::secret_store`]) so that a change Connect refuses leaves it as it was. It does not
 //! call Connect's write endpoints, hold locks, or shape HTTP answers. The pure helpers (usage,
 //! the validate merge, refusal texts) are unit-tested here.
@@ -24,10 +24,10 @@ use serde_json::{Value, json};
 
 use super::{Connectors, ConnectorsError, placement};
 use crate::model::Department;
-use crate::observe::Event;
+use crate::observe::events::{DefaultsApplied, PolicyRejected, SecretsExternalized};
 use crate::policy::{
-    self, ConnectorRequest, NAME_KEY, Operation, PluginCatalog, PolicyError, Reported, Review,
-    SecretPlan, ConnectorUsage, Violation, quota, rules,
+    self, ConnectorRequest, ConnectorUsage, NAME_KEY, Operation, PluginCatalog, PolicyError,
+    Reported, Review, SecretPlan, Violation, quota, rules,
 };
 use crate::secret_store::{SecretStore, SecretStoreError};
 use crate::translate;
@@ -307,7 +307,7 @@ impl Admitted {
         let observer = connectors.supervisor().observer();
         let operation = operation_str(self.operation);
         if !self.review.applied_defaults.is_empty() {
-            observer.emit(Event::DefaultsApplied {
+            observer.emit(DefaultsApplied {
                 connector: self.name.clone(),
                 operation,
                 principal: self.principal.clone(),
@@ -320,7 +320,7 @@ impl Admitted {
             });
         }
         if !self.secrets.moved.is_empty() {
-            observer.emit(Event::SecretsExternalized {
+            observer.emit(SecretsExternalized {
                 connector: self.name,
                 operation,
                 principal: self.principal,
@@ -478,7 +478,11 @@ impl std::fmt::Debug for Decision {
 
 /// The usage a write of connector `name` is judged against: an update of a connector not
 /// listed yet (created a moment ago on another worker) counts it as it will be.
-pub fn write_usage(operation: Operation, tasks: &BTreeMap<String, u32>, name: &str) -> ConnectorUsage {
+pub fn write_usage(
+    operation: Operation,
+    tasks: &BTreeMap<String, u32>,
+    name: &str,
+) -> ConnectorUsage {
     let mut usage = usage_for(tasks, name);
     if operation == Operation::Create {
         usage.connector_tasks = None;
@@ -570,7 +574,7 @@ pub fn decide(
 
 /// Reviews a create or update and plans its secrets: gathers the inputs (the workers' plugins
 /// and usage, the plugin's PASSWORD keys, the secret file), then [`decide`]s. Refuses (a
-/// [`ConnectorsError::Refused`] and a [`Event::PolicyRejected`] when rules are broken) with every
+/// [`ConnectorsError::Refused`] and a [`PolicyRejected`] when rules are broken) with every
 /// problem and violation at once; nothing is written yet.
 pub async fn admit(
     connectors: &Connectors,
@@ -598,15 +602,12 @@ pub async fn admit(
         Ok(decision) => decision,
         Err(ConnectorsError::Refused(refusal)) => {
             if !refusal.violations.is_empty() {
-                connectors
-                    .supervisor()
-                    .observer()
-                    .emit(Event::PolicyRejected {
-                        connector: name.to_string(),
-                        operation: operation_str(request.operation),
-                        principal: request.principal.to_string(),
-                        rules: refusal.rules(),
-                    });
+                connectors.supervisor().observer().emit(PolicyRejected {
+                    connector: name.to_string(),
+                    operation: operation_str(request.operation),
+                    principal: request.principal.to_string(),
+                    rules: refusal.rules(),
+                });
             }
             return Err(ConnectorsError::Refused(refusal));
         }

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use crate::observe::events::{OffsetsRequestApplied, OffsetsRequestFailed, OffsetsRestoreFailed};
 use crate::offsets::{OffsetRequest, Phase, RequestKind};
 use crate::translate;
 
@@ -157,11 +158,10 @@ impl Connectors {
                 record.phase = Phase::Applied;
                 record.message = record.applied_message().to_string();
                 record.applied_at = Some(translate::rfc3339(time::OffsetDateTime::now_utc()));
-                tracing::info!(
-                    connector = name,
-                    kind = record.kind.as_str(),
-                    "Offsets request applied."
-                );
+                self.supervisor.observer().emit(OffsetsRequestApplied {
+                    connector: connector.clone(),
+                    kind: record.kind.as_str(),
+                });
             }
             (Err(e), restore) => {
                 record.phase = Phase::Failed;
@@ -180,7 +180,11 @@ impl Connectors {
                         ),
                     }
                 );
-                tracing::warn!(connector = name, code = e.code(), "Offsets request failed.");
+                self.supervisor.observer().emit(OffsetsRequestFailed {
+                    connector: connector.clone(),
+                    kind: record.kind.as_str(),
+                    code: e.code(),
+                });
             }
             (Ok(()), Err(r)) => {
                 record.phase = Phase::Failed;
@@ -188,11 +192,11 @@ impl Connectors {
                     "the offsets were changed, but returning the connector to {} failed: {r}; resume or pause it yourself",
                     record.restore_state
                 );
-                tracing::warn!(
-                    connector = name,
-                    code = r.code(),
-                    "Connector not returned to its state after an offsets change."
-                );
+                self.supervisor.observer().emit(OffsetsRestoreFailed {
+                    connector: connector.clone(),
+                    state: record.restore_state.clone(),
+                    code: r.code(),
+                });
             }
         }
         if let Err(e) = self.offsets.update(record) {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::connect::ConnectorInfo;
+use crate::observe::events::{SecretFileRemoved, SecretSweepSkipped};
 use crate::offsets::{self, OffsetRequest, Phase, RequestKind};
 use crate::policy::Operation;
 use crate::translate;
@@ -472,15 +473,16 @@ impl Connectors {
                 .wait_for_ready_workers(&connectors.pools(), RECOVERY_TIMEOUT)
                 .await
             {
-                tracing::warn!(
-                    "Secret files not swept: not every pool had a ready worker in time; files \
-                     of connectors deleted while the supervisor was down stay until the next \
-                     start."
-                );
+                connectors
+                    .supervisor
+                    .observer()
+                    .emit(SecretSweepSkipped { error: None });
                 return;
             }
             if let Err(e) = connectors.sweep_secret_files(SWEEP_CONFIRM).await {
-                tracing::warn!(error = %e, "Secret files not swept.");
+                connectors.supervisor.observer().emit(SecretSweepSkipped {
+                    error: Some(e.to_string()),
+                });
             }
         });
     }
@@ -511,12 +513,9 @@ impl Connectors {
         let mut removed = Vec::new();
         for path in first.into_iter().filter(|p| confirmed.contains(p)) {
             if self.secrets.remove_file(&path)? {
-                tracing::warn!(
-                    file = %path.display(),
-                    "Removed a secret file that no connector uses (its connector was deleted \
-                     while the supervisor was down or on a worker's own API, or a write was \
-                     cut short)."
-                );
+                self.supervisor
+                    .observer()
+                    .emit(SecretFileRemoved { file: path.clone() });
                 removed.push(path);
             }
         }

@@ -214,20 +214,15 @@ pub async fn fetch(department: &Department, against: &Against) -> Result<Baselin
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use serde_json::json;
 
     use super::*;
 
     fn department() -> Department {
-        crate::config::parse(
-            "[department]\nid = \"dept1\"\nenvironment_id = \"env-1\"\nkafka_cluster_id = \"lkc-1\"\n\
-             [kafka]\nbootstrap_servers = \"b:9092\"\n[[pools]]\nname = \"shared\"\ncpu = 1\nmemory = \"1GiB\"\n",
-            Path::new("/"),
-            &|_| None,
-        )
-        .unwrap()
+        crate::config::testing::department()
+            .managed_ids("env-1", "lkc-1")
+            .bootstrap_servers("b:9092")
+            .build()
     }
 
     #[test]

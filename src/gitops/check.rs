@@ -546,30 +546,15 @@ fn similarity(
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
-    use crate::config;
     use crate::gitops::{document, lines};
 
     fn department() -> Department {
-        let text = r#"
-[department]
-id = "dept1"
-environment_id = "e"
-kafka_cluster_id = "k"
-[kafka]
-bootstrap_servers = "b:9092"
-[[pools]]
-name = "shared"
-cpu = 1
-memory = "1GiB"
-[policy.quotas]
-max_connectors = 2
-max_tasks_per_connector = 4
-max_tasks_total = 5
-"#;
-        config::parse(text, Path::new("/"), &|_| None).unwrap()
+        crate::config::testing::department()
+            .managed_ids("e", "k")
+            .bootstrap_servers("b:9092")
+            .with("[policy.quotas]\nmax_connectors = 2\nmax_tasks_per_connector = 4\nmax_tasks_total = 5")
+            .build()
     }
 
     fn file(path: &str, env: Option<&str>, text: &str) -> LoadedFile {

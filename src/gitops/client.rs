@@ -263,13 +263,11 @@ mod tests {
             url: "http://cs:8083/".into(),
             credentials: Credentials::None,
         };
-        let department = crate::config::parse(
-            "[department]\nid = \"d\"\nenvironment_id = \"env-1\"\nkafka_cluster_id = \"lkc-1\"\n\
-             [kafka]\nbootstrap_servers = \"b:9092\"\n[[pools]]\nname = \"shared\"\ncpu = 1\nmemory = \"1GiB\"\n",
-            std::path::Path::new("/"),
-            &|_| None,
-        )
-        .unwrap();
+        let department = crate::config::testing::department()
+            .id("d")
+            .managed_ids("env-1", "lkc-1")
+            .bootstrap_servers("b:9092")
+            .build();
         let client = ManagedClient::new(&against, &department, None).unwrap();
         assert_eq!(
             client.prefix(),

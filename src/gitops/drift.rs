@@ -19,7 +19,8 @@ use super::plan::{self, PlanOptions};
 use super::prepare::{self, Prepared};
 use super::{apply, load};
 use crate::model::{Department, DriftMode, GitopsSettings};
-use crate::observe::{Event, Observer};
+use crate::observe::Observer;
+use crate::observe::events::GitopsDrift;
 use crate::policy::PluginCatalog;
 
 /// Name of the drift metric (with the registry's `kcs_` namespace).
@@ -166,7 +167,7 @@ impl DriftWatch {
         let mut shown = self.shown.lock().expect("drift lock");
         for (connector, kind) in drift {
             if !shown.contains(&(connector.clone(), kind)) {
-                self.observer.emit(Event::GitopsDrift {
+                self.observer.emit(GitopsDrift {
                     connector: connector.clone(),
                     kind,
                     healed: false,
@@ -174,7 +175,7 @@ impl DriftWatch {
             }
         }
         for (connector, kind) in healed {
-            self.observer.emit(Event::GitopsDrift {
+            self.observer.emit(GitopsDrift {
                 connector: connector.clone(),
                 kind,
                 healed: true,

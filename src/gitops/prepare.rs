@@ -248,13 +248,10 @@ mod tests {
     use super::*;
 
     fn department() -> Department {
-        crate::config::parse(
-            "[department]\nid = \"dept1\"\nenvironment_id = \"e\"\nkafka_cluster_id = \"k\"\n\
-             [kafka]\nbootstrap_servers = \"b:9092\"\n[[pools]]\nname = \"shared\"\ncpu = 1\nmemory = \"1GiB\"\n",
-            std::path::Path::new("/"),
-            &|_| None,
-        )
-        .unwrap()
+        crate::config::testing::department()
+            .managed_ids("e", "k")
+            .bootstrap_servers("b:9092")
+            .build()
     }
 
     fn folder(files: &[(&str, &str)]) -> (tempfile::TempDir, Loaded) {

@@ -15,9 +15,10 @@ use rdkafka::error::KafkaError;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::Observer;
+use super::events::{KafkaReachable, KafkaUnreachable};
 use super::kafka::client_config;
 use super::metrics::NAMESPACE;
-use super::{Event, Observer};
 
 /// The last result of the Kafka check.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -148,8 +149,8 @@ impl KafkaCheck {
             && let Some(observer) = observer.upgrade()
         {
             match (before, result) {
-                (_, Err(message)) => observer.emit(Event::KafkaUnreachable { message }),
-                (Some(false), Ok(_)) => observer.emit(Event::KafkaReachable),
+                (_, Err(message)) => observer.emit(KafkaUnreachable { message }),
+                (Some(false), Ok(_)) => observer.emit(KafkaReachable),
                 _ => {}
             }
         }

@@ -382,7 +382,6 @@ fn run<T: Forwardable>(shared: Arc<Shared<T>>, producer: BaseProducer<Delivery>,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config;
 
     #[test]
     fn jaas_credentials_are_read_from_plain_and_scram_configs() {
@@ -397,24 +396,18 @@ mod tests {
 
     #[test]
     fn client_settings_translate_the_java_ones_and_take_overrides() {
-        let text = r#"
-[department]
-id = "dept1"
-environment_id = "e"
-kafka_cluster_id = "k"
-[kafka]
-bootstrap_servers = "b:9092"
-[kafka.client]
-"security.protocol" = "SASL_SSL"
-"sasl.mechanism" = "PLAIN"
-"sasl.jaas.config" = "x required username=\"u\" password=\"p\";"
-"ssl.truststore.location" = "/x.jks"
-[[pools]]
-name = "p"
-cpu = 1
-memory = "1GiB"
-"#;
-        let d = config::parse(text, std::path::Path::new("/"), &|_| None).unwrap();
+        let d = crate::config::testing::department()
+            .managed_ids("e", "k")
+            .bootstrap_servers("b:9092")
+            .kafka_client("security.protocol", "SASL_SSL")
+            .kafka_client("sasl.mechanism", "PLAIN")
+            .kafka_client(
+                "sasl.jaas.config",
+                "x required username=\"u\" password=\"p\";",
+            )
+            .kafka_client("ssl.truststore.location", "/x.jks")
+            .pool(crate::config::testing::pool("p"))
+            .build();
         let s = client_settings(
             &d,
             &BTreeMap::from([("ssl.ca.location".to_string(), "/ca.pem".to_string())]),

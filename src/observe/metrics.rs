@@ -11,7 +11,7 @@ use prometheus::{
 };
 
 use super::events::Event;
-use crate::model::{CgroupStats, Enforcement, ExitReason, WorkerPhase};
+use crate::model::{CgroupStats, Enforcement, ExitReason, WorkerId, WorkerPhase};
 
 /// Prefix of every metric name.
 pub const NAMESPACE: &str = "kcs";
@@ -165,46 +165,43 @@ impl Metrics {
         String::from_utf8(out).expect("the text format is UTF-8")
     }
 
-    /// Updates the metrics an event carries.
+    /// Counts `event` and updates the metrics it carries (each event says which:
+    /// [`super::events::TypedEvent::record`]).
     pub fn record(&self, event: &Event) {
         self.events_total.with_label_values(&[event.code()]).inc();
-        match event {
-            Event::WorkerExited { worker, reason, .. }
-                if reason.is_failure() || *reason == ExitReason::AdminRestart =>
-            {
-                self.worker_restarts_total
-                    .with_label_values(&[&worker.pool, &worker.to_string(), reason.code()])
-                    .inc();
-            }
-            Event::WorkerOomKilled { worker, .. } => {
-                self.worker_oom_kills_total
-                    .with_label_values(&[&worker.pool, &worker.to_string()])
-                    .inc();
-            }
-            Event::StartupBoostApplied {
-                worker,
-                boost_millis,
-                ..
-            } => self
-                .worker_cpu_boost_cores
-                .with_label_values(&[&worker.pool, &worker.to_string()])
-                .set(f64::from(*boost_millis) / 1000.0),
-            Event::StartupBoostEnded { worker, .. } => self
-                .worker_cpu_boost_cores
-                .with_label_values(&[&worker.pool, &worker.to_string()])
-                .set(0.0),
-            Event::EnforcementSelected { mode, .. } => self.set_enforcement(*mode),
-            Event::EnforcementDegraded { .. } => self.set_enforcement(Enforcement::None),
-            Event::PolicyRejected { rules, .. } => {
-                for rule in rules {
-                    self.policy_refusals_total.with_label_values(&[rule]).inc();
-                }
-            }
-            _ => {}
+        event.typed().record(self);
+    }
+
+    /// A worker's process ended with a failure or for an admin's restart.
+    pub(super) fn worker_restarted(&self, worker: &WorkerId, reason: &ExitReason) {
+        self.worker_restarts_total
+            .with_label_values(&[&worker.pool, &worker.to_string(), reason.code()])
+            .inc();
+    }
+
+    /// The kernel's OOM killer killed a worker.
+    pub(super) fn worker_oom_killed(&self, worker: &WorkerId) {
+        self.worker_oom_kills_total
+            .with_label_values(&[&worker.pool, &worker.to_string()])
+            .inc();
+    }
+
+    /// A worker's start-up CPU boost, in cores (0 once it ended).
+    pub(super) fn cpu_boost(&self, worker: &WorkerId, cores: f64) {
+        self.worker_cpu_boost_cores
+            .with_label_values(&[&worker.pool, &worker.to_string()])
+            .set(cores);
+    }
+
+    /// The guardrails refused a change for these rules.
+    pub(super) fn policy_refused(&self, rules: &[String]) {
+        for rule in rules {
+            self.policy_refusals_total.with_label_values(&[rule]).inc();
         }
     }
 
-    fn set_enforcement(&self, active: Enforcement) {
+    /// The enforcement mode in effect.
+    pub(super) fn set_enforcement(&self, active: Enforcement) {
         for mode in Enforcement::ALL {
             self.enforcement
                 .with_label_values(&[mode.as_str()])
@@ -330,26 +327,28 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::WorkerId;
+    use crate::observe::events::{
+        EnforcementSelected, PolicyRejected, WorkerExited, WorkerOomKilled,
+    };
 
     #[test]
     fn events_drive_counters_and_the_text_format_names_the_department() {
         let m = Metrics::new("dept1");
         m.worker_added("shared", "shared-0", 0.5, 1 << 30);
         let worker = WorkerId::new("shared", 0);
-        m.record(&Event::WorkerExited {
+        m.record(&Event::from(WorkerExited {
             worker: worker.clone(),
             reason: ExitReason::OomKilled,
             stderr_tail: Vec::new(),
-        });
-        m.record(&Event::WorkerOomKilled {
+        }));
+        m.record(&Event::from(WorkerOomKilled {
             worker: worker.clone(),
             oom_kills: 1,
-        });
-        m.record(&Event::EnforcementSelected {
+        }));
+        m.record(&Event::from(EnforcementSelected {
             mode: Enforcement::CgroupV1,
             controllers: vec!["cpu"],
-        });
+        }));
         m.worker_phase("shared", "shared-0", WorkerPhase::Ready);
         let text = m.encode();
         for line in [
@@ -365,12 +364,12 @@ mod tests {
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }
-        m.record(&Event::PolicyRejected {
+        m.record(&Event::from(PolicyRejected {
             connector: "dept1-a".into(),
             operation: "create",
             principal: "p".into(),
             rules: vec!["naming.prefix".into(), "quota.connectors".into()],
-        });
+        }));
         let text = m.encode();
         for line in [
             r#"kcs_policy_refusals_total{rule="naming.prefix",department="dept1"} 1"#,

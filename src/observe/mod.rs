@@ -19,13 +19,16 @@ pub mod metrics;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use events::{ConnectorChange, Event, EventLog, EventRecord, Level};
+pub use events::{ConnectorChange, Event, EventLog, EventRecord, Level, TypedEvent};
 pub use metrics::Metrics;
 
 use crate::model::{Department, LogSettings, SecretRules};
 
 /// Events kept in memory per department (oldest dropped first).
 pub const EVENT_CAPACITY: usize = 2000;
+/// Worker exits a subscriber of [`Observer::subscribe_exits`] may fall behind by before it
+/// misses some.
+pub const EXIT_CAPACITY: usize = 1024;
 /// How long shutdown waits for Kafka to take the waiting log and audit records.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -41,6 +44,7 @@ pub struct Observer {
     api: http::ApiMetrics,
     kafka: Option<Arc<health::KafkaCheck>>,
     audit: Option<audit::AuditLog>,
+    exits: tokio::sync::broadcast::Sender<events::WorkerExited>,
 }
 
 impl Observer {
@@ -79,6 +83,7 @@ impl Observer {
             kafka: None,
             audit,
             metrics,
+            exits: tokio::sync::broadcast::channel(EXIT_CAPACITY).0,
         }
     }
 
@@ -216,59 +221,41 @@ impl Observer {
         }
     }
 
-    /// Records `event`: a log line, the event counter (and the metrics the event carries), and
-    /// an entry in the event list.
-    pub fn emit(&self, event: Event) {
-        let code = event.code();
-        let message = event.message();
-        let worker = event.worker();
-        let pool = event.pool();
-        let department = self.department.as_str();
-        let w = worker.as_deref().unwrap_or("");
-        let c = event.connector().unwrap_or("");
-        match event.level() {
-            Level::Info => {
-                tracing::info!(
-                    department,
-                    event = code,
-                    worker = w,
-                    connector = c,
-                    "{message}"
-                )
-            }
-            Level::Warn => {
-                tracing::warn!(
-                    department,
-                    event = code,
-                    worker = w,
-                    connector = c,
-                    "{message}"
-                )
-            }
-            Level::Error => {
-                tracing::error!(
-                    department,
-                    event = code,
-                    worker = w,
-                    connector = c,
-                    "{message}"
-                )
-            }
-        }
+    /// Records `event` as the event says it shows ([`TypedEvent`]): its log line, the event
+    /// counter and the metrics it carries, and (unless it is routine) an entry in the event
+    /// list. A worker's exit also goes to the subscribers of [`Observer::subscribe_exits`].
+    pub fn emit(&self, event: impl Into<Event>) {
+        let event = event.into();
+        let typed = event.typed();
+        typed.log(&self.department);
         self.metrics.record(&event);
+        if let Event::WorkerExited(exit) = &event {
+            // No subscriber (no connector watch) is fine: nobody needs the exit then.
+            let _ = self.exits.send(exit.clone());
+        }
+        if typed.routine() {
+            return;
+        }
         self.events.push(EventRecord {
             seq: 0,
             time: time::OffsetDateTime::now_utc(),
             department: self.department.clone(),
-            event: code,
-            level: event.level(),
-            pool,
-            worker,
-            connector: event.connector().map(str::to_string),
-            principal: event.principal().map(str::to_string),
-            outcome: event.outcome(),
-            message,
+            event: typed.code().as_str(),
+            level: typed.level(),
+            pool: typed.pool(),
+            worker: typed.worker(),
+            connector: typed.connector().map(str::to_string),
+            principal: typed.principal().map(str::to_string),
+            outcome: typed.outcome(),
+            message: typed.message(),
         });
+    }
+
+    /// Every worker exit from now on, in order, whatever else happens meanwhile (the event list
+    /// keeps only the last [`EVENT_CAPACITY`] events of every kind; this channel only exits). A
+    /// subscriber more than [`EXIT_CAPACITY`] exits behind is told how many it missed.
+    pub fn subscribe_exits(&self) -> tokio::sync::broadcast::Receiver<events::WorkerExited> {
+        self.exits.subscribe()
     }
 }
 

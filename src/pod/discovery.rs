@@ -140,29 +140,11 @@ mod tests {
     use super::*;
 
     fn department() -> Department {
-        let text = r#"
-[department]
-id = "dept1"
-environment_id = "env-dept1"
-kafka_cluster_id = "lkc-dept1"
-[kafka]
-bootstrap_servers = "127.0.0.1:9092"
-[budget]
-max_workers = 4
-cpu = 4
-memory = "4GiB"
-[[pools]]
-name = "shared"
-workers = 2
-cpu = 1
-memory = "1GiB"
-[[pools]]
-name = "etl"
-workers = 1
-cpu = 1
-memory = "1GiB"
-"#;
-        crate::config::parse(text, std::path::Path::new("/"), &|_| None).unwrap()
+        crate::config::testing::department()
+            .budget(4, "4", "4GiB")
+            .pool(crate::config::testing::pool("shared").workers(2))
+            .pool(crate::config::testing::pool("etl").workers(1))
+            .build()
     }
 
     #[test]

@@ -277,31 +277,18 @@ mod tests {
     use super::*;
 
     fn department() -> Department {
-        let text = r#"
-[department]
-id = "dept1"
-environment_id = "env-dept1"
-kafka_cluster_id = "lkc-dept1"
-default_pool = "etl"
-[kafka]
-bootstrap_servers = "127.0.0.1:9092"
-[budget]
-max_workers = 4
-cpu = 4
-memory = "4GiB"
-[[pools]]
-name = "etl"
-workers = 3
-cpu = 1
-memory = "1GiB"
-[[pools]]
-name = "shared"
-workers = 1
-cpu = "500m"
-memory = "768MiB"
-heap = "700MiB"
-"#;
-        crate::config::parse(text, std::path::Path::new("/"), &|_| None).unwrap()
+        crate::config::testing::department()
+            .department_key("default_pool", "\"etl\"")
+            .budget(4, "4", "4GiB")
+            .pool(crate::config::testing::pool("etl").workers(3))
+            .pool(
+                crate::config::testing::pool("shared")
+                    .workers(1)
+                    .cpu("\"500m\"")
+                    .memory("768MiB")
+                    .key("heap", "\"700MiB\""),
+            )
+            .build()
     }
 
     fn options() -> WorkerOptions {

@@ -1,45 +1,29 @@
 //! Engine-level tests: a department file with a `[policy]` table, whole connector reviews.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use proptest::prelude::*;
 
 use super::rules::*;
 use super::*;
-use crate::config;
+use crate::config::testing;
 
 const FILE_SOURCE: &str = "org.apache.kafka.connect.file.FileStreamSourceConnector";
 const FILE_SINK: &str = "org.apache.kafka.connect.file.FileStreamSinkConnector";
 
 fn department_with(policy: &str, secrets: &str) -> Department {
-    let text = format!(
-        r#"
-[department]
-id = "dept1"
-environment_id = "env-1"
-kafka_cluster_id = "lkc-1"
-[kafka]
-bootstrap_servers = "127.0.0.1:9092"
-[supervisor]
-state_dir = "/var/lib/cs"
-[[pools]]
-name = "shared"
-workers = 1
-cpu = 1
-memory = "1GiB"
-[[pools]]
-name = "heavy"
-workers = 1
-cpu = 1
-memory = "1GiB"
-[pools.worker_config]
-"config.providers" = "file,vault"
-{secrets}
-{policy}
-"#
-    );
-    config::parse(&text, Path::new("/"), &|_| None).unwrap_or_else(|e| panic!("{e:?}"))
+    testing::department()
+        .managed_ids("env-1", "lkc-1")
+        .set("supervisor", "state_dir", "\"/var/lib/cs\"")
+        .pool(testing::pool("shared").workers(1))
+        .pool(
+            testing::pool("heavy")
+                .workers(1)
+                .worker_config("config.providers", "\"file,vault\""),
+        )
+        .with(secrets)
+        .with(policy)
+        .build()
 }
 
 fn department() -> Department {
@@ -419,17 +403,7 @@ deny contains {"msg": "sinks need two tasks", "key": "tasks.max"} if {
 
 #[test]
 fn the_policy_table_reports_every_problem_with_its_path() {
-    let text = r#"
-[department]
-id = "admin"
-environment_id = "env-1"
-kafka_cluster_id = "lkc-1"
-[kafka]
-bootstrap_servers = "b:9092"
-[[pools]]
-name = "shared"
-cpu = 1
-memory = "1GiB"
+    let policy = r#"
 [policy]
 disabled = ["naming.nope"]
 rego_dir = "/no/such/folder"
@@ -448,10 +422,12 @@ dead_letter_queue = "yes"
 [policy.typo]
 x = 1
 "#;
-    let problems = match config::parse(text, Path::new("/"), &|_| None) {
-        Err(config::ParseError::Invalid(p)) => p,
-        other => panic!("{other:?}"),
-    };
+    let problems = testing::department()
+        .id("admin")
+        .managed_ids("env-1", "lkc-1")
+        .bootstrap_servers("b:9092")
+        .with(policy)
+        .problems();
     let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
     for expected in [
         "policy.disabled",
@@ -471,13 +447,12 @@ x = 1
 
 #[test]
 fn a_department_id_that_is_itself_reserved_is_a_problem() {
-    let text = "[department]\nid = \"admin\"\nenvironment_id = \"e\"\nkafka_cluster_id = \"k\"\n\
-                [kafka]\nbootstrap_servers = \"b:9092\"\n[[pools]]\nname = \"shared\"\ncpu = 1\nmemory = \"1GiB\"\n\
-                [policy]\n";
-    let problems = match config::parse(text, Path::new("/"), &|_| None) {
-        Err(config::ParseError::Invalid(p)) => p,
-        other => panic!("{other:?}"),
-    };
+    let problems = crate::config::testing::department()
+        .id("admin")
+        .managed_ids("e", "k")
+        .bootstrap_servers("b:9092")
+        .with("[policy]")
+        .problems();
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert_eq!(problems[0].path, "policy.naming.reserved_prefixes");
 }
@@ -496,7 +471,7 @@ fn a_rego_file_that_does_not_compile_is_a_config_problem_naming_the_file() {
     )
     .unwrap();
     std::fs::write(dir.path().join("ok_test.rego"), "not rego at all").unwrap();
-    let messages = config::load_rego_dir(dir.path()).unwrap_err();
+    let messages = crate::config::load_rego_dir(dir.path()).unwrap_err();
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert!(messages[0].contains("broken.rego"), "{}", messages[0]);
 }

@@ -39,7 +39,8 @@ use tokio::time::Instant;
 
 use crate::cgroup::{self, CgroupDriver, CgroupError, Enforcement};
 use crate::model::{Department, WorkerId};
-use crate::observe::{Event, Observer};
+use crate::observe::Observer;
+use crate::observe::events::{EnforcementDegraded, EnforcementSelected, LeftoversCleaned};
 use crate::runtime::{RuntimeError, RuntimeLayout};
 use crate::worker::WorkerPlan;
 
@@ -369,10 +370,10 @@ impl Supervisor {
         };
         match &selected.degraded {
             _ if options.remote.is_some() => {}
-            Some(reason) => observer.emit(Event::EnforcementDegraded {
+            Some(reason) => observer.emit(EnforcementDegraded {
                 reason: reason.clone(),
             }),
-            None => observer.emit(Event::EnforcementSelected {
+            None => observer.emit(EnforcementSelected {
                 mode: selected.driver.enforcement(),
                 controllers: selected.driver.controllers(),
             }),
@@ -387,7 +388,7 @@ impl Supervisor {
             stale::kill_stale_workers(&workers_dir)
         };
         if !selected.leftovers.cgroups.is_empty() || stale_processes > 0 {
-            observer.emit(Event::LeftoversCleaned {
+            observer.emit(LeftoversCleaned {
                 cgroups: selected.leftovers.cgroups.len(),
                 processes: selected.leftovers.processes.max(stale_processes),
             });

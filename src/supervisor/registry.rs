@@ -17,7 +17,7 @@ use super::{
 };
 use crate::cgroup::Limits;
 use crate::model::{Department, Pool, ResourceUsage, WorkerId};
-use crate::observe::Event;
+use crate::observe::events::{PoolScaled, ScaleRefused};
 use crate::util::net::{free_port, free_port_except, is_free};
 use crate::worker::WorkerPlan;
 
@@ -174,7 +174,7 @@ impl Supervisor {
                 workers,
                 problems,
             };
-            self.observer.emit(Event::ScaleRefused {
+            self.observer.emit(ScaleRefused {
                 pool: pool_name.to_string(),
                 workers,
                 message: error.to_string(),
@@ -218,7 +218,7 @@ impl Supervisor {
                     .worker_removed(pool_name, &id.to_string());
             }
         }
-        self.observer.emit(Event::PoolScaled {
+        self.observer.emit(PoolScaled {
             pool: pool_name.to_string(),
             from,
             to: workers,

@@ -19,7 +19,7 @@ use super::{
 };
 use crate::cgroup::Limits;
 use crate::model::{Pool, WorkerId};
-use crate::observe::Event;
+use crate::observe::events::{WorkerPhaseChanged, WorkerReady, WorkerStopped};
 use crate::supervisor::lifecycle::{Snapshot, WorkerPhase};
 use crate::worker::{WorkerHealth, probe};
 
@@ -151,11 +151,12 @@ impl Supervisor {
                         entry.snapshot.ready_at = None;
                     }
                 }
-                self.observer
-                    .metrics()
-                    .worker_phase(&id.pool, &id.to_string(), to);
+                self.observer.emit(WorkerPhaseChanged {
+                    worker: id.clone(),
+                    to,
+                });
                 if now_up {
-                    self.observer.emit(Event::WorkerReady {
+                    self.observer.emit(WorkerReady {
                         worker: id.clone(),
                         after: std::time::Duration::ZERO,
                     });
@@ -169,7 +170,7 @@ impl Supervisor {
         if let Some(entry) = self.lock().workers.get_mut(&id) {
             entry.snapshot.phase = WorkerPhase::Stopped;
         }
-        self.observer.emit(Event::WorkerStopped { worker: id });
+        self.observer.emit(WorkerStopped { worker: id });
     }
 
     /// [`Supervisor::refuse_remote`] for a worker id (unknown ids are left to the caller).

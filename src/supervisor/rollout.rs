@@ -10,7 +10,9 @@ use super::registry::parse_worker_id;
 use super::status::Rollout;
 use super::{AdminError, Command, Supervisor};
 use crate::model::{WorkerId, WorkerPhase};
-use crate::observe::Event;
+use crate::observe::events::{
+    RolloutFinished, RolloutStarted, WorkerCleared, WorkerRestartRequested,
+};
 
 impl Supervisor {
     pub(super) fn send(&self, id: &str, command: Command) -> Result<WorkerId, AdminError> {
@@ -39,7 +41,7 @@ impl Supervisor {
         }
         self.refuse_remote_worker(id, "restarting a worker of")?;
         let worker = self.send(id, Command::Restart)?;
-        self.observer.emit(Event::WorkerRestartRequested { worker });
+        self.observer.emit(WorkerRestartRequested { worker });
         Ok(())
     }
 
@@ -50,7 +52,7 @@ impl Supervisor {
         }
         self.refuse_remote_worker(id, "clearing a worker of")?;
         let worker = self.send(id, Command::Clear)?;
-        self.observer.emit(Event::WorkerCleared { worker });
+        self.observer.emit(WorkerCleared { worker });
         Ok(())
     }
 
@@ -89,7 +91,7 @@ impl Supervisor {
             inner.rollouts.insert(pool.to_string(), rollout.clone());
             rollout
         };
-        self.observer.emit(Event::RolloutStarted {
+        self.observer.emit(RolloutStarted {
             pool: pool.to_string(),
             workers: rollout.workers.len() as u32,
         });
@@ -128,7 +130,7 @@ impl Supervisor {
                     r.current = None;
                     r.message = Some(message.clone());
                 });
-                self.observer.emit(Event::RolloutFinished {
+                self.observer.emit(RolloutFinished {
                     pool: pool.clone(),
                     ok: false,
                     message: format!("stopped at worker {worker}: {message}"),
@@ -141,7 +143,7 @@ impl Supervisor {
             r.state = "completed";
             r.current = None;
         });
-        self.observer.emit(Event::RolloutFinished {
+        self.observer.emit(RolloutFinished {
             pool,
             ok: true,
             message: format!("{} worker(s) restarted, each ready again", workers.len()),

@@ -22,7 +22,11 @@ use super::{
 use crate::cgroup::{CgroupError, Limits};
 use crate::model::secrets::COMMAND_LINE_MASK;
 use crate::model::{ExitReason, SecretRules, WorkerId, WorkerPhase};
-use crate::observe::Event;
+use crate::observe::events::{
+    RestartScheduled, StartupBoostApplied, StartupBoostEnded, WorkerExited, WorkerHeld,
+    WorkerOomKilled, WorkerPhaseChanged, WorkerReady, WorkerSpawnFailed, WorkerStable,
+    WorkerStarted, WorkerStopped, WorkerUnresponsive,
+};
 use crate::observe::logs::StderrTail;
 use crate::process::{Output, SpawnSpec, Spawner, signal_group};
 use crate::worker::{WorkerHealth, probe};
@@ -56,7 +60,7 @@ impl Supervisor {
                             next_probe = Instant::now() + PROBE_INTERVAL;
                         }
                         Err((code, message)) => {
-                            self.observer.emit(Event::WorkerSpawnFailed {
+                            self.observer.emit(WorkerSpawnFailed {
                                 worker: id.clone(),
                                 code,
                                 message,
@@ -88,7 +92,7 @@ impl Supervisor {
                                 .ok()
                                 .and_then(|s| s.oom_kills)
                                 .unwrap_or(0);
-                            self.observer.emit(Event::WorkerOomKilled {
+                            self.observer.emit(WorkerOomKilled {
                                 worker: id.clone(),
                                 oom_kills: kills,
                             });
@@ -103,30 +107,28 @@ impl Supervisor {
                         {
                             entry.last_stderr = stderr_tail.clone();
                         }
-                        self.observer.emit(Event::WorkerExited {
+                        self.observer.emit(WorkerExited {
                             worker: id.clone(),
                             reason,
                             stderr_tail,
                         });
                     }
                     Effect::RestartScheduled { delay, attempt } => {
-                        self.observer.emit(Event::RestartScheduled {
+                        self.observer.emit(RestartScheduled {
                             worker: id.clone(),
                             delay,
                             attempt,
                         })
                     }
-                    Effect::Held { failures } => self.observer.emit(Event::WorkerHeld {
+                    Effect::Held { failures } => self.observer.emit(WorkerHeld {
                         worker: id.clone(),
                         failures,
                         window: life.policy().failure_window,
                     }),
-                    Effect::Unresponsive { misses } => {
-                        self.observer.emit(Event::WorkerUnresponsive {
-                            worker: id.clone(),
-                            misses,
-                        })
-                    }
+                    Effect::Unresponsive { misses } => self.observer.emit(WorkerUnresponsive {
+                        worker: id.clone(),
+                        misses,
+                    }),
                     Effect::BudgetReset => {}
                 }
             }
@@ -196,7 +198,7 @@ impl Supervisor {
             }
         })
         .await;
-        self.observer.emit(Event::WorkerStopped { worker: id });
+        self.observer.emit(WorkerStopped { worker: id });
     }
 
     /// Grants worker `id` its start-up boost out of the unused CPU budget (recorded in its
@@ -251,7 +253,7 @@ impl Supervisor {
         if requota && let Err(e) = self.cgroups.set_cpu_quota(&id.to_string(), &limits) {
             tracing::warn!(worker = %id, error = %e, "Cannot drop the worker's CPU quota back to its limit.");
         }
-        self.observer.emit(Event::StartupBoostEnded {
+        self.observer.emit(StartupBoostEnded {
             worker: id.clone(),
             after: since.elapsed(),
         });
@@ -373,13 +375,13 @@ impl Supervisor {
         if let Some(entry) = self.lock().workers.get_mut(id) {
             entry.started_wall = Some(SystemTime::now());
         }
-        self.observer.emit(Event::WorkerStarted {
+        self.observer.emit(WorkerStarted {
             worker: id.clone(),
             pid,
             launch: life.snapshot().launches + 1,
         });
         if boost > 0 {
-            self.observer.emit(Event::StartupBoostApplied {
+            self.observer.emit(StartupBoostApplied {
                 worker: id.clone(),
                 boost_millis: boost,
                 limit_millis: limits.cpu_millis,
@@ -474,18 +476,17 @@ impl Supervisor {
     }
 
     pub(super) fn on_transition(&self, id: &WorkerId, to: WorkerPhase, life: &Lifecycle) {
-        self.observer
-            .metrics()
-            .worker_phase(&id.pool, &id.to_string(), to);
+        self.observer.emit(WorkerPhaseChanged {
+            worker: id.clone(),
+            to,
+        });
         let snapshot = life.snapshot();
         match to {
-            WorkerPhase::Ready => self.observer.emit(Event::WorkerReady {
+            WorkerPhase::Ready => self.observer.emit(WorkerReady {
                 worker: id.clone(),
                 after: snapshot.started_at.map(|t| t.elapsed()).unwrap_or_default(),
             }),
-            WorkerPhase::Running => self
-                .observer
-                .emit(Event::WorkerStable { worker: id.clone() }),
+            WorkerPhase::Running => self.observer.emit(WorkerStable { worker: id.clone() }),
             _ => {}
         }
     }

@@ -11,12 +11,12 @@ use super::history::{self, Point};
 use super::html::{Viewer, bytes, clock, csrf_field, escape, state_badge, time_ago, url_encode};
 use super::table::{self, TableQuery};
 use crate::auth::Role;
+use crate::healing::{ConnectorHealth, HealthSummary};
 use crate::model::LogLevel;
 use crate::observe::EventRecord;
 use crate::observe::logs::LogRecord;
 use crate::supervisor::PoolStatus;
 use crate::translate::{ManagedConnector, ManagedStatus};
-use crate::watch::{ConnectorHealth, HealthSummary};
 
 /// The sign-in form. `error` is shown above it.
 pub fn login(csrf: &str, error: Option<&str>) -> String {

@@ -8,8 +8,8 @@ use std::fmt::Write;
 use time::OffsetDateTime;
 
 use super::html::{escape, state_badge, time_ago, url_encode};
+use crate::healing::ConnectorHealth;
 use crate::translate::query_param;
-use crate::watch::ConnectorHealth;
 
 /// Columns the table sorts by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -368,7 +368,7 @@ pub fn truncate(text: &str, max: usize) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::watch::AutoRestartView;
+    use crate::healing::AutoRestartView;
 
     pub(crate) fn row(
         name: &str,

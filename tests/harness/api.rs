@@ -113,6 +113,8 @@ impl TestApi {
     /// supervisor, as after a supervisor restart).
     pub async fn serve(dept: TestDepartment) -> Self {
         let state = AppState::new(dept.supervisor.clone()).expect("API state opens");
+        // As `run` does: the connector watch runs beside the server, until the supervisor stops.
+        tokio::spawn(std::sync::Arc::clone(&state.watch).run());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = router(state.clone());

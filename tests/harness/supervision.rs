@@ -118,7 +118,9 @@ pub async fn wait_gone(pid: u32, timeout: Duration) {
 pub async fn serve(sup: Arc<Supervisor>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = router(AppState::new(sup).expect("the API state builds"));
+    let state = AppState::new(sup).expect("the API state builds");
+    tokio::spawn(Arc::clone(&state.watch).run());
+    let app = router(state);
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}")
 }

@@ -7,25 +7,28 @@
 //! never slows a worker's output, whose pipe is always drained. This module does not decide
 //! who may read what (that is the API's business) and never logs a line's content itself.
 
+mod capture;
 pub mod parse;
+mod record;
 pub mod redact;
 pub mod ring;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use serde::Serialize;
-use serde::ser::SerializeMap;
 use time::OffsetDateTime;
 use tokio::io::AsyncReadExt;
 
-use super::kafka::{ForwardCounters, Forwardable, Forwarder};
+use super::kafka::{ForwardCounters, Forwarder};
 use crate::model::{LogLevel, LogSettings, SecretRules};
+use capture::RotatingFile;
+pub use capture::{LineReader, STDERR_TAIL_LINE_CHARS, STDERR_TAIL_LINES, StderrTail};
 pub use parse::{Draft, Stream};
+pub use record::{Forwarded, LogRecord, Source, format_record};
 pub use redact::Redactor;
 pub use ring::{ErrorWindow, Query, Ring};
 
@@ -39,115 +42,6 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024;
 pub const LOG_FILE: &str = "worker.log";
 /// Read buffer of a worker stream.
 const READ_CHUNK: usize = 64 * 1024;
-
-/// Where records come from: one worker.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Source {
-    /// The worker's pool.
-    pub pool: String,
-    /// The worker.
-    pub worker: String,
-}
-
-impl Source {
-    /// Worker `worker` of `pool`.
-    pub fn new(pool: &str, worker: &str) -> Self {
-        Self {
-            pool: pool.to_string(),
-            worker: worker.to_string(),
-        }
-    }
-}
-
-/// One log record of a worker, redacted.
-#[derive(Debug, PartialEq)]
-pub struct LogRecord {
-    /// Sequence number, increasing per department (a cursor for following a log).
-    pub seq: u64,
-    /// The line's time.
-    pub time: OffsetDateTime,
-    /// Level.
-    pub level: LogLevel,
-    /// Logger (empty for lines that are not Log4j records).
-    pub logger: String,
-    /// Connector, from Connect's MDC context.
-    pub connector: Option<String>,
-    /// MDC scope (`worker`, `task-<n>`, `offsets`, `validate`).
-    pub scope: Option<String>,
-    /// Task number.
-    pub task: Option<u32>,
-    /// First line of the message.
-    pub message: String,
-    /// Following lines (stack trace), newline-separated.
-    pub stack: String,
-    /// The worker.
-    pub source: Arc<Source>,
-    /// The output it was written to.
-    pub stream: Stream,
-}
-
-impl LogRecord {
-    /// Approximate memory held, for the buffers' budgets.
-    pub fn size(&self) -> usize {
-        std::mem::size_of::<Self>()
-            + self.logger.len()
-            + self.message.len()
-            + self.stack.len()
-            + self.connector.as_ref().map_or(0, String::len)
-            + self.scope.as_ref().map_or(0, String::len)
-    }
-
-    fn write_fields<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
-        map.serialize_entry("seq", &self.seq)?;
-        map.serialize_entry("time", &parse::format_timestamp(self.time))?;
-        map.serialize_entry("level", &self.level)?;
-        map.serialize_entry("logger", &self.logger)?;
-        map.serialize_entry("connector", &self.connector)?;
-        map.serialize_entry("task", &self.task)?;
-        map.serialize_entry("scope", &self.scope)?;
-        map.serialize_entry("message", &self.message)?;
-        if !self.stack.is_empty() {
-            map.serialize_entry("stack", &self.stack)?;
-        }
-        map.serialize_entry("pool", &self.source.pool)?;
-        map.serialize_entry("worker", &self.source.worker)?;
-        map.serialize_entry("stream", &self.stream)
-    }
-}
-
-impl Serialize for LogRecord {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
-        self.write_fields(&mut map)?;
-        map.end()
-    }
-}
-
-/// A record on its way to Kafka: keyed by connector, with the department.
-#[derive(Debug)]
-pub struct Forwarded {
-    record: Arc<LogRecord>,
-    department: Arc<str>,
-}
-
-impl Serialize for Forwarded {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("department", &*self.department)?;
-        self.record.write_fields(&mut map)?;
-        map.end()
-    }
-}
-
-impl Forwardable for Forwarded {
-    fn key(&self) -> Option<&str> {
-        self.record.connector.as_deref()
-    }
-
-    fn encode(&self, out: &mut Vec<u8>) {
-        serde_json::to_writer(out, self).expect("a log record serialises");
-    }
-}
 
 struct ConnectorLog {
     ring: Ring,
@@ -631,216 +525,6 @@ impl LogHub {
         let mut file = file.lock().expect("log file lock");
         file.write_records(&records);
         file.flush();
-    }
-}
-
-/// Lines of stderr kept per process for [`StderrTail`].
-pub const STDERR_TAIL_LINES: usize = 20;
-/// Longest stderr line kept, in characters (longer ones are cut).
-pub const STDERR_TAIL_LINE_CHARS: usize = 400;
-
-/// The last [`STDERR_TAIL_LINES`] lines one worker process wrote to stderr, redacted like every
-/// record (a JVM that cannot start says why there: a missing jar, a bad option).
-#[derive(Debug, Default)]
-pub struct StderrTail {
-    lines: Arc<Mutex<VecDeque<String>>>,
-    reader: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl StderrTail {
-    fn keep(lines: &Mutex<VecDeque<String>>, records: &[Arc<LogRecord>]) {
-        let mut lines = lines.lock().expect("stderr tail lock");
-        for record in records {
-            let text = std::iter::once(record.message.as_str())
-                .chain(record.stack.lines().filter(|l| !l.trim().is_empty()));
-            for line in text {
-                if lines.len() == STDERR_TAIL_LINES {
-                    lines.pop_front();
-                }
-                let mut line = line.trim_end().to_string();
-                if let Some((cut, _)) = line.char_indices().nth(STDERR_TAIL_LINE_CHARS) {
-                    line.truncate(cut);
-                    line.push('…');
-                }
-                lines.push_back(line);
-            }
-        }
-    }
-
-    /// The tail once the process has exited: waits up to `wait` for its stderr to close (a
-    /// grandchild may hold it open), then returns what was read.
-    pub async fn collect(mut self, wait: Duration) -> Vec<String> {
-        if let Some(reader) = self.reader.take() {
-            let _ = tokio::time::timeout(wait, reader).await;
-        }
-        self.lines
-            .lock()
-            .expect("stderr tail lock")
-            .iter()
-            .cloned()
-            .collect()
-    }
-}
-
-/// Splits a byte stream into lines and records: the per-stream state of a reader.
-#[derive(Debug)]
-pub struct LineReader {
-    partial: Vec<u8>,
-    assembler: parse::Assembler,
-}
-
-impl LineReader {
-    /// A reader of `stream`.
-    pub fn new(stream: Stream) -> Self {
-        Self {
-            partial: Vec::new(),
-            assembler: parse::Assembler::new(stream),
-        }
-    }
-
-    /// Takes the next bytes; returns the records they complete.
-    pub fn feed(&mut self, data: &[u8], now: OffsetDateTime) -> Vec<Draft> {
-        let mut out = Vec::new();
-        let mut rest = data;
-        while let Some(i) = rest.iter().position(|b| *b == b'\n') {
-            let line = &rest[..i];
-            if self.partial.is_empty() {
-                out.extend(self.line(line, now));
-            } else {
-                self.partial.extend_from_slice(line);
-                let whole = std::mem::take(&mut self.partial);
-                out.extend(self.line(&whole, now));
-            }
-            rest = &rest[i + 1..];
-        }
-        self.partial.extend_from_slice(rest);
-        while self.partial.len() >= MAX_LINE_BYTES {
-            let head: Vec<u8> = self.partial.drain(..MAX_LINE_BYTES).collect();
-            out.extend(self.line(&head, now));
-        }
-        out
-    }
-
-    fn line(&mut self, bytes: &[u8], now: OffsetDateTime) -> Option<Draft> {
-        let text = String::from_utf8_lossy(bytes);
-        self.assembler.push(&text, now)
-    }
-
-    /// The record waiting for more lines, ended now.
-    pub fn flush(&mut self) -> Option<Draft> {
-        self.assembler.flush()
-    }
-
-    /// At the end of the stream: the last line even without its newline.
-    pub fn finish(&mut self, now: OffsetDateTime) -> Vec<Draft> {
-        if self.partial.is_empty() {
-            return Vec::new();
-        }
-        let last = std::mem::take(&mut self.partial);
-        self.line(&last, now).into_iter().collect()
-    }
-}
-
-/// A record in the workers' log line format (the contract of `connect-log4j2.yaml`), stack
-/// lines following.
-pub fn format_record(r: &LogRecord) -> String {
-    let mut line = String::with_capacity(64 + r.message.len() + r.stack.len());
-    line.push_str(&parse::format_timestamp(r.time));
-    line.push(' ');
-    line.push_str(r.level.as_str());
-    if !r.logger.is_empty() {
-        line.push_str(" [");
-        line.push_str(&r.logger);
-        line.push(']');
-    }
-    if let (Some(c), Some(s)) = (&r.connector, &r.scope) {
-        line.push_str(&format!(" [{c}|{s}]"));
-    }
-    line.push(' ');
-    line.push_str(&r.message);
-    if !r.stack.is_empty() {
-        line.push('\n');
-        line.push_str(&r.stack);
-    }
-    line
-}
-
-/// The (redacted) output of a worker, in a file rotated at a size: `worker.log` and
-/// `worker.log.1`.
-struct RotatingFile {
-    path: PathBuf,
-    limit: u64,
-    file: Option<std::io::BufWriter<std::fs::File>>,
-    written: u64,
-    failed: bool,
-}
-
-impl RotatingFile {
-    fn new(path: PathBuf, limit: u64) -> Self {
-        Self {
-            path,
-            limit,
-            file: None,
-            written: 0,
-            failed: false,
-        }
-    }
-
-    fn open(&mut self) -> Option<&mut std::io::BufWriter<std::fs::File>> {
-        if self.file.is_none() && !self.failed {
-            match std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-            {
-                Ok(f) => {
-                    self.written = f.metadata().map(|m| m.len()).unwrap_or(0);
-                    self.file = Some(std::io::BufWriter::with_capacity(64 * 1024, f));
-                }
-                Err(e) => {
-                    // The buffers and the forwarding still work; say it once.
-                    self.failed = true;
-                    tracing::warn!(path = %self.path.display(), error = %e, "Cannot write the worker's log file.");
-                }
-            }
-        }
-        self.file.as_mut()
-    }
-
-    fn write(&mut self, data: &[u8]) {
-        if self.limit == 0 {
-            return;
-        }
-        if self.written + data.len() as u64 > self.limit && self.written > 0 {
-            self.flush();
-            self.file = None;
-            let mut rotated = self.path.clone().into_os_string();
-            rotated.push(".1");
-            let _ = std::fs::rename(&self.path, rotated);
-        }
-        if let Some(f) = self.open()
-            && f.write_all(data).is_ok()
-        {
-            self.written += data.len() as u64;
-        }
-    }
-
-    fn write_records(&mut self, records: &[Arc<LogRecord>]) {
-        if self.limit == 0 || records.is_empty() {
-            return;
-        }
-        let mut text = String::new();
-        for r in records {
-            text.push_str(&format_record(r));
-            text.push('\n');
-        }
-        self.write(text.as_bytes());
-    }
-
-    fn flush(&mut self) {
-        if let Some(f) = &mut self.file {
-            let _ = f.flush();
-        }
     }
 }
 

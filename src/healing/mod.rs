@@ -1,5 +1,6 @@
-//! The connector watch: every `auto_restart.interval` it reads the status (and config) of every
-//! connector of every pool in one call per pool, and from that
+//! Self-healing of connectors (the module was `watch`; renamed so it does not read like
+//! `tokio::sync::watch`). The connector watch: every `auto_restart.interval` it reads the status
+//! (and config) of every connector of every pool in one call per pool, and from that
 //!
 //! * keeps the connector metrics (state, tasks, failed tasks, uptime, quota usage),
 //! * restarts the failed parts of failed connectors within each one's restart budget
@@ -14,12 +15,14 @@
 pub mod restart;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
+use tokio::sync::broadcast::{self, error::TryRecvError};
 use tokio::time::Instant;
 
 use crate::auth::Role;
@@ -27,6 +30,10 @@ use crate::connect::{ConnectorStatus, Expanded};
 use crate::connectors::Connectors;
 use crate::model::AutoRestartSettings;
 use crate::observe::connectors::ConnectorSample;
+use crate::observe::events::{
+    AutoRestartFailed, ConnectorAutoRestarted, ConnectorFailed, ConnectorHeld, ConnectorRecovered,
+    ConnectorReleased, RestartBudgetCharged, WorkerExited,
+};
 use crate::observe::health::KafkaState;
 use crate::observe::logs::{ForwardStats, Redactor};
 use crate::observe::{Event, Observer};
@@ -69,7 +76,6 @@ struct Watched {
 struct WatchState {
     connectors: BTreeMap<String, Watched>,
     recent: HashMap<String, Instant>,
-    last_event_seq: u64,
     polled_at: Option<OffsetDateTime>,
 }
 
@@ -190,6 +196,8 @@ pub struct ConnectorWatch {
     settings: AutoRestartSettings,
     state: Mutex<WatchState>,
     poke: Notify,
+    exits: ExitFeed,
+    running: AtomicBool,
 }
 
 impl std::fmt::Debug for ConnectorWatch {
@@ -197,6 +205,33 @@ impl std::fmt::Debug for ConnectorWatch {
         f.debug_struct("ConnectorWatch")
             .field("settings", &self.settings)
             .finish_non_exhaustive()
+    }
+}
+
+/// The worker exits the watch has not looked at yet, from the supervisor's exit channel.
+#[derive(Debug)]
+struct ExitFeed(Mutex<broadcast::Receiver<WorkerExited>>);
+
+impl ExitFeed {
+    fn new(observer: &Observer) -> Self {
+        Self(Mutex::new(observer.subscribe_exits()))
+    }
+
+    /// The workers whose process failed since the last call, oldest first.
+    fn failed(&self) -> Vec<String> {
+        let mut exits = self.0.lock().expect("exit feed lock");
+        let mut failed = Vec::new();
+        loop {
+            match exits.try_recv() {
+                Ok(exit) if exit.reason.is_failure() => failed.push(exit.worker.to_string()),
+                Ok(_) => {}
+                Err(TryRecvError::Lagged(missed)) => tracing::warn!(
+                    missed,
+                    "The connector watch missed worker exits; their restarts are not charged to the connectors' budgets."
+                ),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => return failed,
+            }
+        }
     }
 }
 
@@ -256,19 +291,21 @@ fn scrub_status(status: &mut ConnectorStatus, secrets: &[String], redactor: &Red
 }
 
 impl ConnectorWatch {
-    /// Starts watching the connectors of `gateway`'s department, until the supervisor shuts down.
-    pub fn start(supervisor: Arc<Supervisor>, gateway: Arc<Connectors>) -> Arc<Self> {
+    /// The watch of the connectors of `gateway`'s department. It subscribes to the worker exits
+    /// at once (an exit before its first poll concerns no connector it knows yet); nothing runs
+    /// until [`ConnectorWatch::run`] is spawned by its owner (`app.rs`).
+    pub fn new(supervisor: Arc<Supervisor>, gateway: Arc<Connectors>) -> Arc<Self> {
         let settings = supervisor.department().observe.auto_restart;
-        let watch = Arc::new(Self {
+        let exits = ExitFeed::new(supervisor.observer());
+        Arc::new(Self {
             supervisor,
             gateway,
             settings,
             state: Mutex::new(WatchState::default()),
             poke: Notify::new(),
-        });
-        let w = Arc::clone(&watch);
-        tokio::spawn(async move { w.run().await });
-        watch
+            exits,
+            running: AtomicBool::new(false),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, WatchState> {
@@ -279,7 +316,13 @@ impl ConnectorWatch {
         self.supervisor.observer()
     }
 
-    async fn run(self: Arc<Self>) {
+    /// Polls every `auto_restart.interval` (sooner when poked or when a worker goes down or
+    /// comes back) until the supervisor shuts down. The watch runs once: a second call returns
+    /// at once.
+    pub async fn run(self: Arc<Self>) {
+        if self.running.swap(true, Ordering::SeqCst) {
+            return;
+        }
         let mut shutdown = self.supervisor.shutting_down();
         loop {
             if *shutdown.borrow() {
@@ -382,7 +425,7 @@ impl ConnectorWatch {
         ));
         // Worker restarts since the last poll, as Connect's worker ids (host:port).
         let restarted = self.worker_restarts();
-        let mut events = Vec::new();
+        let mut events: Vec<Event> = Vec::new();
         let mut restarts = Vec::new();
         let samples = {
             let mut state = self.lock();
@@ -409,12 +452,12 @@ impl ConnectorWatch {
                     if ran_there
                         && let Some(attempt) = w.tracker.charge(now, &self.settings, rand::random())
                     {
-                        events.push(Event::RestartBudgetCharged {
+                        events.push(Event::from(RestartBudgetCharged {
                             connector: name.clone(),
                             worker: worker.clone(),
                             attempt,
                             max: self.settings.max_restarts,
-                        });
+                        }));
                     }
                 }
             }
@@ -445,29 +488,29 @@ impl ConnectorWatch {
                     match d {
                         Decision::NewFailure => {
                             if let Some(f) = first_failure(&status, wall) {
-                                events.push(Event::ConnectorFailed {
+                                events.push(Event::from(ConnectorFailed {
                                     connector: name.clone(),
                                     pool: pool.clone(),
                                     task: f.task,
                                     error: f.error.clone(),
-                                });
+                                }));
                                 entry.last_failure = Some(f);
                             }
                         }
                         Decision::Restart { attempt } => {
                             restarts.push((name.clone(), pool.clone(), attempt));
                         }
-                        Decision::Hold { attempts } => events.push(Event::ConnectorHeld {
+                        Decision::Hold { attempts } => events.push(Event::from(ConnectorHeld {
                             connector: name.clone(),
                             pool: pool.clone(),
                             attempts,
-                        }),
+                        })),
                         Decision::Recovered { attempts } => {
-                            events.push(Event::ConnectorRecovered {
+                            events.push(Event::from(ConnectorRecovered {
                                 connector: name.clone(),
                                 pool: pool.clone(),
                                 attempts,
-                            })
+                            }))
                         }
                         Decision::Reset => {}
                     }
@@ -526,14 +569,14 @@ impl ConnectorWatch {
         match result {
             Ok(()) => {
                 self.observer().connectors().auto_restarted(pool, name);
-                self.observer().emit(Event::ConnectorAutoRestarted {
+                self.observer().emit(ConnectorAutoRestarted {
                     connector: name.to_string(),
                     pool: pool.to_string(),
                     attempt,
                     max: self.settings.max_restarts,
                 });
             }
-            Err(e) => self.observer().emit(Event::AutoRestartFailed {
+            Err(e) => self.observer().emit(AutoRestartFailed {
                 connector: name.to_string(),
                 pool: pool.to_string(),
                 code: e.code(),
@@ -542,14 +585,14 @@ impl ConnectorWatch {
         }
     }
 
-    /// Workers that exited with a failure since the last call, with their Connect worker id.
+    /// Workers that exited with a failure since the last call, with their Connect worker id,
+    /// from the supervisor's exit channel (not the bounded event list: a burst of other events
+    /// cannot push an exit out of sight).
     fn worker_restarts(&self) -> Vec<(String, String)> {
-        let after = self.lock().last_event_seq;
-        let events = self.observer().events().since(after, usize::MAX);
-        let Some(last) = events.last().map(|e| e.seq) else {
+        let failed = self.exits.failed();
+        if failed.is_empty() {
             return Vec::new();
-        };
-        self.lock().last_event_seq = last;
+        }
         let ids: HashMap<String, String> = self
             .supervisor
             .status()
@@ -557,11 +600,9 @@ impl ConnectorWatch {
             .flat_map(|p| p.workers)
             .map(|w| (w.id, w.rest_url.trim_start_matches("http://").to_string()))
             .collect();
-        let mut out: Vec<(String, String)> = events
-            .iter()
-            .filter(|e| e.event == "worker_exited" && e.level == crate::observe::Level::Warn)
-            .filter_map(|e| {
-                let worker = e.worker.clone()?;
+        let mut out: Vec<(String, String)> = failed
+            .into_iter()
+            .filter_map(|worker| {
                 let id = ids.get(&worker)?.clone();
                 Some((worker, id))
             })
@@ -578,7 +619,7 @@ impl ConnectorWatch {
             .get_mut(name)
             .is_some_and(|w| w.tracker.release());
         if was_held {
-            self.observer().emit(Event::ConnectorReleased {
+            self.observer().emit(ConnectorReleased {
                 connector: name.to_string(),
                 principal: principal.to_string(),
             });
@@ -740,5 +781,56 @@ impl ConnectorWatch {
     /// Names of the connectors the last poll saw.
     pub fn names(&self) -> BTreeSet<String> {
         self.lock().connectors.keys().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::WorkerId;
+    use crate::observe::EVENT_CAPACITY;
+    use crate::observe::events::{ConnectorChange, ConnectorChanged};
+    use crate::supervisor::lifecycle::ExitReason;
+
+    fn exit(worker: WorkerId, reason: ExitReason) -> WorkerExited {
+        WorkerExited {
+            worker,
+            reason,
+            stderr_tail: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_failed_exit_is_seen_after_a_burst_of_2000_other_events() {
+        let observer = Observer::new("dept1");
+        let feed = ExitFeed::new(&observer);
+        observer.emit(exit(WorkerId::new("shared", 0), ExitReason::OomKilled));
+        for i in 0..2000 {
+            observer.emit(ConnectorChanged {
+                connector: format!("dept1-c{i}"),
+                change: ConnectorChange::Updated,
+                principal: "ci".into(),
+            });
+        }
+        // The bounded event list no longer has the exit (what the watch used to scan)...
+        assert_eq!(EVENT_CAPACITY, 2000);
+        let listed = observer.events().since(0, usize::MAX);
+        assert!(listed.iter().all(|e| e.event != "worker_exited"));
+        // ...the exit channel still does, once.
+        assert_eq!(feed.failed(), ["shared-0"]);
+        assert!(feed.failed().is_empty());
+    }
+
+    #[test]
+    fn only_failed_exits_count_and_they_come_in_order() {
+        let observer = Observer::new("dept1");
+        let feed = ExitFeed::new(&observer);
+        observer.emit(exit(WorkerId::new("shared", 1), ExitReason::Shutdown));
+        observer.emit(exit(
+            WorkerId::new("shared", 0),
+            ExitReason::ExitCode { code: 1 },
+        ));
+        observer.emit(exit(WorkerId::new("heavy", 0), ExitReason::OomKilled));
+        assert_eq!(feed.failed(), ["shared-0", "heavy-0"]);
     }
 }
