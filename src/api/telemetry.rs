@@ -4,6 +4,10 @@
 //! and failed attempts included. Successful connector changes also become events and tell the
 //! connector watch (an operator's restart releases a held connector).
 //!
+//! Which requests are changes, and which action each is, comes from the route table
+//! ([`super::routes`]) by the route axum matched; the connector and whether a PUT config created
+//! it come from the handler's [`super::routes::Done`] report.
+//!
 //! The principal comes from [`super::access`], which attaches it to the response; this layer
 //! never sees a secret (it reads only the `name` of a create's body, and error messages the API
 //! already scrubbed).
