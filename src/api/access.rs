@@ -1,18 +1,19 @@
 //! The authentication and authorisation layer in front of every route, and the audit line of
 //! every change.
 //!
-//! It runs before routing, so unknown paths and the admin routes other modules add are covered
-//! too. Decisions come from [`crate::auth`] (pure); this layer only reads the header, attaches
-//! the [`Principal`] to the request, and answers 401/403.
+//! It runs around every route and the fallback, so unknown paths are covered too. The role a
+//! request needs comes from the route table for the route axum matched ([`super::routes`]), and
+//! from [`crate::auth`]'s rules by prefix for everything else; this layer only reads the header,
+//! attaches the [`Principal`] to the request, and answers 401/403.
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::auth::{Access, Principal, Scheme, required_access};
+use crate::auth::{Access, Principal, Scheme};
 
 /// Authenticates the caller, checks its role against what the route needs, and attaches the
 /// principal (key id or token name, never a secret) for handlers and the audit log.
@@ -28,7 +29,8 @@ pub async fn authorize(
         return crate::ui::authorize(state, request, next).await;
     }
     let settings = state.auth.settings();
-    let access = required_access(method.as_str(), &path, settings);
+    let matched = request.extensions().get::<MatchedPath>();
+    let access = super::routes::access(&method, matched, &path, settings);
     let header_value = request
         .headers()
         .get(header::AUTHORIZATION)

@@ -2,29 +2,58 @@
 //! usage; scale a pool; restart one worker; roll-restart a pool; clear a held worker.
 //!
 //! Errors use the managed API's shape, `{"error":{"code":<http status>,"message":"..."}}`.
-//! Authorization (admin role only) is applied around these routes by the auth layer, not here.
+//! Authorization (admin role only) comes from the route table and is applied around these
+//! routes by the access layer, not here.
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
+use super::routes::{Action, AdminAction, Entry, Need, entry};
 use crate::supervisor::AdminError;
 
-/// The admin routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/pools", get(list_pools))
-        .route("/v1/pools/{pool}", get(get_pool))
-        .route("/v1/pools/{pool}/scale", post(scale_pool))
-        .route("/v1/pools/{pool}/restart", post(restart_pool))
-        .route("/v1/workers/{id}", get(get_worker))
-        .route("/v1/workers/{id}/restart", post(restart_worker))
-        .route("/v1/workers/{id}/clear", post(clear_worker))
+/// The admin routes, for the route table ([`super::routes`]): admins only.
+pub fn routes() -> Vec<Entry> {
+    use AdminAction as A;
+    use Method as M;
+    let admin = Need::Admin;
+    vec![
+        entry(M::GET, "/v1/pools", admin, None, list_pools),
+        entry(M::GET, "/v1/pools/{pool}", admin, None, get_pool),
+        entry(
+            M::POST,
+            "/v1/pools/{pool}/scale",
+            admin,
+            Some(Action::Admin(A::PoolScaled)),
+            scale_pool,
+        ),
+        entry(
+            M::POST,
+            "/v1/pools/{pool}/restart",
+            admin,
+            Some(Action::Admin(A::PoolRestarted)),
+            restart_pool,
+        ),
+        entry(M::GET, "/v1/workers/{id}", admin, None, get_worker),
+        entry(
+            M::POST,
+            "/v1/workers/{id}/restart",
+            admin,
+            Some(Action::Admin(A::WorkerRestarted)),
+            restart_worker,
+        ),
+        entry(
+            M::POST,
+            "/v1/workers/{id}/clear",
+            admin,
+            Some(Action::Admin(A::WorkerCleared)),
+            clear_worker,
+        ),
+    ]
 }
 
 /// An error in the managed API's shape.

@@ -11,52 +11,120 @@ use axum::Router;
 use axum::extract::{Extension, Path, RawQuery, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post, put};
+use axum::routing::{any, post};
 use serde_json::Value;
 
 use super::AppState;
 use super::error::{ApiError, JsonBody, Shape};
+use super::routes::{Action, Done, Entry, Need, entry};
 use crate::auth::{Principal, Role};
 use crate::connect::encode;
 use crate::connectors::admission;
 use crate::connectors::{ConnectorsError, LifecycleAction};
+use crate::observe::ConnectorChange;
 use crate::translate::{self, query_param};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
-/// The Apache-compatible routes.
-pub fn router() -> Router<AppState> {
+/// The Apache-compatible routes, for the route table ([`super::routes`]).
+pub fn routes() -> Vec<Entry> {
+    use ConnectorChange as C;
+    use Method as M;
+    use Need::{Delete, Operator, Viewer};
+    let change = |c| Some(Action::Connector(c));
+    let c = |path: &str| format!("/connectors/{{name}}{path}");
+    vec![
+        entry(M::GET, "/connectors", Viewer, None, list),
+        entry(M::POST, "/connectors", Operator, change(C::Created), create),
+        entry(M::GET, c(""), Viewer, None, read),
+        entry(M::DELETE, c(""), Delete, change(C::Deleted), delete),
+        entry(M::GET, c("/config"), Viewer, None, read_config),
+        entry(
+            M::PUT,
+            c("/config"),
+            Operator,
+            Some(Action::CreateOrUpdate),
+            put_config,
+        ),
+        entry(
+            M::PATCH,
+            c("/config"),
+            Operator,
+            change(C::Updated),
+            patch_config,
+        ),
+        entry(M::GET, c("/status"), Viewer, None, status),
+        entry(
+            M::POST,
+            c("/restart"),
+            Operator,
+            change(C::Restarted),
+            restart,
+        ),
+        entry(M::PUT, c("/pause"), Operator, change(C::Paused), pause),
+        entry(M::PUT, c("/resume"), Operator, change(C::Resumed), resume),
+        entry(M::PUT, c("/stop"), Operator, change(C::Stopped), stop),
+        entry(M::GET, c("/tasks"), Viewer, None, tasks),
+        entry(M::GET, c("/tasks/{task}/status"), Viewer, None, task_status),
+        entry(
+            M::POST,
+            c("/tasks/{task}/restart"),
+            Operator,
+            change(C::Restarted),
+            task_restart,
+        ),
+        entry(M::GET, c("/offsets"), Viewer, None, offsets),
+        entry(
+            M::PATCH,
+            c("/offsets"),
+            Operator,
+            change(C::OffsetsRequested),
+            alter_offsets,
+        ),
+        // An offsets reset is an operator's action even where deletes are admin-only.
+        entry(
+            M::DELETE,
+            c("/offsets"),
+            Operator,
+            change(C::OffsetsRequested),
+            reset_offsets,
+        ),
+        entry(M::GET, c("/topics"), Viewer, None, topics),
+        entry(
+            M::PUT,
+            c("/topics/reset"),
+            Operator,
+            change(C::TopicsReset),
+            topics_reset,
+        ),
+        entry(M::GET, "/connector-plugins", Viewer, None, plugins),
+        entry(
+            M::GET,
+            "/connector-plugins/{plugin}/config",
+            Viewer,
+            None,
+            plugin_config,
+        ),
+        // A validation is a dry run: it changes nothing, so a viewer (or CI) may do it.
+        entry(
+            M::PUT,
+            "/connector-plugins/{plugin}/config/validate",
+            Viewer,
+            None,
+            validate,
+        ),
+    ]
+}
+
+/// Connect's worker-internal and worker-wide routes, answered 404 on every method (not in the
+/// route table: they are never served, so they need no role of their own).
+pub fn internal_router() -> Router<AppState> {
     Router::new()
-        .route("/connectors", get(list).post(create))
-        .route("/connectors/{name}", get(read).delete(delete))
-        .route(
-            "/connectors/{name}/config",
-            get(read_config).put(put_config).patch(patch_config),
-        )
-        .route("/connectors/{name}/status", get(status))
-        .route("/connectors/{name}/restart", post(restart))
-        .route("/connectors/{name}/pause", put(pause))
-        .route("/connectors/{name}/resume", put(resume))
-        .route("/connectors/{name}/stop", put(stop))
-        .route("/connectors/{name}/tasks", get(tasks).post(internal))
-        .route("/connectors/{name}/tasks/{task}/status", get(task_status))
-        .route(
-            "/connectors/{name}/tasks/{task}/restart",
-            post(task_restart),
-        )
-        .route(
-            "/connectors/{name}/offsets",
-            get(offsets).patch(alter_offsets).delete(reset_offsets),
-        )
-        .route("/connectors/{name}/topics", get(topics))
-        .route("/connectors/{name}/topics/reset", put(topics_reset))
+        .route("/connectors/{name}/tasks", post(internal))
         .route("/connectors/{name}/fence", any(internal))
         .route("/connectors/{name}/tasks-config", any(internal))
         .route("/admin/loggers", any(internal))
         .route("/admin/loggers/{logger}", any(internal))
-        .route("/connector-plugins", get(plugins))
-        .route("/connector-plugins/{plugin}/config", get(plugin_config))
-        .route("/connector-plugins/{plugin}/config/validate", put(validate))
 }
 
 fn err(e: ConnectorsError) -> ApiError {
@@ -286,6 +354,7 @@ async fn create(
     let mut info = serde_json::to_value(&created.info).expect("serialisable");
     mask_info(&state, &created.pool, &mut info).await;
     let mut response = (StatusCode::CREATED, Json(info)).into_response();
+    response.extensions_mut().insert(Done::new(&name, true));
     if let Ok(location) = HeaderValue::from_str(&format!("/connectors/{}", encode(&name))) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -352,7 +421,9 @@ async fn put_config(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(body)).into_response())
+    let mut response = (status, Json(body)).into_response();
+    response.extensions_mut().insert(Done::new(&name, created));
+    Ok(response)
 }
 
 /// `PATCH /connectors/{name}/config` (KIP-477): `null` removes a key.

@@ -10,19 +10,19 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Extension, Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::{ApiError, JsonBody, Shape};
+use super::routes::{Action, Done, Entry, Need, entry};
 use crate::auth::Principal;
 use crate::connectors::admission;
 use crate::connectors::{ConnectorsError, LifecycleAction};
+use crate::observe::ConnectorChange;
 use crate::offsets::RequestKind;
 use crate::translate::{self, parse_expand, query_param};
 
@@ -53,42 +53,73 @@ struct PluginPath {
     plugin_name: String,
 }
 
-/// The managed routes under both prefixes.
-pub fn router() -> Router<AppState> {
-    let routes: Vec<(&str, MethodRouter<AppState>)> = vec![
-        ("/connectors", get(list).post(create)),
-        ("/connectors/{connector_name}", get(read).delete(delete)),
-        (
-            "/connectors/{connector_name}/config",
-            get(read_config).put(put_config),
-        ),
-        ("/connectors/{connector_name}/pause", put(pause)),
-        ("/connectors/{connector_name}/resume", put(resume)),
-        ("/connectors/{connector_name}/restart", post(restart)),
-        ("/connectors/{connector_name}/status", get(status)),
-        ("/connectors/{connector_name}/tasks", get(tasks)),
-        ("/connectors/{connector_name}/offsets", get(offsets)),
-        (
-            "/connectors/{connector_name}/offsets/request",
-            post(offsets_request),
-        ),
-        (
-            "/connectors/{connector_name}/offsets/request/status",
-            get(offsets_request_status),
-        ),
-        ("/connector-plugins", get(plugins)),
-        (
-            "/connector-plugins/{plugin_name}/config/validate",
-            put(validate),
-        ),
-    ];
-    let mut router = Router::new();
-    for (path, method_router) in routes {
-        router = router
-            .route(&format!("{PREFIX}{path}"), method_router.clone())
-            .route(&format!("{API_PREFIX}{PREFIX}{path}"), method_router);
+/// The managed routes under both prefixes, for the route table ([`super::routes`]).
+pub fn routes() -> Vec<Entry> {
+    use ConnectorChange as C;
+    use Method as M;
+    use Need::{Delete, Operator, Viewer};
+    let change = |c| Some(Action::Connector(c));
+    let mut all = Vec::new();
+    for prefix in [PREFIX.to_string(), format!("{API_PREFIX}{PREFIX}")] {
+        let p = |path: &str| format!("{prefix}{path}");
+        let c = |path: &str| format!("{prefix}/connectors/{{connector_name}}{path}");
+        all.extend([
+            entry(M::GET, p("/connectors"), Viewer, None, list),
+            entry(
+                M::POST,
+                p("/connectors"),
+                Operator,
+                change(C::Created),
+                create,
+            ),
+            entry(M::GET, c(""), Viewer, None, read),
+            entry(M::DELETE, c(""), Delete, change(C::Deleted), delete),
+            entry(M::GET, c("/config"), Viewer, None, read_config),
+            entry(
+                M::PUT,
+                c("/config"),
+                Operator,
+                Some(Action::CreateOrUpdate),
+                put_config,
+            ),
+            entry(M::PUT, c("/pause"), Operator, change(C::Paused), pause),
+            entry(M::PUT, c("/resume"), Operator, change(C::Resumed), resume),
+            entry(
+                M::POST,
+                c("/restart"),
+                Operator,
+                change(C::Restarted),
+                restart,
+            ),
+            entry(M::GET, c("/status"), Viewer, None, status),
+            entry(M::GET, c("/tasks"), Viewer, None, tasks),
+            entry(M::GET, c("/offsets"), Viewer, None, offsets),
+            entry(
+                M::POST,
+                c("/offsets/request"),
+                Operator,
+                change(C::OffsetsRequested),
+                offsets_request,
+            ),
+            entry(
+                M::GET,
+                c("/offsets/request/status"),
+                Viewer,
+                None,
+                offsets_request_status,
+            ),
+            entry(M::GET, p("/connector-plugins"), Viewer, None, plugins),
+            // A validation is a dry run: it changes nothing, so a viewer (or CI) may do it.
+            entry(
+                M::PUT,
+                p("/connector-plugins/{plugin_name}/config/validate"),
+                Viewer,
+                None,
+                validate,
+            ),
+        ]);
     }
-    router
+    all
 }
 
 fn check_scope(state: &AppState, environment_id: &str, kafka_cluster_id: &str) -> Result<()> {
@@ -221,7 +252,9 @@ async fn create(
             .managed_connector(&created.info, &sensitivity.masker(), &connector_type);
     let mut body = serde_json::to_value(connector).expect("serialisable");
     body["offsets"] = Value::Array(offsets);
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    response.extensions_mut().insert(Done::new(&name, true));
+    Ok(response)
 }
 
 /// `GET .../connectors/{name}`. A missing connector is answered in Connect's shape, as the
@@ -287,7 +320,7 @@ async fn put_config(
     check_scope(&state, &p.environment_id, &p.kafka_cluster_id)?;
     let config =
         translate::config_from_json(&body, "config").map_err(|p| ApiError::bad_request(&p))?;
-    let (_, pool, info) = state
+    let (created, pool, info) = state
         .connectors
         .put_config(&p.connector_name, config, true, &principal.name)
         .await
@@ -307,7 +340,12 @@ async fn put_config(
         state
             .connectors
             .managed_connector(&info, &sensitivity.masker(), &connector_type);
-    Ok((StatusCode::OK, Json(connector)).into_response())
+    // Always 200 (Terraform fails on anything else); the audit learns whether it created.
+    let mut response = (StatusCode::OK, Json(connector)).into_response();
+    response
+        .extensions_mut()
+        .insert(Done::new(&p.connector_name, created));
+    Ok(response)
 }
 
 async fn lifecycle(

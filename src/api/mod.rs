@@ -9,6 +9,7 @@ pub mod cloud;
 pub mod error;
 pub mod managed;
 pub mod names;
+pub mod routes;
 pub mod serve;
 
 use std::sync::Arc;
@@ -90,12 +91,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(root))
         .route("/healthz", get(healthz))
-        .merge(admin::router())
+        .merge(routes::router())
+        .merge(apache::internal_router())
         .merge(metrics::router())
         .merge(migrate::router())
         .merge(observe::router())
-        .merge(managed::router())
-        .merge(apache::router())
         .merge(crate::ui::router())
         .merge(cloud::router())
         .merge(logs_v1::router())

@@ -39,17 +39,32 @@ pub const DEFAULT_EVENTS: usize = 100;
 
 type Result<T> = std::result::Result<T, ApiError>;
 
-/// The routes.
+/// The routes outside the route table (their roles come from the rules by prefix).
 pub fn router() -> Router<AppState> {
-    let logs = "/connectors/{connector_name}/logs";
     Router::new()
         .route(READY_PATH, get(readyz))
         .route(HEALTH_SUMMARY_PATH, get(health_summary))
         .route(EVENTS_PATH, get(events))
         .route(AUDIT_PATH, get(audit))
         .route("/v1/workers/{id}/logs", get(worker_logs))
-        .route(&format!("{PREFIX}{logs}"), get(connector_logs))
-        .route(&format!("{API_PREFIX}{PREFIX}{logs}"), get(connector_logs))
+}
+
+/// A connector's log under both managed prefixes, for the route table: the operators' view
+/// (requirement 7: viewers see status only).
+pub fn connector_routes() -> Vec<super::routes::Entry> {
+    let logs = "/connectors/{connector_name}/logs";
+    [PREFIX.to_string(), format!("{API_PREFIX}{PREFIX}")]
+        .into_iter()
+        .map(|prefix| {
+            super::routes::entry(
+                axum::http::Method::GET,
+                format!("{prefix}{logs}"),
+                super::routes::Need::Operator,
+                None,
+                connector_logs,
+            )
+        })
+        .collect()
 }
 
 /// `GET /readyz`: 200 when every pool has a ready worker and Kafka answers, else 503 saying why.

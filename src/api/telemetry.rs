@@ -4,6 +4,10 @@
 //! and failed attempts included. Successful connector changes also become events and tell the
 //! connector watch (an operator's restart releases a held connector).
 //!
+//! Which requests are changes, and which action each is, comes from the route table
+//! ([`super::routes`]) by the route axum matched; the connector and whether a PUT config created
+//! it come from the handler's [`super::routes::Done`] report.
+//!
 //! The principal comes from [`super::access`], which attaches it to the response; this layer
 //! never sees a secret (it reads only the `name` of a create's body, and error messages the API
 //! already scrubbed).
@@ -19,6 +23,7 @@ use serde_json::Value;
 
 use super::AppState;
 use super::error::{ApiError, MAX_BODY_BYTES};
+use super::routes::{Action, Done};
 use crate::auth::Principal;
 use crate::observe::ConnectorChange;
 use crate::observe::audit::{AuditRecord, Outcome, short_message};
@@ -28,69 +33,6 @@ use crate::translate::{percent_decode, rfc3339};
 
 /// Largest error body read back for the audit record's message.
 const MAX_ERROR_BODY: usize = 64 * 1024;
-
-/// What a change request does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    /// A change to a connector.
-    Connector(ConnectorChange),
-    /// A change to a connector whose kind depends on whether it existed (PUT config).
-    CreateOrUpdate,
-    /// A worker admin change: action code.
-    Admin(&'static str),
-}
-
-impl Change {
-    fn action(&self, created: bool) -> &'static str {
-        match self {
-            Self::Connector(c) => c.code(),
-            Self::CreateOrUpdate if created => ConnectorChange::Created.code(),
-            Self::CreateOrUpdate => ConnectorChange::Updated.code(),
-            Self::Admin(a) => a,
-        }
-    }
-}
-
-/// The change a request to route template `route` makes, if any (pure, tested per route).
-pub fn classify(method: &str, route: &str) -> Option<Change> {
-    use ConnectorChange as C;
-    let rest = route
-        .strip_prefix(super::managed::API_PREFIX)
-        .unwrap_or(route);
-    let rest = rest.strip_prefix(super::managed::PREFIX).unwrap_or(rest);
-    let rest = rest.replace("{connector_name}", "{name}");
-    let change = match (method, rest.as_str()) {
-        ("POST", "/connectors") => Change::Connector(C::Created),
-        ("DELETE", "/connectors/{name}") => Change::Connector(C::Deleted),
-        ("PUT", "/connectors/{name}/config") => Change::CreateOrUpdate,
-        ("PATCH", "/connectors/{name}/config") => Change::Connector(C::Updated),
-        ("PUT", "/connectors/{name}/pause") => Change::Connector(C::Paused),
-        ("PUT", "/connectors/{name}/resume") => Change::Connector(C::Resumed),
-        ("PUT", "/connectors/{name}/stop") => Change::Connector(C::Stopped),
-        ("POST", "/connectors/{name}/restart" | "/connectors/{name}/tasks/{task}/restart") => {
-            Change::Connector(C::Restarted)
-        }
-        ("POST", "/connectors/{name}/offsets/request")
-        | ("PATCH" | "DELETE", "/connectors/{name}/offsets") => {
-            Change::Connector(C::OffsetsRequested)
-        }
-        ("PUT", "/connectors/{name}/topics/reset") => Change::Connector(C::TopicsReset),
-        // The dashboard's actions, audited like the API calls they stand for.
-        ("POST", "/ui/connectors/{name}/restart" | "/ui/connectors/{name}/restart-failed") => {
-            Change::Connector(C::Restarted)
-        }
-        ("POST", "/ui/connectors/{name}/pause") => Change::Connector(C::Paused),
-        ("POST", "/ui/connectors/{name}/resume") => Change::Connector(C::Resumed),
-        ("POST", "/ui/pools/{pool}/restart") => Change::Admin("pool_restarted"),
-        ("POST", "/ui/workers/{id}/clear") => Change::Admin("worker_cleared"),
-        ("POST", "/v1/pools/{pool}/scale") => Change::Admin("pool_scaled"),
-        ("POST", "/v1/pools/{pool}/restart") => Change::Admin("pool_restarted"),
-        ("POST", "/v1/workers/{id}/restart") => Change::Admin("worker_restarted"),
-        ("POST", "/v1/workers/{id}/clear") => Change::Admin("worker_cleared"),
-        _ => return None,
-    };
-    Some(change)
-}
 
 /// The value of path parameter `param` (e.g. `{name}`) of `route` in `path`.
 pub fn path_param(route: &str, path: &str, params: &[&str]) -> Option<String> {
@@ -151,7 +93,11 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string());
-    let change = route.as_deref().and_then(|r| classify(method.as_str(), r));
+    // The route table says what the route axum matched does; nothing is matched again here.
+    let change = route
+        .as_deref()
+        .and_then(|r| super::routes::find(&method, r))
+        .and_then(|r| r.action);
     let Some(change) = change else {
         let response = next.run(request).await;
         record_metrics(&state, route.as_deref(), &method, &response, started);
@@ -189,7 +135,7 @@ async fn change_request(
     method: Method,
     path: String,
     route: String,
-    change: Change,
+    change: Action,
     commit: Option<String>,
 ) -> Response {
     let mut connector = path_param(&route, &path, &["{name}", "{connector_name}"]);
@@ -206,9 +152,9 @@ async fn change_request(
                 .and_then(|v| v.to_str().ok()),
         )
         .is_ok();
-    if authenticated
-        && connector.is_none()
-        && matches!(change, Change::Connector(ConnectorChange::Created))
+    // A create names its connector in its body. The handler reports it ([`Done`]); the body is
+    // read here only so that an attempt refused before the handler (403) names it too.
+    if authenticated && connector.is_none() && change == Action::Connector(ConnectorChange::Created)
     {
         let timeout = super::serve::BodyReadTimeout::of(&request);
         let (parts, body) = request.into_parts();
@@ -233,11 +179,16 @@ async fn change_request(
         connector = name_of_create(&bytes);
         request = Request::from_parts(parts, Body::from(bytes));
     }
-    let existed = connector.as_deref().is_some_and(|c| state.watch.knows(c));
     let response = next.run(request).await;
     record_metrics(&state, Some(&route), &method, &response, started);
     let status = response.status().as_u16();
     let principal = response.extensions().get::<Principal>().cloned();
+    // What the handler did, as it reports it: the connector, and whether it created it.
+    let done = response.extensions().get::<Done>().cloned();
+    if let Some(done) = &done {
+        connector = Some(done.connector.clone());
+    }
+    let created = done.is_some_and(|d| d.created);
     let (response, message) = if status >= 400 {
         let (parts, body) = response.into_parts();
         let bytes = axum::body::to_bytes(body, MAX_ERROR_BODY)
@@ -248,11 +199,7 @@ async fn change_request(
     } else {
         (response, None)
     };
-    let created = match change {
-        Change::CreateOrUpdate => status == 201 || (status < 300 && !existed),
-        _ => false,
-    };
-    let action = change.action(created);
+    let action = change.code(created);
     let who = principal
         .as_ref()
         .map(|p| p.name.clone())
@@ -281,26 +228,19 @@ async fn change_request(
     }
     if (200..300).contains(&status)
         && let Some(name) = connector
+        && let Some(kind) = change.change(created)
     {
-        let kind = match change {
-            Change::Connector(c) => Some(c),
-            Change::CreateOrUpdate if created => Some(ConnectorChange::Created),
-            Change::CreateOrUpdate => Some(ConnectorChange::Updated),
-            Change::Admin(_) => None,
-        };
-        if let Some(kind) = kind {
-            observer.emit(ConnectorChanged {
-                connector: name.clone(),
-                change: kind,
-                principal: who.clone(),
-            });
-            match kind {
-                ConnectorChange::Created => state.watch.created(&name),
-                ConnectorChange::Updated => state.watch.updated(&name),
-                ConnectorChange::Deleted => state.watch.deleted(&name),
-                ConnectorChange::Restarted => state.watch.operator_restarted(&name, &who),
-                _ => state.watch.poke(),
-            }
+        observer.emit(ConnectorChanged {
+            connector: name.clone(),
+            change: kind,
+            principal: who.clone(),
+        });
+        match kind {
+            ConnectorChange::Created => state.watch.created(&name),
+            ConnectorChange::Updated => state.watch.updated(&name),
+            ConnectorChange::Deleted => state.watch.deleted(&name),
+            ConnectorChange::Restarted => state.watch.operator_restarted(&name, &who),
+            _ => state.watch.poke(),
         }
     }
     response
@@ -324,108 +264,6 @@ fn record_metrics(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_change_route_is_classified_and_reads_are_not() {
-        let m = "/connect/v1/environments/{environment_id}/clusters/{kafka_cluster_id}";
-        let cases = [
-            ("POST", format!("{m}/connectors"), Some("connector_created")),
-            (
-                "POST",
-                format!("/api{m}/connectors"),
-                Some("connector_created"),
-            ),
-            ("POST", "/connectors".into(), Some("connector_created")),
-            (
-                "DELETE",
-                format!("{m}/connectors/{{connector_name}}"),
-                Some("connector_deleted"),
-            ),
-            (
-                "PATCH",
-                "/connectors/{name}/config".into(),
-                Some("connector_updated"),
-            ),
-            (
-                "PUT",
-                format!("{m}/connectors/{{connector_name}}/pause"),
-                Some("connector_paused"),
-            ),
-            (
-                "PUT",
-                "/connectors/{name}/stop".into(),
-                Some("connector_stopped"),
-            ),
-            (
-                "POST",
-                "/connectors/{name}/tasks/{task}/restart".into(),
-                Some("connector_restarted"),
-            ),
-            (
-                "POST",
-                format!("{m}/connectors/{{connector_name}}/offsets/request"),
-                Some("offsets_requested"),
-            ),
-            (
-                "DELETE",
-                "/connectors/{name}/offsets".into(),
-                Some("offsets_requested"),
-            ),
-            ("POST", "/v1/pools/{pool}/scale".into(), Some("pool_scaled")),
-            (
-                "POST",
-                "/v1/workers/{id}/clear".into(),
-                Some("worker_cleared"),
-            ),
-            ("GET", format!("{m}/connectors"), None),
-            (
-                "PUT",
-                format!("{m}/connector-plugins/{{plugin_name}}/config/validate"),
-                None,
-            ),
-            ("GET", "/v1/workers/{id}/logs".into(), None),
-            (
-                "POST",
-                "/ui/connectors/{name}/restart".into(),
-                Some("connector_restarted"),
-            ),
-            (
-                "POST",
-                "/ui/connectors/{name}/restart-failed".into(),
-                Some("connector_restarted"),
-            ),
-            (
-                "POST",
-                "/ui/connectors/{name}/pause".into(),
-                Some("connector_paused"),
-            ),
-            (
-                "POST",
-                "/ui/connectors/{name}/resume".into(),
-                Some("connector_resumed"),
-            ),
-            (
-                "POST",
-                "/ui/pools/{pool}/restart".into(),
-                Some("pool_restarted"),
-            ),
-            (
-                "POST",
-                "/ui/workers/{id}/clear".into(),
-                Some("worker_cleared"),
-            ),
-            ("GET", "/ui/connectors/{name}/restart".into(), None),
-            ("POST", "/ui/login".into(), None),
-        ];
-        for (method, route, expected) in cases {
-            let got = classify(method, &route).map(|c| c.action(true));
-            assert_eq!(got, expected, "{method} {route}");
-        }
-        assert_eq!(
-            classify("PUT", "/connectors/{name}/config").map(|c| c.action(false)),
-            Some("connector_updated")
-        );
-    }
 
     #[test]
     fn path_parameters_are_read_by_template() {

@@ -4,7 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::access::{check_csrf, viewer_of};
@@ -13,8 +13,75 @@ use super::pages;
 use super::session::Session;
 use super::{UiError, department, html_headers};
 use crate::api::AppState;
+use crate::api::routes::{Action, AdminAction, Entry, Need, entry};
 use crate::auth::Principal;
 use crate::connectors::LifecycleAction;
+use crate::observe::ConnectorChange;
+
+/// The dashboard's actions, for the API's route table: each a confirmation page (GET) and the
+/// action (POST), audited like the API calls they stand for. Their roles are the dashboard's
+/// own ([`super::required_role`]), the same as the table's.
+pub fn routes() -> Vec<Entry> {
+    let mut all = Vec::new();
+    for action in ConnectorAction::ALL {
+        let path = format!("/ui/connectors/{{name}}/{}", action.segment());
+        all.push(entry(
+            Method::GET,
+            path.clone(),
+            Need::Viewer,
+            None,
+            move |s: State<AppState>,
+                  p: Path<String>,
+                  e: Extension<Principal>,
+                  x: Extension<Option<Session>>| {
+                confirm_connector(s, p, e, x, action)
+            },
+        ));
+        all.push(entry(
+            Method::POST,
+            path,
+            Need::Operator,
+            Some(Action::Connector(action.change())),
+            move |s: State<AppState>,
+                  p: Path<String>,
+                  e: Extension<Principal>,
+                  x: Extension<Option<Session>>,
+                  body: Bytes| { act_on_connector(s, p, e, x, body, action) },
+        ));
+    }
+    let admin = |a| Some(Action::Admin(a));
+    all.extend([
+        entry(
+            Method::GET,
+            "/ui/pools/{pool}/restart",
+            Need::Viewer,
+            None,
+            confirm_pool_restart,
+        ),
+        entry(
+            Method::POST,
+            "/ui/pools/{pool}/restart",
+            Need::Admin,
+            admin(AdminAction::PoolRestarted),
+            pool_restart,
+        ),
+        entry(
+            Method::GET,
+            "/ui/workers/{id}/clear",
+            Need::Viewer,
+            None,
+            confirm_worker_clear,
+        ),
+        entry(
+            Method::POST,
+            "/ui/workers/{id}/clear",
+            Need::Admin,
+            admin(AdminAction::WorkerCleared),
+            worker_clear,
+        ),
+    ]);
+    all
+}
 
 /// An action on a connector from the dashboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +112,15 @@ impl ConnectorAction {
             Self::RestartFailed => "restart-failed",
             Self::Pause => "pause",
             Self::Resume => "resume",
+        }
+    }
+
+    /// The connector change it is, in the events' and audit's vocabulary.
+    pub fn change(self) -> ConnectorChange {
+        match self {
+            Self::Restart | Self::RestartFailed => ConnectorChange::Restarted,
+            Self::Pause => ConnectorChange::Paused,
+            Self::Resume => ConnectorChange::Resumed,
         }
     }
 
@@ -83,7 +159,7 @@ impl ConnectorAction {
     }
 }
 
-pub(super) async fn confirm_connector(
+async fn confirm_connector(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Extension(principal): Extension<Principal>,
@@ -131,7 +207,7 @@ fn accepted(state: &AppState, viewer: &Viewer, title: &str, text: &str, back: &s
         .into_response()
 }
 
-pub(super) async fn act_on_connector(
+async fn act_on_connector(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Extension(principal): Extension<Principal>,
@@ -167,7 +243,7 @@ pub(super) async fn act_on_connector(
     }
 }
 
-pub(super) async fn confirm_pool_restart(
+async fn confirm_pool_restart(
     State(state): State<AppState>,
     Path(pool): Path<String>,
     Extension(principal): Extension<Principal>,
@@ -189,7 +265,7 @@ pub(super) async fn confirm_pool_restart(
     confirmation(&state, &viewer, Nav::Overview, &body)
 }
 
-pub(super) async fn pool_restart(
+async fn pool_restart(
     State(state): State<AppState>,
     Path(pool): Path<String>,
     Extension(principal): Extension<Principal>,
@@ -217,7 +293,7 @@ pub(super) async fn pool_restart(
     }
 }
 
-pub(super) async fn confirm_worker_clear(
+async fn confirm_worker_clear(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Extension(principal): Extension<Principal>,
@@ -239,7 +315,7 @@ pub(super) async fn confirm_worker_clear(
     confirmation(&state, &viewer, Nav::Overview, &body)
 }
 
-pub(super) async fn worker_clear(
+async fn worker_clear(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Extension(principal): Extension<Principal>,

@@ -25,7 +25,6 @@ pub mod table;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -45,11 +44,7 @@ use table::TableQuery;
 
 pub use access::{authorize, handles, prefers_html, required_role};
 use access::{login, login_form, logout, viewer_of};
-pub use actions::ConnectorAction;
-use actions::{
-    act_on_connector, confirm_connector, confirm_pool_restart, confirm_worker_clear, pool_restart,
-    worker_clear,
-};
+pub use actions::{ConnectorAction, routes as action_routes};
 
 /// Path prefix of the dashboard.
 pub const UI_PREFIX: &str = "/ui";
@@ -209,45 +204,17 @@ fn html_headers() -> [(header::HeaderName, HeaderValue); 4] {
     ]
 }
 
-/// The routes of the dashboard.
+/// The routes of the dashboard's pages (its actions are in the API's route table:
+/// [`action_routes`]).
 pub fn router() -> Router<AppState> {
-    let mut r = Router::new()
+    Router::new()
         .route("/ui/", get(overview))
         .route("/ui/assets/app.css", get(css))
         .route("/ui/assets/app.js", get(js))
         .route(LOGIN_PATH, get(login_form).post(login))
         .route(LOGOUT_PATH, axum::routing::post(logout))
         .route("/ui/connectors", get(connectors))
-        .route("/ui/connectors/{name}", get(connector));
-    for action in ConnectorAction::ALL {
-        let path = format!("/ui/connectors/{{name}}/{}", action.segment());
-        r = r.route(
-            &path,
-            get(
-                move |s: State<AppState>,
-                      p: Path<String>,
-                      e: Extension<Principal>,
-                      x: Extension<Option<Session>>| {
-                    confirm_connector(s, p, e, x, action)
-                },
-            )
-            .post(
-                move |s: State<AppState>,
-                      p: Path<String>,
-                      e: Extension<Principal>,
-                      x: Extension<Option<Session>>,
-                      body: Bytes| { act_on_connector(s, p, e, x, body, action) },
-            ),
-        );
-    }
-    r.route(
-        "/ui/pools/{pool}/restart",
-        get(confirm_pool_restart).post(pool_restart),
-    )
-    .route(
-        "/ui/workers/{id}/clear",
-        get(confirm_worker_clear).post(worker_clear),
-    )
+        .route("/ui/connectors/{name}", get(connector))
 }
 
 async fn css() -> Response {
