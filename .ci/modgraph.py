@@ -5,7 +5,8 @@ Usage: .ci/modgraph.py [--check] [SRC_DIR]
 
 A top-level module is a file or folder directly under src/ (lib.rs and main.rs are the roots and
 left out). An edge A -> B is any `crate::B` path in A's code outside its `#[cfg(test)]` part,
-including the members of grouped imports (`use crate::{b::X, c}`). Printed: each module with what
+including the members of grouped imports (`use crate::{b::X, c}`); files that are only compiled
+for tests (declared as `#[cfg(test)] mod x;`) are test code too. Printed: each module with what
 it uses, every strongly connected component of more than one module (an import cycle), and the
 files whose code (test modules excluded) is over 800 lines. With --check the exit code is 1 when
 there is a cycle or such a file.
@@ -81,11 +82,25 @@ def main(argv):
     rest = [a for a in argv if a != "--check"]
     src = rest[0] if rest else "src"
     modules, edges, big = set(), {}, []
+    test_only = set()
+    for root, _, files in os.walk(src):
+        for name in files:
+            if not name.endswith(".rs"):
+                continue
+            path = os.path.join(root, name)
+            with open(path, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+            here = root if name in ("mod.rs", "lib.rs", "main.rs") else os.path.join(root, name[:-3])
+            for m in re.finditer(r"#\[cfg\(test\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*;", text):
+                test_only.add(os.path.join(here, m.group(1) + ".rs"))
+                test_only.add(os.path.join(here, m.group(1), "mod.rs"))
     for root, _, files in os.walk(src):
         for name in sorted(files):
             if not name.endswith(".rs"):
                 continue
             path = os.path.join(root, name)
+            if path in test_only:
+                continue
             rel = os.path.relpath(path, src)
             top = rel.split(os.sep)[0].removesuffix(".rs")
             if top in ("lib", "main"):

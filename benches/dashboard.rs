@@ -8,11 +8,11 @@
 
 use std::hint::black_box;
 
+use connect_supervisor::api::ui::html::Viewer;
+use connect_supervisor::api::ui::pages::connectors_document;
+use connect_supervisor::api::ui::table::TableQuery;
 use connect_supervisor::auth::Role;
 use connect_supervisor::healing::{AutoRestartView, ConnectorHealth};
-use connect_supervisor::ui::html::Viewer;
-use connect_supervisor::ui::pages::connectors_document;
-use connect_supervisor::ui::table::TableQuery;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 /// Connectors in the table.

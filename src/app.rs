@@ -364,7 +364,7 @@ fn print_banner(
     };
     out += &format!(
         "  dashboard           {base}{}  (open it in a browser; {sign_in})\n",
-        crate::ui::DASHBOARD_PATH
+        crate::api::ui::DASHBOARD_PATH
     );
     out += &format!(
         "  managed API         {base}/connect/v1/environments/{}/clusters/{}/connectors\n",

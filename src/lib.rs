@@ -26,7 +26,7 @@
 //! * [`gitops`] loads connector files and runs `connect-supervisor validate`.
 //! * [`healing`] watches the connectors: status poll, automatic restarts within a budget, the
 //!   health summary.
-//! * [`ui`] is the department's health dashboard (server-rendered HTML under `/ui/`).
+//! * [`api::ui`] is the department's health dashboard (server-rendered HTML under `/ui/`), served by the API layer.
 //! * [`secret_store`] keeps the per-connector secret files of `externalize` mode.
 //! * [`session`] issues and verifies the session tokens of the Confluent CLI's login.
 //! * [`migrate`] moves connectors to fully-managed ones (plan, export, cut-over, rename).
@@ -53,11 +53,11 @@ pub mod offsets;
 pub mod pod;
 pub mod policy;
 pub mod process;
+pub mod remote;
 pub mod runtime;
 pub mod secret_store;
 pub mod session;
 pub mod supervisor;
 pub mod translate;
-pub mod ui;
 pub mod util;
 pub mod worker;

@@ -10,11 +10,11 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
+use connect_supervisor::api::ui::html::Viewer;
+use connect_supervisor::api::ui::pages::connectors_document;
+use connect_supervisor::api::ui::table::TableQuery;
 use connect_supervisor::auth::Role;
 use connect_supervisor::healing::{AutoRestartView, ConnectorHealth};
-use connect_supervisor::ui::html::Viewer;
-use connect_supervisor::ui::pages::connectors_document;
-use connect_supervisor::ui::table::TableQuery;
 use harness::api::{ADMIN_SECRET, As, OPERATOR_SECRET, TestApi, VIEWER_SECRET, captured_logs};
 use harness::browser::{Browser, ENTER, TAB};
 use harness::{PoolSpec, eventually, file_sink, file_source, scratch};
@@ -649,7 +649,7 @@ async fn two_hundred_connectors_render_within_a_second() {
             axum::routing::get(|| async {
                 (
                     [("content-type", "text/css")],
-                    include_str!("../src/ui/assets/app.css"),
+                    include_str!("../src/api/ui/assets/app.css"),
                 )
             }),
         );

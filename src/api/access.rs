@@ -25,8 +25,8 @@ pub async fn authorize(
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     // The dashboard's pages (session cookie, HTML answers) decide for themselves.
-    if crate::ui::handles(&method, &path, request.headers()) {
-        return crate::ui::authorize(state, request, next).await;
+    if crate::api::ui::handles(&method, &path, request.headers()) {
+        return crate::api::ui::authorize(state, request, next).await;
     }
     let settings = state.auth.settings();
     let matched = request.extensions().get::<MatchedPath>();

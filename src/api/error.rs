@@ -269,7 +269,7 @@ const MAX_PLAIN_ERROR: usize = 64 * 1024;
 pub async fn shape_plain_errors(request: Request, next: axum::middleware::Next) -> Response {
     // The dashboard answers people: its error pages are HTML on purpose (a failed sign-in,
     // a refused action), read without JavaScript.
-    if crate::ui::handles(request.method(), request.uri().path(), request.headers()) {
+    if crate::api::ui::handles(request.method(), request.uri().path(), request.headers()) {
         return next.run(request).await;
     }
     let shape = shape_for_path(request.uri().path());

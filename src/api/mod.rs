@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod migrate;
 pub mod observe;
 pub mod telemetry;
+pub mod ui;
 
 /// State shared by every handler.
 #[derive(Clone, Debug)]
@@ -42,7 +43,7 @@ pub struct AppState {
     /// The connector watch: status poll, auto-restart, health summary.
     pub watch: Arc<crate::healing::ConnectorWatch>,
     /// The health dashboard: sessions and the workers' usage history.
-    pub ui: Arc<crate::ui::Dashboard>,
+    pub ui: Arc<crate::api::ui::Dashboard>,
 }
 
 impl AppState {
@@ -57,7 +58,7 @@ impl AppState {
         let watch = supervisor.connector_watch(|| {
             crate::healing::ConnectorWatch::new(Arc::clone(&supervisor), Arc::clone(&connectors))
         });
-        let ui = crate::ui::Dashboard::start(Arc::clone(&supervisor));
+        let ui = crate::api::ui::Dashboard::start(Arc::clone(&supervisor));
         Ok(Self {
             supervisor,
             connectors,
@@ -96,7 +97,7 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics::router())
         .merge(migrate::router())
         .merge(observe::router())
-        .merge(crate::ui::router())
+        .merge(crate::api::ui::router())
         .merge(cloud::router())
         .merge(logs_v1::router())
         .fallback(unknown_route)

@@ -7,7 +7,7 @@
 //!
 //! Paths outside the table (health, metrics, the CLI's control plane, reads of the admin API,
 //! unknown paths) get their role from [`crate::auth::required_access`]'s rules by prefix and
-//! method; the dashboard's pages decide for themselves ([`crate::ui`]).
+//! method; the dashboard's pages decide for themselves ([`crate::api::ui`]).
 //!
 //! One action vocabulary: a connector change is a [`ConnectorChange`], whose code both the
 //! events and the audit trail carry; a worker admin change is an [`AdminAction`].
@@ -177,7 +177,7 @@ fn entries() -> Vec<Entry> {
     all.extend(super::apache::routes());
     all.extend(super::observe::connector_routes());
     all.extend(super::admin::routes());
-    all.extend(crate::ui::action_routes());
+    all.extend(crate::api::ui::action_routes());
     all
 }
 
@@ -463,7 +463,7 @@ mod tests {
                 .replace("{pool}", "shared")
                 .replace("{id}", "shared-0");
             assert_eq!(
-                crate::ui::required_role(&r.method, &concrete),
+                crate::api::ui::required_role(&r.method, &concrete),
                 Some(r.need.role(&settings())),
                 "{} {}",
                 r.method,

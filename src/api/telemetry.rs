@@ -63,7 +63,7 @@ const MAX_COMMIT_LEN: usize = 64;
 /// (anything else is dropped, so the audit trail holds no free text from it).
 fn commit_of(headers: &axum::http::HeaderMap) -> Option<String> {
     let value = headers
-        .get(crate::gitops::client::COMMIT_HEADER)?
+        .get(crate::remote::COMMIT_HEADER)?
         .to_str()
         .ok()?
         .trim();

@@ -51,9 +51,8 @@ pub(super) fn read(t: &mut TableReader<'_>, base: &Path) -> Option<GitopsSetting
     let prune = t.boolean("prune").unwrap_or(false);
     let (source, interval) = (source?, interval?);
     Some(GitopsSettings {
-        owner: owner.unwrap_or_else(|| {
-            crate::gitops::prepare::default_owner(&[std::path::PathBuf::from(&source)])
-        }),
+        owner: owner
+            .unwrap_or_else(|| crate::model::default_owner(&[std::path::PathBuf::from(&source)])),
         source: super::resolve(base, &source),
         interval,
         mode: mode?,

@@ -6,50 +6,13 @@
 //! that talks to the network; turning the answer into a baseline is pure ([`baseline_from_expansions`]). Credentials never appear in errors
 //! or in the baseline.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
 use serde_json::Value;
 
-use super::check::{Baseline, RunningConnector};
 use crate::model::Department;
-
-/// Environment variable holding the API key id (the one `dev`'s banner exports).
-pub const API_KEY_ENV: &str = "CS_KEY";
-/// Environment variable holding the API key's secret.
-pub const API_SECRET_ENV: &str = "CS_SECRET";
-/// Environment variable holding a bearer token.
-pub const TOKEN_ENV: &str = "CS_TOKEN";
-/// How long the call may take.
-pub const TIMEOUT: Duration = Duration::from_secs(30);
-/// Path segment of the managed API under a supervisor's base URL.
-pub const MANAGED_SEGMENT: &str = "/connect/v1/";
-
-/// How `validate` authenticates to the supervisor.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Credentials {
-    /// HTTP Basic with an API key.
-    ApiKey {
-        /// Key id.
-        id: String,
-        /// Secret.
-        secret: String,
-    },
-    /// A bearer token.
-    Token(String),
-    /// No credentials (a supervisor behind an authenticating proxy).
-    None,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::ApiKey { id, .. } => write!(f, "ApiKey({id}, secret hidden)"),
-            Self::Token(_) => f.write_str("Token(hidden)"),
-            Self::None => f.write_str("None"),
-        }
-    }
-}
+pub use crate::remote::{
+    API_KEY_ENV, API_SECRET_ENV, Baseline, Credentials, MANAGED_SEGMENT, RunningConnector, TIMEOUT,
+    TOKEN_ENV, baseline_from_expansions, list_url,
+};
 
 /// Where and how to read what runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,54 +64,6 @@ impl AgainstError {
             Self::Format { .. } => "against_format",
         }
     }
-}
-
-/// The list URL for `department` under `url` (a base URL, or already the managed prefix).
-pub fn list_url(url: &str, department: &Department) -> String {
-    let url = url.trim_end_matches('/');
-    let prefix = if url.contains(MANAGED_SEGMENT) {
-        url.to_string()
-    } else {
-        format!(
-            "{url}/connect/v1/environments/{}/clusters/{}",
-            department.environment_id, department.kafka_cluster_id
-        )
-    };
-    format!("{prefix}/connectors?expand=info,status")
-}
-
-/// The baseline in a managed list answer (`{name: {info: {config}, status: {connector:
-/// {state}}}}`): each connector's `tasks.max`, config and state.
-pub fn baseline_from_expansions(answer: &Value, source: &str) -> Result<Baseline, String> {
-    let Value::Object(entries) = answer else {
-        return Err("expected an object of connectors".into());
-    };
-    let mut baseline = Baseline {
-        source: Some(source.to_string()),
-        ..Baseline::default()
-    };
-    for (name, entry) in entries {
-        let config: BTreeMap<String, String> = entry
-            .get("info")
-            .and_then(|i| i.get("config"))
-            .and_then(Value::as_object)
-            .ok_or_else(|| format!("connector {name} has no info.config"))?
-            .iter()
-            .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
-            .collect();
-        let state = entry
-            .get("status")
-            .and_then(|s| s.get("connector"))
-            .and_then(|c| c.get("state"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let tasks = crate::connectors::admission::tasks_of(&config);
-        baseline.connectors.insert(name.clone(), tasks);
-        baseline
-            .running
-            .insert(name.clone(), RunningConnector { config, state });
-    }
-    Ok(baseline)
 }
 
 /// Reads what runs in `department` from the supervisor.
@@ -214,6 +129,8 @@ pub async fn fetch(department: &Department, against: &Against) -> Result<Baselin
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use serde_json::json;
 
     use super::*;

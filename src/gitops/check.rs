@@ -50,27 +50,7 @@ const RENAME_IGNORED: &[&str] = &[
     crate::translate::KEY_KAFKA_REGION,
 ];
 
-/// What runs in the department now: connector name to its `tasks.max`. Filled by
-/// `--against URL` ([`super::against`]); empty when validating offline.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Baseline {
-    /// Running connectors.
-    pub connectors: BTreeMap<String, u32>,
-    /// Their configs (as the managed API shows them: masked, platform defaults left out) and
-    /// states, when read from a live department.
-    pub running: BTreeMap<String, RunningConnector>,
-    /// Where the baseline was read (the `--against` URL); `None` offline.
-    pub source: Option<String>,
-}
-
-/// A connector that runs in the department.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RunningConnector {
-    /// Its config as the managed API shows it.
-    pub config: BTreeMap<String, String>,
-    /// Its managed state (`RUNNING`, `PAUSED`...), when known.
-    pub state: Option<String>,
-}
+pub use crate::remote::{Baseline, RunningConnector};
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -17,8 +17,7 @@ use super::against::{API_KEY_ENV, API_SECRET_ENV, Against, AgainstError, Credent
 use super::check::Baseline;
 use crate::model::Department;
 
-/// Request header naming the Git commit a change comes from.
-pub const COMMIT_HEADER: &str = "x-gitops-commit";
+pub use crate::remote::COMMIT_HEADER;
 /// Environment variables of CI systems that hold the commit being built, in the order tried.
 pub const COMMIT_ENVS: &[&str] = &[
     "GITHUB_SHA",

@@ -230,18 +230,7 @@ pub fn render_findings(prepared: &Prepared) -> String {
     prepared.scrub(&body)
 }
 
-/// Default owner label of a folder: its path as given, without `./` or a trailing `/`.
-pub fn default_owner(paths: &[PathBuf]) -> String {
-    paths
-        .iter()
-        .map(|p| {
-            let text = p.to_string_lossy();
-            let text = text.trim_end_matches('/');
-            text.strip_prefix("./").unwrap_or(text).to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("+")
-}
+pub use crate::model::default_owner;
 
 #[cfg(test)]
 mod tests {

@@ -17,7 +17,7 @@ use super::{
     EXIT_BLOCKED, EXIT_OK, MigrateError, SOURCE_URL_ENV, TARGET_KEY_ENV, TARGET_SECRET_ENV,
     TARGET_TOKEN_ENV, TARGET_URL_ENV,
 };
-use crate::gitops::against::{API_KEY_ENV, API_SECRET_ENV, Credentials, TOKEN_ENV};
+use crate::remote::{API_KEY_ENV, API_SECRET_ENV, Credentials, TOKEN_ENV};
 
 /// The source department (a supervisor).
 #[derive(Debug, Clone, Args)]

@@ -2,8 +2,8 @@
 //! offsets, status, offsets, delete, pause/resume, translate), and the two Connect-compatible
 //! calls a supervisor serves beside it (KIP-875 stop, offsets when a source is a plain worker).
 //!
-//! Credentials are [`crate::gitops::against::Credentials`] (the same flags and variables as
-//! `validate --against`), the list goes through [`against::baseline_from_expansions`], and no
+//! Credentials are [`crate::remote::Credentials`] (the same flags and variables as
+//! `validate --against`), the list goes through [`remote::baseline_from_expansions`], and no
 //! error ever carries a credential or a config value.
 
 use std::collections::BTreeMap;
@@ -13,11 +13,11 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::MigrateError;
-use crate::gitops::against::{self, Credentials, MANAGED_SEGMENT};
-use crate::gitops::check::RunningConnector;
+use crate::remote::RunningConnector;
+use crate::remote::{self, Credentials, MANAGED_SEGMENT};
 
 /// How long one call may take.
-pub const TIMEOUT: Duration = against::TIMEOUT;
+pub const TIMEOUT: Duration = remote::TIMEOUT;
 /// How long a call is sent again while the end is briefly unable to answer.
 pub const RETRY_FOR: Duration = Duration::from_secs(60);
 /// Pause between two such tries.
@@ -255,7 +255,7 @@ impl Endpoint {
     pub async fn connectors(&self) -> Result<BTreeMap<String, RunningConnector>, MigrateError> {
         let url = self.managed("/connectors?expand=info,status");
         let answer = self.expect(Method::GET, &url, None, &[200]).await?;
-        against::baseline_from_expansions(&answer.body, &self.base)
+        remote::baseline_from_expansions(&answer.body, &self.base)
             .map(|b| b.running)
             .map_err(|message| MigrateError::Format { url, message })
     }

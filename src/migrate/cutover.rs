@@ -522,11 +522,11 @@ async fn push(
         )));
     }
     let (api_key, api_secret, token) = match target.credentials() {
-        crate::gitops::against::Credentials::ApiKey { id, secret } => {
+        crate::remote::Credentials::ApiKey { id, secret } => {
             (Some(id.clone()), Some(secret.clone()), None)
         }
-        crate::gitops::against::Credentials::Token(t) => (None, None, Some(t.clone())),
-        crate::gitops::against::Credentials::None => (None, None, None),
+        crate::remote::Credentials::Token(t) => (None, None, Some(t.clone())),
+        crate::remote::Credentials::None => (None, None, None),
     };
     let body = json!({
         "target_url": target.managed(""),

@@ -15,7 +15,7 @@
 //!
 //! Secret values never pass through this module: configs are read masked, and a connector whose
 //! config holds secrets is pushed to its target by the source supervisor itself
-//! (`POST /v1/migrate/connectors/{name}/push`, admin only, see [`crate::api::migrate`]).
+//! (`POST /v1/migrate/connectors/{name}/push`, admin only, served by the API layer's `migrate` routes).
 
 pub mod cli;
 pub mod client;

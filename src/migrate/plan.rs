@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::mapping::{self, MappingTable, Outcome, Translation};
-use crate::gitops::check::RunningConnector;
+use crate::remote::RunningConnector;
 use crate::translate::MASK;
 
 /// What the target's `.../config/translate` said about one connector.

@@ -97,6 +97,19 @@ pub struct GitopsSettings {
     pub prune: bool,
 }
 
+/// Default owner label of a folder: its path as given, without `./` or a trailing `/`.
+pub fn default_owner(paths: &[std::path::PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| {
+            let text = p.to_string_lossy();
+            let text = text.trim_end_matches('/');
+            text.strip_prefix("./").unwrap_or(text).to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
 /// What a connector created again under the name of a deleted one gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Recreate {

@@ -32,7 +32,7 @@ pub use budget::{Budget, ResourceUsage, WorkerResources};
 pub use department::{
     CONFIG_TOPIC_SUFFIX, ClusterIdentity, Department, DriftMode, GitopsSettings, HttpLimits,
     KafkaSettings, OFFSET_TOPIC_SUFFIX, Pool, Recreate, RuntimeSettings, STATUS_TOPIC_SUFFIX,
-    SupervisorSettings,
+    SupervisorSettings, default_owner,
 };
 pub use ids::WorkerId;
 pub use observe::{

@@ -267,7 +267,7 @@ pub(super) fn check_csrf(session: Option<&Session>, form: Option<&str>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ui::session::Sessions;
+    use crate::api::ui::session::Sessions;
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
