@@ -130,14 +130,14 @@ name_type!(
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WorkerId {
     /// The pool.
-    pub pool: String,
+    pub pool: PoolName,
     /// Index within the pool, from 0.
     pub index: u32,
 }
 
 impl WorkerId {
     /// Worker `index` of `pool`.
-    pub fn new(pool: impl Into<String>, index: u32) -> Self {
+    pub fn new(pool: impl Into<PoolName>, index: u32) -> Self {
         Self {
             pool: pool.into(),
             index,

@@ -554,7 +554,7 @@ impl Event {
             | Self::AutoRestartFailed { pool, .. }
             | Self::ConnectorRecovered { pool, .. }
             | Self::ConnectorHeld { pool, .. } => Some(pool.clone()),
-            other => other.worker_id().map(|w| w.pool.clone()),
+            other => other.worker_id().map(|w| w.pool.to_string()),
         }
     }
 

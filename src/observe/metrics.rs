@@ -173,12 +173,12 @@ impl Metrics {
                 if reason.is_failure() || *reason == ExitReason::AdminRestart =>
             {
                 self.worker_restarts_total
-                    .with_label_values(&[&worker.pool, &worker.to_string(), reason.code()])
+                    .with_label_values(&[worker.pool.as_str(), &worker.to_string(), reason.code()])
                     .inc();
             }
             Event::WorkerOomKilled { worker, .. } => {
                 self.worker_oom_kills_total
-                    .with_label_values(&[&worker.pool, &worker.to_string()])
+                    .with_label_values(&[worker.pool.as_str(), &worker.to_string()])
                     .inc();
             }
             Event::StartupBoostApplied {
@@ -187,11 +187,11 @@ impl Metrics {
                 ..
             } => self
                 .worker_cpu_boost_cores
-                .with_label_values(&[&worker.pool, &worker.to_string()])
+                .with_label_values(&[worker.pool.as_str(), &worker.to_string()])
                 .set(f64::from(*boost_millis) / 1000.0),
             Event::StartupBoostEnded { worker, .. } => self
                 .worker_cpu_boost_cores
-                .with_label_values(&[&worker.pool, &worker.to_string()])
+                .with_label_values(&[worker.pool.as_str(), &worker.to_string()])
                 .set(0.0),
             Event::EnforcementSelected { mode, .. } => self.set_enforcement(*mode),
             Event::EnforcementDegraded { .. } => self.set_enforcement(Enforcement::None),

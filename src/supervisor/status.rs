@@ -109,7 +109,9 @@ impl Supervisor {
             .workers
             .iter()
             .filter(|(_, w)| w.snapshot.phase.is_up())
-            .filter_map(|(id, w)| Some((id.to_string(), id.pool.clone(), w.plan.metrics_url()?)))
+            .filter_map(|(id, w)| {
+                Some((id.to_string(), id.pool.to_string(), w.plan.metrics_url()?))
+            })
             .collect()
     }
 
@@ -150,7 +152,7 @@ impl Supervisor {
         let name = id.to_string();
         WorkerStatus {
             id: name.clone(),
-            pool: id.pool.clone(),
+            pool: id.pool.to_string(),
             rest_url: w.plan.rest_url.clone(),
             state: s.phase,
             pid: s.pid,
