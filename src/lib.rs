@@ -4,29 +4,48 @@
 //!
 //! # Layout
 //!
+//! Every module, with what it owns. Lower modules never call back into the ones above them:
+//! [`model`] and [`util`] depend on nothing else in the crate.
+//!
+//! Shared foundations
+//! * [`model`]: the shared domain types: the validated department and its settings (units,
+//!   budget, ids, secrets and masks, supervision, observe, guardrail rules, auth), worker states.
+//! * [`util`]: one owner each for Java properties, backoff with jitter, atomic file writes and
+//!   free ports.
 //! * [`config`] reads the department file into a validated [`model::Department`].
+//!
+//! Workers
 //! * [`runtime`] locates and materialises the Connect runtime declared in
 //!   `images/connect-runtime/pom.xml`.
-//! * [`process`] spawns children from a dedicated thread and stops whole process groups.
+//! * [`cds`] builds the workers' class-data-sharing archive.
+//! * [`process`] spawns children from a dedicated thread, stops whole process groups, and
+//!   installs the shutdown signals.
+//! * [`cgroup`] enforces worker limits (v1, v2 with an injectable root, or none).
+//! * [`lock`] keeps one supervisor per department on a host.
 //! * [`worker`] plans one worker (properties, JVM command line) and probes its readiness.
 //! * [`supervisor`] runs the department's pools of workers (pure lifecycle core, async shell).
-//! * [`cgroup`] enforces worker limits (v1, v2 with an injectable root, or none).
-//! * [`observe`] owns the typed events and the metrics registry.
+//! * [`pod`] runs a department on Kubernetes (a worker pod's entrypoint, pod discovery).
+//! * [`observe`] owns the typed events, the metrics registry, worker logs and the audit trail.
+//! * [`watch`] restarts failed connectors and tasks and keeps their health for the dashboard.
+//!
+//! Requests
+//! * [`api`] is the supervisor's HTTP server.
+//! * [`auth`] verifies the API's credentials and maps routes to the role they need.
+//! * [`session`] issues and verifies the session tokens of the Confluent CLI's login.
+//! * [`gateway`] reaches the department's connectors across pools (placement, lookup, masking).
+//! * [`guardrails`] applies the policy to the API's creates, updates and validations.
+//! * [`policy`] reviews connectors against the department's guardrails (pure).
+//! * [`secret_store`] keeps the per-connector secret files of `externalize` mode.
 //! * [`connect`] is a typed client of a worker's Connect REST API.
 //! * [`translate`] turns Connect's shapes into the managed API's, masking secrets.
 //! * [`connector_ids`] keeps the managed ids of connectors, one per incarnation.
-//! * [`gateway`] reaches the department's connectors across pools (placement, lookup, masking).
 //! * [`offsets`] records managed-style offsets requests.
-//! * [`api`] is the supervisor's HTTP server.
-//! * [`auth`] holds the API's credentials and roles.
-//! * [`dev`] is the embedded single-node KRaft broker for `dev` and the tests.
-//! * [`app`] wires them together for the `run` and `dev` commands.
-//! * [`policy`] reviews connectors against the department's guardrails (pure).
-//! * [`gitops`] loads connector files and runs `connect-supervisor validate`.
-//! * [`guardrails`] applies the policy to the API's creates, updates and validations.
 //! * [`ui`] is the department's health dashboard (server-rendered HTML under `/ui/`).
-//! * [`secret_store`] keeps the per-connector secret files of `externalize` mode.
-//! * [`session`] issues and verifies the session tokens of the Confluent CLI's login.
+//!
+//! Commands
+//! * [`app`] wires them together for the `run` and `dev` commands.
+//! * [`dev`] is the embedded single-node KRaft broker for `dev` and the tests.
+//! * [`gitops`] loads connector files and runs `connect-supervisor validate`.
 //! * [`migrate`] moves connectors to fully-managed ones (plan, export, cut-over, rename).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
