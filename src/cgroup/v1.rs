@@ -15,9 +15,7 @@ use super::{
 /// v1 controllers the driver uses.
 pub const CONTROLLERS: &[&str] = &["cpu", "cpuacct", "memory", "pids"];
 
-/// CPU quota file.
 const CPU_CFS_QUOTA: &str = "cpu.cfs_quota_us";
-/// CPU period file.
 const CPU_CFS_PERIOD: &str = "cpu.cfs_period_us";
 /// CPU weight under contention.
 const CPU_SHARES: &str = "cpu.shares";
@@ -25,13 +23,10 @@ const CPU_SHARES: &str = "cpu.shares";
 pub const CPU_STAT: &str = "cpu.stat";
 /// CPU time used, in nanoseconds.
 const CPUACCT_USAGE: &str = "cpuacct.usage";
-/// Memory limit file.
 const MEMORY_LIMIT: &str = "memory.limit_in_bytes";
 /// Memory + swap limit file (only with swap accounting).
 const MEMORY_MEMSW_LIMIT: &str = "memory.memsw.limit_in_bytes";
-/// Memory in use.
 const MEMORY_USAGE: &str = "memory.usage_in_bytes";
-/// Highest memory use.
 const MEMORY_MAX_USAGE: &str = "memory.max_usage_in_bytes";
 /// OOM state and kill counter.
 const MEMORY_OOM_CONTROL: &str = "memory.oom_control";

@@ -24,23 +24,18 @@ const CGROUP_CONTROLLERS: &str = "cgroup.controllers";
 const CGROUP_SUBTREE_CONTROL: &str = "cgroup.subtree_control";
 /// Writing `1` kills every process of the cgroup (kernel 5.14+).
 const CGROUP_KILL: &str = "cgroup.kill";
-/// CPU quota and period.
 const CPU_MAX: &str = "cpu.max";
 /// CPU weight under contention.
 const CPU_WEIGHT: &str = "cpu.weight";
 /// CPU usage and throttling.
 pub const CPU_STAT: &str = "cpu.stat";
-/// Memory limit.
 const MEMORY_MAX: &str = "memory.max";
-/// Swap limit.
 const MEMORY_SWAP_MAX: &str = "memory.swap.max";
 /// `1`: the OOM killer takes the whole cgroup.
 const MEMORY_OOM_GROUP: &str = "memory.oom.group";
 /// Memory events (`oom_kill`).
 const MEMORY_EVENTS: &str = "memory.events";
-/// Memory in use.
 const MEMORY_CURRENT: &str = "memory.current";
-/// Highest memory use.
 const MEMORY_PEAK: &str = "memory.peak";
 /// Process limit.
 pub const PIDS_MAX: &str = "pids.max";
