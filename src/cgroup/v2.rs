@@ -3,7 +3,7 @@
 //!
 //! The protocol: a cgroup may only delegate controllers to children (`cgroup.subtree_control`)
 //! when it holds no processes itself, so [`CgroupDriver::prepare`] first moves the supervisor
-//! (and every other process of its cgroup) into the leaf [`SUPERVISOR_LEAF`], then enables
+//! (and every other process of its cgroup) into the leaf `connect-supervisor.daemon`, then enables
 //! `+cpu +memory +pids` down to the department's parent. Each worker leaf gets `cpu.max`,
 //! `memory.max`, `memory.swap.max = 0`, `memory.oom.group = 1` (an OOM kill takes the whole
 //! worker, helpers included) and `pids.max`. OOM kills are read from `memory.events` `oom_kill`
