@@ -11,13 +11,20 @@ use std::time::Duration;
 /// Largest share of a wait added as jitter.
 pub const JITTER: f64 = 0.2;
 
-/// Doublings after which the wait stops growing (`min * 2^31` is past any sensible `max`).
-const MAX_DOUBLINGS: u32 = 31;
+/// Doublings after which the wait stops growing: `2^63` nanoseconds are 292 years, past any
+/// `max`, even from a 1 ns `min`.
+const MAX_DOUBLINGS: u32 = 63;
 
 /// The wait before attempt `attempt` (from 1) with `jitter` in `[0, 1)` (clamped to it).
 pub fn delay(min: Duration, max: Duration, attempt: u32, jitter: f64) -> Duration {
-    let doublings = attempt.saturating_sub(1).min(MAX_DOUBLINGS);
-    let base = min.saturating_mul(1u32 << doublings).min(max);
+    let mut base = min;
+    for _ in 0..attempt.saturating_sub(1).min(MAX_DOUBLINGS) {
+        if base >= max {
+            break;
+        }
+        base = base.saturating_mul(2);
+    }
+    let base = base.min(max);
     base.mul_f64(1.0 + JITTER * jitter.clamp(0.0, 1.0))
         .min(max)
         .max(min.min(max))
@@ -43,6 +50,12 @@ mod tests {
             "attempt 0 counts as the first"
         );
         assert_eq!(delay(S(1), S(30), u32::MAX, 0.9), S(30));
+        let tiny = Duration::from_nanos(1);
+        assert_eq!(
+            delay(tiny, S(60), 40, 0.0),
+            S(60),
+            "a tiny min still reaches max"
+        );
     }
 
     #[test]
