@@ -245,17 +245,6 @@ impl Supervisor {
     }
 }
 
-/// Parses `<pool>-<n>`.
-pub fn parse_worker_id(text: &str) -> Option<WorkerId> {
-    let (pool, index) = text.rsplit_once('-')?;
-    let index: u32 = index.parse().ok()?;
-    (!pool.is_empty() && index.to_string() == index_text(text)).then(|| WorkerId::new(pool, index))
-}
-
-fn index_text(text: &str) -> &str {
-    text.rsplit_once('-').map(|(_, i)| i).unwrap_or("")
-}
-
 /// Picks the REST port of every worker: `rest_port_base + k` in pool order when a base is set
 /// (refusing a port that is taken), else a free port from the OS.
 pub fn allocate_ports(department: &Department) -> Result<BTreeMap<WorkerId, u16>, SupervisorError> {
@@ -294,25 +283,5 @@ fn next_port(department: &Department, in_use: &[u16]) -> Option<u16> {
             .filter(|p| !in_use.contains(p))
             .find(|p| is_free(host, *p)),
         None => free_port(host).ok(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn worker_ids_parse_back() {
-        assert_eq!(
-            parse_worker_id("shared-0"),
-            Some(WorkerId::new("shared", 0))
-        );
-        assert_eq!(
-            parse_worker_id("my-pool-12"),
-            Some(WorkerId::new("my-pool", 12))
-        );
-        for bad in ["shared", "shared-", "-1", "shared-01", "shared-x"] {
-            assert_eq!(parse_worker_id(bad), None, "{bad}");
-        }
     }
 }

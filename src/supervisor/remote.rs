@@ -160,7 +160,7 @@ impl Supervisor {
         id: &str,
         action: &'static str,
     ) -> Result<(), AdminError> {
-        match super::parse_worker_id(id) {
+        match WorkerId::parse(id) {
             Some(worker) => self.refuse_remote(&worker.pool, action),
             None => Ok(()),
         }

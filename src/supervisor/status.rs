@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::registry::{WorkerEntry, parse_worker_id};
+use super::registry::WorkerEntry;
 use super::{Supervisor, SupervisorError, WorkerUsage, masked_command_line};
 use crate::model::{Enforcement, ExitReason, Pool, WorkerId, WorkerPhase};
 
@@ -191,7 +191,7 @@ impl Supervisor {
 
     /// One worker's status.
     pub fn worker(&self, id: &str) -> Option<WorkerStatus> {
-        let worker_id = parse_worker_id(id)?;
+        let worker_id = WorkerId::parse(id)?;
         let inner = self.lock();
         let entry = inner.workers.get(&worker_id)?;
         let pool = self.department.pool(&worker_id.pool)?;
