@@ -4,31 +4,52 @@
 //!
 //! # Layout
 //!
+//! Every module, with what it owns. The module graph has no cycle (`.ci/modgraph.py` prints it
+//! and CI fails on one): lower modules never call back into the ones above them, and [`model`]
+//! and [`util`] depend on nothing else in the crate.
+//!
+//! Shared foundations
+//! * [`model`]: the shared domain types: the validated department and its settings (units,
+//!   budget, ids, secrets and masks, supervision, observe, guardrail rules, auth), worker states.
+//! * [`util`]: one owner each for Java properties, backoff with jitter, atomic file writes and
+//!   free ports.
 //! * [`config`] reads the department file into a validated [`model::Department`].
+//!
+//! Workers
 //! * [`runtime`] locates and materialises the Connect runtime declared in
 //!   `images/connect-runtime/pom.xml`.
-//! * [`process`] spawns children from a dedicated thread and stops whole process groups.
+//! * [`cds`] builds the workers' class-data-sharing archive.
+//! * [`process`] spawns children from a dedicated thread, stops whole process groups, and
+//!   installs the shutdown signals.
+//! * [`cgroup`] enforces worker limits (v1, v2 with an injectable root, or none).
+//! * [`lock`] keeps one supervisor per department on a host.
 //! * [`worker`] plans one worker (properties, JVM command line) and probes its readiness.
 //! * [`supervisor`] runs the department's pools of workers (pure lifecycle core, async shell).
-//! * [`cgroup`] enforces worker limits (v1, v2 with an injectable root, or none).
-//! * [`observe`] owns the typed events and the metrics registry.
+//! * [`pod`] runs a department on Kubernetes (a worker pod's entrypoint, pod discovery).
+//! * [`observe`] owns the typed events, the metrics registry, worker logs and the audit trail.
+//!
+//! Requests
+//! * [`api`] is the supervisor's HTTP server: routes (one table for routing, roles and audit),
+//!   status codes and error bodies, and the dashboard ([`api::ui`]).
+//! * [`auth`] verifies the API's credentials and maps paths outside the route table to roles.
+//! * [`session`] issues and verifies the session tokens of the Confluent CLI's login.
+//! * [`connectors`] is the request flow: the department's connectors across pools (pools,
+//!   placement, reads, admission by the guardrails, writes, offsets requests).
+//! * [`policy`] reviews connectors against the department's guardrails (pure).
+//! * [`secret_store`] keeps the per-connector secret files of `externalize` mode.
 //! * [`connect`] is a typed client of a worker's Connect REST API.
 //! * [`translate`] turns Connect's shapes into the managed API's, masking secrets.
 //! * [`connector_ids`] keeps the managed ids of connectors, one per incarnation.
-//! * [`connectors`] is the request flow: the department's connectors across pools (placement,
-//!   reads, admission by the guardrails, writes, offsets requests).
 //! * [`offsets`] records managed-style offsets requests.
-//! * [`api`] is the supervisor's HTTP server.
-//! * [`auth`] holds the API's credentials and roles.
-//! * [`dev`] is the embedded single-node KRaft broker for `dev` and the tests.
-//! * [`app`] wires them together for the `run` and `dev` commands.
-//! * [`policy`] reviews connectors against the department's guardrails (pure).
-//! * [`gitops`] loads connector files and runs `connect-supervisor validate`.
 //! * [`healing`] watches the connectors: status poll, automatic restarts within a budget, the
 //!   health summary.
-//! * [`api::ui`] is the department's health dashboard (server-rendered HTML under `/ui/`), served by the API layer.
-//! * [`secret_store`] keeps the per-connector secret files of `externalize` mode.
-//! * [`session`] issues and verifies the session tokens of the Confluent CLI's login.
+//!
+//! Commands
+//! * [`app`] wires them together for the `run` and `dev` commands (the composition root).
+//! * [`dev`] is the embedded single-node KRaft broker for `dev` and the tests.
+//! * [`remote`] is a running supervisor as the command-line tools reach it (credentials, the
+//!   managed list and what runs).
+//! * [`gitops`] loads connector files and runs `validate`, `plan`, `apply` and drift checks.
 //! * [`migrate`] moves connectors to fully-managed ones (plan, export, cut-over, rename).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

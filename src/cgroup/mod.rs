@@ -31,16 +31,16 @@ use serde::Serialize;
 pub use crate::model::{CgroupMode, CgroupStats, Enforcement};
 
 /// Folder under the supervisor's own cgroup that holds one folder per department.
-pub const BASE_DIR: &str = "connect-supervisor";
+pub(crate) const BASE_DIR: &str = "connect-supervisor";
 /// v2 leaf the supervisor moves itself (and every process of its cgroup) into, so its own cgroup
 /// has no processes and may delegate controllers ("no internal processes" rule).
-pub const SUPERVISOR_LEAF: &str = "connect-supervisor.daemon";
+pub(crate) const SUPERVISOR_LEAF: &str = "connect-supervisor.daemon";
 /// Processes of a cgroup.
-pub const CGROUP_PROCS: &str = "cgroup.procs";
+pub(crate) const CGROUP_PROCS: &str = "cgroup.procs";
 /// `/proc` file listing this process's cgroups.
-pub const PROC_SELF_CGROUP: &str = "/proc/self/cgroup";
+pub(crate) const PROC_SELF_CGROUP: &str = "/proc/self/cgroup";
 /// `/proc` file listing this process's mounts.
-pub const PROC_SELF_MOUNTINFO: &str = "/proc/self/mountinfo";
+pub(crate) const PROC_SELF_MOUNTINFO: &str = "/proc/self/mountinfo";
 /// CFS period used for every CPU quota (the kernel default, 100 ms).
 pub const CPU_PERIOD_US: u64 = 100_000;
 
@@ -252,7 +252,7 @@ pub fn detect(department: &str) -> Result<Arc<dyn CgroupDriver>, CgroupError> {
 
 /// [`detect`] on parsed inputs: v1 when a v1 memory or cpu hierarchy is mounted (legacy and
 /// hybrid systems), else v2.
-pub fn detect_from(
+fn detect_from(
     memberships: &[proc::Membership],
     mounts: &[proc::CgroupMount],
     department: &str,

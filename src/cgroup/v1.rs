@@ -15,26 +15,21 @@ use super::{
 /// v1 controllers the driver uses.
 pub const CONTROLLERS: &[&str] = &["cpu", "cpuacct", "memory", "pids"];
 
-/// CPU quota file.
-pub const CPU_CFS_QUOTA: &str = "cpu.cfs_quota_us";
-/// CPU period file.
-pub const CPU_CFS_PERIOD: &str = "cpu.cfs_period_us";
+const CPU_CFS_QUOTA: &str = "cpu.cfs_quota_us";
+const CPU_CFS_PERIOD: &str = "cpu.cfs_period_us";
 /// CPU weight under contention.
-pub const CPU_SHARES: &str = "cpu.shares";
+const CPU_SHARES: &str = "cpu.shares";
 /// CPU statistics (throttling).
 pub const CPU_STAT: &str = "cpu.stat";
 /// CPU time used, in nanoseconds.
-pub const CPUACCT_USAGE: &str = "cpuacct.usage";
-/// Memory limit file.
-pub const MEMORY_LIMIT: &str = "memory.limit_in_bytes";
+const CPUACCT_USAGE: &str = "cpuacct.usage";
+const MEMORY_LIMIT: &str = "memory.limit_in_bytes";
 /// Memory + swap limit file (only with swap accounting).
-pub const MEMORY_MEMSW_LIMIT: &str = "memory.memsw.limit_in_bytes";
-/// Memory in use.
-pub const MEMORY_USAGE: &str = "memory.usage_in_bytes";
-/// Highest memory use.
-pub const MEMORY_MAX_USAGE: &str = "memory.max_usage_in_bytes";
+const MEMORY_MEMSW_LIMIT: &str = "memory.memsw.limit_in_bytes";
+const MEMORY_USAGE: &str = "memory.usage_in_bytes";
+const MEMORY_MAX_USAGE: &str = "memory.max_usage_in_bytes";
 /// OOM state and kill counter.
-pub const MEMORY_OOM_CONTROL: &str = "memory.oom_control";
+const MEMORY_OOM_CONTROL: &str = "memory.oom_control";
 /// Process limit file.
 pub const PIDS_MAX: &str = "pids.max";
 /// Processes in use.

@@ -3,7 +3,7 @@
 //!
 //! The protocol: a cgroup may only delegate controllers to children (`cgroup.subtree_control`)
 //! when it holds no processes itself, so [`CgroupDriver::prepare`] first moves the supervisor
-//! (and every other process of its cgroup) into the leaf [`SUPERVISOR_LEAF`], then enables
+//! (and every other process of its cgroup) into the leaf `connect-supervisor.daemon`, then enables
 //! `+cpu +memory +pids` down to the department's parent. Each worker leaf gets `cpu.max`,
 //! `memory.max`, `memory.swap.max = 0`, `memory.oom.group = 1` (an OOM kill takes the whole
 //! worker, helpers included) and `pids.max`. OOM kills are read from `memory.events` `oom_kill`
@@ -19,29 +19,24 @@ use super::{
 };
 
 /// Controllers available to a cgroup.
-pub const CGROUP_CONTROLLERS: &str = "cgroup.controllers";
+const CGROUP_CONTROLLERS: &str = "cgroup.controllers";
 /// Controllers delegated to a cgroup's children.
-pub const CGROUP_SUBTREE_CONTROL: &str = "cgroup.subtree_control";
+const CGROUP_SUBTREE_CONTROL: &str = "cgroup.subtree_control";
 /// Writing `1` kills every process of the cgroup (kernel 5.14+).
-pub const CGROUP_KILL: &str = "cgroup.kill";
-/// CPU quota and period.
-pub const CPU_MAX: &str = "cpu.max";
+const CGROUP_KILL: &str = "cgroup.kill";
+const CPU_MAX: &str = "cpu.max";
 /// CPU weight under contention.
-pub const CPU_WEIGHT: &str = "cpu.weight";
+const CPU_WEIGHT: &str = "cpu.weight";
 /// CPU usage and throttling.
 pub const CPU_STAT: &str = "cpu.stat";
-/// Memory limit.
-pub const MEMORY_MAX: &str = "memory.max";
-/// Swap limit.
-pub const MEMORY_SWAP_MAX: &str = "memory.swap.max";
+const MEMORY_MAX: &str = "memory.max";
+const MEMORY_SWAP_MAX: &str = "memory.swap.max";
 /// `1`: the OOM killer takes the whole cgroup.
-pub const MEMORY_OOM_GROUP: &str = "memory.oom.group";
+const MEMORY_OOM_GROUP: &str = "memory.oom.group";
 /// Memory events (`oom_kill`).
-pub const MEMORY_EVENTS: &str = "memory.events";
-/// Memory in use.
-pub const MEMORY_CURRENT: &str = "memory.current";
-/// Highest memory use.
-pub const MEMORY_PEAK: &str = "memory.peak";
+const MEMORY_EVENTS: &str = "memory.events";
+const MEMORY_CURRENT: &str = "memory.current";
+const MEMORY_PEAK: &str = "memory.peak";
 /// Process limit.
 pub const PIDS_MAX: &str = "pids.max";
 /// Processes in use.

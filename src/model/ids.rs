@@ -130,18 +130,27 @@ name_type!(
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WorkerId {
     /// The pool.
-    pub pool: String,
+    pub pool: PoolName,
     /// Index within the pool, from 0.
     pub index: u32,
 }
 
 impl WorkerId {
     /// Worker `index` of `pool`.
-    pub fn new(pool: impl Into<String>, index: u32) -> Self {
+    pub fn new(pool: impl Into<PoolName>, index: u32) -> Self {
         Self {
             pool: pool.into(),
             index,
         }
+    }
+}
+
+impl WorkerId {
+    /// Parses `<pool>-<n>` as [`WorkerId`]'s `Display` writes it (no leading zeros).
+    pub fn parse(text: &str) -> Option<Self> {
+        let (pool, index_text) = text.rsplit_once('-')?;
+        let index: u32 = index_text.parse().ok()?;
+        (!pool.is_empty() && index.to_string() == index_text).then(|| Self::new(pool, index))
     }
 }
 
@@ -169,6 +178,21 @@ mod tests {
         let connector = ConnectorName::from("dept1-a");
         assert_eq!(connector.as_str(), "dept1-a");
         assert!(connector.starts_with("dept1-"));
+    }
+
+    #[test]
+    fn worker_ids_parse_back() {
+        assert_eq!(
+            WorkerId::parse("shared-0"),
+            Some(WorkerId::new("shared", 0))
+        );
+        assert_eq!(
+            WorkerId::parse("my-pool-12"),
+            Some(WorkerId::new("my-pool", 12))
+        );
+        for bad in ["shared", "shared-", "-1", "shared-01", "shared-x"] {
+            assert_eq!(WorkerId::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -71,17 +71,17 @@ pub const BUILTIN_RULES: &[&str] = &[
 ];
 
 /// Default connector-name pattern (from the requirements).
-pub const DEFAULT_NAME_PATTERN: &str = "^[a-z0-9]+(-[a-z0-9]+)*$";
+const DEFAULT_NAME_PATTERN: &str = "^[a-z0-9]+(-[a-z0-9]+)*$";
 /// Default maximum connector-name length (from the requirements).
-pub const DEFAULT_NAME_MAX_LENGTH: usize = 64;
+const DEFAULT_NAME_MAX_LENGTH: usize = 64;
 /// Default reserved name prefixes (from the requirements).
 pub const DEFAULT_RESERVED_PREFIXES: &[&str] = &["connect", "confluent", "system", "admin"];
 /// Default maximum connectors per department (the managed path's per-cluster figure).
-pub const DEFAULT_MAX_CONNECTORS: u32 = 50;
+const DEFAULT_MAX_CONNECTORS: u32 = 50;
 /// Default maximum `tasks.max` per connector (the managed path's figure).
-pub const DEFAULT_MAX_TASKS_PER_CONNECTOR: u32 = 10;
+const DEFAULT_MAX_TASKS_PER_CONNECTOR: u32 = 10;
 /// Default dead letter queue topic pattern.
-pub const DEFAULT_DLQ_TOPIC: &str = "{connector}-dlq";
+const DEFAULT_DLQ_TOPIC: &str = "{connector}-dlq";
 /// Placeholders a dead letter queue topic pattern may use.
 pub const DLQ_PLACEHOLDERS: &[&str] = &["{connector}", "{department}", "{pool}"];
 
@@ -99,7 +99,7 @@ pub fn tasks_max(value: Option<&str>) -> Result<u32, String> {
 }
 
 /// A connector config's `tasks.max` as quotas and metrics count it: 1 when absent or unusable.
-pub fn counted_tasks(config: &BTreeMap<String, String>) -> u32 {
+pub(crate) fn counted_tasks(config: &BTreeMap<String, String>) -> u32 {
     tasks_max(config.get(TASKS_MAX_KEY).map(String::as_str)).unwrap_or(1)
 }
 

@@ -22,12 +22,12 @@ use regorus::utils::limits::ExecutionTimerConfig;
 use regorus::{Engine, Value};
 
 /// Name of the rule every policy must declare.
-pub const DENY_RULE: &str = "deny";
+const DENY_RULE: &str = "deny";
 /// Extension of policy files.
 pub const REGO_EXTENSION: &str = "rego";
 /// Wall-clock limit of one policy's evaluation (a guard against runaway policies, far above the
 /// microseconds a normal policy takes).
-pub const EVAL_TIME_LIMIT: Duration = Duration::from_secs(1);
+const EVAL_TIME_LIMIT: Duration = Duration::from_secs(1);
 
 static POLICY_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9_-]{0,63}$").expect("valid regex"));

@@ -16,7 +16,7 @@ pub const MASK: &str = "****************";
 /// What a secret value is shown as inside a worker's command line (`-Dkey=********`): an
 /// operator's view of a process, not a config value a client reads back and compares, so it keeps
 /// the supervisor's shorter mask.
-pub const COMMAND_LINE_MASK: &str = "********";
+pub(crate) const COMMAND_LINE_MASK: &str = "********";
 
 /// Folder, under the supervisor's state folder, of the per-connector secret files.
 pub const SECRETS_DIR: &str = "secrets";

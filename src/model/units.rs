@@ -27,7 +27,7 @@ impl Cpu {
     }
 
     /// From a number of cores; `None` unless positive, finite and at most 1024.
-    pub fn from_cores(cores: f64) -> Option<Self> {
+    fn from_cores(cores: f64) -> Option<Self> {
         if !(cores.is_finite() && cores > 0.0 && cores <= 1024.0) {
             return None;
         }

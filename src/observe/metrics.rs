@@ -175,21 +175,21 @@ impl Metrics {
     /// A worker's process ended with a failure or for an admin's restart.
     pub(super) fn worker_restarted(&self, worker: &WorkerId, reason: &ExitReason) {
         self.worker_restarts_total
-            .with_label_values(&[&worker.pool, &worker.to_string(), reason.code()])
+            .with_label_values(&[worker.pool.as_str(), &worker.to_string(), reason.code()])
             .inc();
     }
 
     /// The kernel's OOM killer killed a worker.
     pub(super) fn worker_oom_killed(&self, worker: &WorkerId) {
         self.worker_oom_kills_total
-            .with_label_values(&[&worker.pool, &worker.to_string()])
+            .with_label_values(&[worker.pool.as_str(), &worker.to_string()])
             .inc();
     }
 
     /// A worker's start-up CPU boost, in cores (0 once it ended).
     pub(super) fn cpu_boost(&self, worker: &WorkerId, cores: f64) {
         self.worker_cpu_boost_cores
-            .with_label_values(&[&worker.pool, &worker.to_string()])
+            .with_label_values(&[worker.pool.as_str(), &worker.to_string()])
             .set(cores);
     }
 

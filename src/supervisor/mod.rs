@@ -45,8 +45,8 @@ use crate::runtime::{RuntimeError, RuntimeLayout};
 use crate::worker::WorkerPlan;
 
 pub use crate::util::net::free_port;
+pub use registry::allocate_ports;
 use registry::{Inner, WorkerEntry};
-pub use registry::{allocate_ports, parse_worker_id};
 pub use remote::{RemotePools, RemoteWorker, statefulset_urls};
 pub use sampler::WorkerUsage;
 pub use status::{PoolStatus, Rollout, WorkerLimits, WorkerStatus};

@@ -42,7 +42,45 @@ pub(super) struct Inner {
     pub(super) ports_in_use: Vec<u16>,
 }
 
+impl WorkerEntry {
+    /// A worker's entry before its task runs.
+    pub(super) fn new(
+        plan: WorkerPlan,
+        limits: Limits,
+        snapshot: Snapshot,
+        commands: mpsc::UnboundedSender<Command>,
+    ) -> Self {
+        Self {
+            plan,
+            limits,
+            snapshot,
+            started_wall: None,
+            commands,
+            task: None,
+            usage: WorkerUsage::default(),
+            last_stderr: Vec::new(),
+            boost: None,
+        }
+    }
+}
+
 impl Supervisor {
+    /// The cgroup limits of a worker of `pool`, now counted in the worker metrics.
+    pub(super) fn count_worker(&self, pool: &Pool, id: &WorkerId) -> Limits {
+        let limits = Limits {
+            cpu_millis: pool.worker.cpu.millis(),
+            memory_bytes: pool.worker.memory.bytes(),
+            pids: pool.worker.pids,
+        };
+        self.observer.metrics().worker_added(
+            &pool.name,
+            &id.to_string(),
+            f64::from(limits.cpu_millis) / 1000.0,
+            limits.memory_bytes,
+        );
+        limits
+    }
+
     /// Plans worker `id`, writes its files and starts its task.
     pub(super) fn add_worker(
         self: &Arc<Self>,
@@ -59,34 +97,14 @@ impl Supervisor {
             inner.ports_in_use.push(metrics_port);
         }
         plan.write_files().map_err(|e| (plan.dir.clone(), e))?;
-        let limits = Limits {
-            cpu_millis: pool.worker.cpu.millis(),
-            memory_bytes: pool.worker.memory.bytes(),
-            pids: pool.worker.pids,
-        };
-        self.observer.metrics().worker_added(
-            &pool.name,
-            &id.to_string(),
-            f64::from(limits.cpu_millis) / 1000.0,
-            limits.memory_bytes,
-        );
+        let limits = self.count_worker(pool, &id);
         let policy = self.department.supervision(pool);
         let (lifecycle, effects) = Lifecycle::new(policy);
         let (commands, receiver) = mpsc::unbounded_channel();
         inner.ports_in_use.push(port);
         inner.workers.insert(
             id.clone(),
-            WorkerEntry {
-                plan,
-                limits,
-                snapshot: lifecycle.snapshot(),
-                started_wall: None,
-                commands,
-                task: None,
-                usage: WorkerUsage::default(),
-                last_stderr: Vec::new(),
-                boost: None,
-            },
+            WorkerEntry::new(plan, limits, lifecycle.snapshot(), commands),
         );
         let sup = Arc::clone(self);
         let task_id = id.clone();
@@ -227,17 +245,6 @@ impl Supervisor {
     }
 }
 
-/// Parses `<pool>-<n>`.
-pub fn parse_worker_id(text: &str) -> Option<WorkerId> {
-    let (pool, index) = text.rsplit_once('-')?;
-    let index: u32 = index.parse().ok()?;
-    (!pool.is_empty() && index.to_string() == index_text(text)).then(|| WorkerId::new(pool, index))
-}
-
-fn index_text(text: &str) -> &str {
-    text.rsplit_once('-').map(|(_, i)| i).unwrap_or("")
-}
-
 /// Picks the REST port of every worker: `rest_port_base + k` in pool order when a base is set
 /// (refusing a port that is taken), else a free port from the OS.
 pub fn allocate_ports(department: &Department) -> Result<BTreeMap<WorkerId, u16>, SupervisorError> {
@@ -276,25 +283,5 @@ fn next_port(department: &Department, in_use: &[u16]) -> Option<u16> {
             .filter(|p| !in_use.contains(p))
             .find(|p| is_free(host, *p)),
         None => free_port(host).ok(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn worker_ids_parse_back() {
-        assert_eq!(
-            parse_worker_id("shared-0"),
-            Some(WorkerId::new("shared", 0))
-        );
-        assert_eq!(
-            parse_worker_id("my-pool-12"),
-            Some(WorkerId::new("my-pool", 12))
-        );
-        for bad in ["shared", "shared-", "-1", "shared-01", "shared-x"] {
-            assert_eq!(parse_worker_id(bad), None, "{bad}");
-        }
     }
 }

@@ -17,7 +17,6 @@ use tokio::time::Instant;
 use super::{
     AdminError, Command, PROBE_INTERVAL, PROBE_TIMEOUT, Supervisor, WorkerEntry, WorkerPlan,
 };
-use crate::cgroup::Limits;
 use crate::model::{Pool, WorkerId};
 use crate::observe::events::{WorkerPhaseChanged, WorkerReady, WorkerStopped};
 use crate::supervisor::lifecycle::{Snapshot, WorkerPhase};
@@ -78,17 +77,7 @@ impl Supervisor {
             format!("(pod at {})", plan.rest_url),
             Vec::<String>::new(),
         );
-        let limits = Limits {
-            cpu_millis: pool.worker.cpu.millis(),
-            memory_bytes: pool.worker.memory.bytes(),
-            pids: pool.worker.pids,
-        };
-        self.observer.metrics().worker_added(
-            &pool.name,
-            &id.to_string(),
-            f64::from(limits.cpu_millis) / 1000.0,
-            limits.memory_bytes,
-        );
+        let limits = self.count_worker(pool, &id);
         let (commands, receiver) = mpsc::unbounded_channel();
         let sup = Arc::clone(self);
         let task_id = id.clone();
@@ -96,15 +85,8 @@ impl Supervisor {
         inner.workers.insert(
             id,
             WorkerEntry {
-                plan,
-                limits,
-                snapshot: initial_snapshot(),
-                started_wall: None,
-                commands,
                 task: Some(task),
-                usage: Default::default(),
-                last_stderr: Vec::new(),
-                boost: None,
+                ..WorkerEntry::new(plan, limits, initial_snapshot(), commands)
             },
         );
     }
@@ -179,7 +161,7 @@ impl Supervisor {
         id: &str,
         action: &'static str,
     ) -> Result<(), AdminError> {
-        match super::parse_worker_id(id) {
+        match WorkerId::parse(id) {
             Some(worker) => self.refuse_remote(&worker.pool, action),
             None => Ok(()),
         }

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::registry::parse_worker_id;
 use super::status::Rollout;
 use super::{AdminError, Command, Supervisor};
 use crate::model::{WorkerId, WorkerPhase};
@@ -17,7 +16,7 @@ use crate::observe::events::{
 impl Supervisor {
     pub(super) fn send(&self, id: &str, command: Command) -> Result<WorkerId, AdminError> {
         let unknown = || AdminError::UnknownWorker(id.to_string());
-        let worker_id = parse_worker_id(id).ok_or_else(unknown)?;
+        let worker_id = WorkerId::parse(id).ok_or_else(unknown)?;
         let inner = self.lock();
         let entry = inner.workers.get(&worker_id).ok_or_else(unknown)?;
         if command == Command::Clear && entry.snapshot.phase != WorkerPhase::Held {
@@ -155,7 +154,7 @@ impl Supervisor {
         worker: &str,
         timeout: Duration,
     ) -> Result<(), String> {
-        let id = parse_worker_id(worker).ok_or("unknown worker")?;
+        let id = WorkerId::parse(worker).ok_or("unknown worker")?;
         let before = self
             .lock()
             .workers

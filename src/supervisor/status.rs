@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::registry::{WorkerEntry, parse_worker_id};
+use super::registry::WorkerEntry;
 use super::{Supervisor, SupervisorError, WorkerUsage, masked_command_line};
 use crate::model::{Enforcement, ExitReason, Pool, WorkerId, WorkerPhase};
 
@@ -109,7 +109,9 @@ impl Supervisor {
             .workers
             .iter()
             .filter(|(_, w)| w.snapshot.phase.is_up())
-            .filter_map(|(id, w)| Some((id.to_string(), id.pool.clone(), w.plan.metrics_url()?)))
+            .filter_map(|(id, w)| {
+                Some((id.to_string(), id.pool.to_string(), w.plan.metrics_url()?))
+            })
             .collect()
     }
 
@@ -150,7 +152,7 @@ impl Supervisor {
         let name = id.to_string();
         WorkerStatus {
             id: name.clone(),
-            pool: id.pool.clone(),
+            pool: id.pool.to_string(),
             rest_url: w.plan.rest_url.clone(),
             state: s.phase,
             pid: s.pid,
@@ -189,7 +191,7 @@ impl Supervisor {
 
     /// One worker's status.
     pub fn worker(&self, id: &str) -> Option<WorkerStatus> {
-        let worker_id = parse_worker_id(id)?;
+        let worker_id = WorkerId::parse(id)?;
         let inner = self.lock();
         let entry = inner.workers.get(&worker_id)?;
         let pool = self.department.pool(&worker_id.pool)?;

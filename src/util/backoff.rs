@@ -11,13 +11,20 @@ use std::time::Duration;
 /// Largest share of a wait added as jitter.
 pub const JITTER: f64 = 0.2;
 
-/// Doublings after which the wait stops growing (`min * 2^31` is past any sensible `max`).
-const MAX_DOUBLINGS: u32 = 31;
+/// Doublings after which the wait stops growing: `2^63` nanoseconds are 292 years, past any
+/// `max`, even from a 1 ns `min`.
+const MAX_DOUBLINGS: u32 = 63;
 
 /// The wait before attempt `attempt` (from 1) with `jitter` in `[0, 1)` (clamped to it).
 pub fn delay(min: Duration, max: Duration, attempt: u32, jitter: f64) -> Duration {
-    let doublings = attempt.saturating_sub(1).min(MAX_DOUBLINGS);
-    let base = min.saturating_mul(1u32 << doublings).min(max);
+    let mut base = min;
+    for _ in 0..attempt.saturating_sub(1).min(MAX_DOUBLINGS) {
+        if base >= max {
+            break;
+        }
+        base = base.saturating_mul(2);
+    }
+    let base = base.min(max);
     base.mul_f64(1.0 + JITTER * jitter.clamp(0.0, 1.0))
         .min(max)
         .max(min.min(max))
@@ -43,6 +50,12 @@ mod tests {
             "attempt 0 counts as the first"
         );
         assert_eq!(delay(S(1), S(30), u32::MAX, 0.9), S(30));
+        let tiny = Duration::from_nanos(1);
+        assert_eq!(
+            delay(tiny, S(60), 40, 0.0),
+            S(60),
+            "a tiny min still reaches max"
+        );
     }
 
     #[test]
@@ -62,20 +75,20 @@ mod tests {
     }
 
     proptest! {
+        /// Any bounds (a `min` above `max` included), any attempt, any jitter sample.
         #[test]
-        fn waits_stay_within_min_and_max_and_never_shrink(
-            min_ms in 1u64..20_000,
-            extra_ms in 0u64..600_000,
-            attempt in 1u32..200,
-            jitter in 0.0f64..1.0,
+        fn waits_stay_between_the_bounds_and_grow(
+            bounds in (0u64..100_000, 0u64..100_000),
+            attempt in 0u32..300,
+            sample in -1.0f64..2.0,
         ) {
-            let (min, max) = (Duration::from_millis(min_ms), Duration::from_millis(min_ms + extra_ms));
-            let d = delay(min, max, attempt, jitter);
-            prop_assert!(d >= min && d <= max, "{d:?}");
-            let plain = delay(min, max, attempt, 0.0);
-            prop_assert!(d >= plain);
-            prop_assert!(d.as_secs_f64() <= plain.as_secs_f64() * (1.0 + JITTER) + 1e-9);
-            prop_assert!(delay(min, max, attempt + 1, 0.0) >= plain);
+            let min = Duration::from_millis(bounds.0);
+            let max = Duration::from_millis(bounds.1);
+            let wait = delay(min, max, attempt, sample);
+            prop_assert!(wait <= max, "{wait:?} over {max:?}");
+            prop_assert!(wait >= min.min(max), "{wait:?} under {min:?}");
+            let next = delay(min, max, attempt.saturating_add(1), 0.0);
+            prop_assert!(next >= delay(min, max, attempt, 0.0));
         }
     }
 }

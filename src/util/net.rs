@@ -9,7 +9,7 @@ use std::sync::Mutex;
 const RECENT_PORTS: usize = 4096;
 
 /// A port that is free on `host` right now and that this process has not handed out among its
-/// last [`RECENT_PORTS`]. The port is released before the caller's process binds it, so without
+/// last `RECENT_PORTS`. The port is released before the caller's process binds it, so without
 /// the memory two workers picked a moment apart (one department, or departments in one process)
 /// could be given the same port and one of them would fail to listen on every restart.
 pub fn free_port(host: &str) -> std::io::Result<u16> {

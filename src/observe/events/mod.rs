@@ -40,7 +40,7 @@ macro_rules! concerns {
         }
 
         fn pool(&self) -> Option<String> {
-            Some(self.worker.pool.clone())
+            Some(self.worker.pool.to_string())
         }
     };
 }
