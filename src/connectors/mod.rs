@@ -34,6 +34,7 @@ use crate::secret_store::{SecretStore, SecretStoreError};
 use crate::supervisor::Supervisor;
 use crate::translate::{self, ManagedExtras, Masker};
 
+pub use crate::secret_store::sweep::{SWEEP_CONFIRM, SWEEP_MIN_AGE};
 pub use admission::Refusal;
 pub use pools::ConnectErrorIn;
 pub use write::{Created, LifecycleAction};
@@ -53,11 +54,6 @@ pub const DELETED_WINDOW: Duration = Duration::from_secs(120);
 pub const PLUGIN_LIST_TTL: Duration = Duration::from_secs(300);
 /// How long the task count of a connector is kept for its managed status.
 pub const TASK_COUNT_TTL: Duration = Duration::from_secs(10);
-/// How far apart the two listings of a secret-file sweep are (see [`Connectors::sweep_secret_files`]).
-pub const SWEEP_CONFIRM: Duration = Duration::from_secs(30);
-/// A secret file younger than this at the sweep's first listing is kept: its connector may be
-/// in the middle of being created.
-pub const SWEEP_MIN_AGE: Duration = Duration::from_secs(120);
 
 /// How long an offsets request waits for the connector to stop.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(90);
@@ -241,6 +237,10 @@ pub struct Connectors {
     admission: tokio::sync::Mutex<()>,
     secrets: SecretStore,
     ids: crate::connector_ids::ConnectorIds,
+    // Offsets requests to apply: submitted here, applied by the task of
+    // [`Connectors::run_offsets_requests`] (which takes the receiving end once).
+    offsets_jobs: tokio::sync::mpsc::UnboundedSender<String>,
+    offsets_inbox: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<String>>>,
 }
 
 impl std::fmt::Debug for Connectors {
@@ -273,6 +273,7 @@ impl Connectors {
             &department.supervisor.state_dir,
             &department.id,
         )?;
+        let (offsets_jobs, offsets_inbox) = tokio::sync::mpsc::unbounded_channel();
         Ok(Arc::new(Self {
             supervisor,
             department,
@@ -290,6 +291,8 @@ impl Connectors {
             admission: tokio::sync::Mutex::new(()),
             secrets,
             ids,
+            offsets_jobs,
+            offsets_inbox: Mutex::new(Some(offsets_inbox)),
         }))
     }
 

@@ -109,20 +109,44 @@ impl Connectors {
             principal,
             "Offsets request accepted."
         );
-        let connectors = Arc::clone(self);
-        let connector = name.to_string();
-        tokio::spawn(async move { connectors.apply_offsets(connector, false).await });
+        // Applied by the task of `run_offsets_requests`; it takes this up even if it starts later.
+        let _ = self.offsets_jobs.send(name.to_string());
         Ok(record)
     }
 
-    /// Takes up the requests that were pending when the supervisor stopped.
-    pub fn resume_pending_offsets(self: &Arc<Self>) {
+    /// Applies the offsets requests, until stopped: first those left pending by the previous
+    /// supervisor run (each waits for a ready worker of its pool), then each one submitted, all
+    /// concurrently. A background task the composition root (`app`) spawns and stops; stopping
+    /// it stops the requests being applied (their records stay PENDING and are taken up again
+    /// by the next run). Runs once per component: a second call returns at once.
+    pub async fn run_offsets_requests(self: Arc<Self>) {
+        let Some(mut inbox) = self
+            .offsets_inbox
+            .lock()
+            .expect("offsets inbox lock")
+            .take()
+        else {
+            tracing::warn!("The offsets requests are applied by another task already.");
+            return;
+        };
+        let mut applying = tokio::task::JoinSet::new();
         for record in self.offsets.pending() {
             tracing::warn!(connector = %record.connector, kind = record.kind.as_str(),
                 "Taking up an offsets request left pending by the previous supervisor run.");
-            let connectors = Arc::clone(self);
-            tokio::spawn(async move { connectors.apply_offsets(record.connector, true).await });
+            applying.spawn(Arc::clone(&self).apply_offsets(record.connector, true));
         }
+        loop {
+            tokio::select! {
+                job = inbox.recv() => match job {
+                    Some(connector) => {
+                        applying.spawn(Arc::clone(&self).apply_offsets(connector, false));
+                    }
+                    None => break,
+                },
+                Some(_) = applying.join_next(), if !applying.is_empty() => {}
+            }
+        }
+        while applying.join_next().await.is_some() {}
     }
 
     pub(super) async fn apply_offsets(self: Arc<Self>, connector: String, recovering: bool) {
