@@ -160,23 +160,6 @@ impl ConnectorsError {
         }
     }
 
-    /// The HTTP status this error stands for.
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::NotFound { .. } | Self::PluginNotFound { .. } => 404,
-            Self::Invalid(_) | Self::Refused(_) => 400,
-            Self::Exists { .. } | Self::Busy(_) => 409,
-            Self::NoWorker { .. } | Self::Unreachable { .. } => 503,
-            Self::Connect { status, .. } => *status,
-            Self::BadAnswer(_)
-            | Self::State(OffsetsError::Io { .. })
-            | Self::SecretFile(_)
-            | Self::SecretFolder(_)
-            | Self::Ids(_) => 500,
-            Self::State(OffsetsError::InFlight { .. }) => 409,
-        }
-    }
-
     fn from_connect(e: ConnectError, pool: &str, secrets: &[String]) -> Self {
         match e {
             ConnectError::Api { status, message } => Self::Connect {
