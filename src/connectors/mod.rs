@@ -9,6 +9,7 @@
 //! * [`read`]: lookups, lists with expand, the status merge (down workers), caches.
 //! * [`admission`]: the guardrails on creates and updates (gather, decide, stage, commit).
 //! * [`write`]: create, update, delete and lifecycle actions.
+//! * [`validation`]: plugin validation with the guardrails' violations added (a dry run).
 //! * [`offsets`]: the offsets requests (a state machine under a thin async shell).
 //!
 //! This module calls workers over HTTP and keeps caches; it holds no lock across a call to a
@@ -20,6 +21,7 @@ pub mod offsets;
 pub mod placement;
 pub mod pools;
 pub mod read;
+pub mod validation;
 pub mod write;
 
 use std::collections::{BTreeSet, HashMap};
