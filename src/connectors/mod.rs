@@ -14,7 +14,7 @@
 //!
 //! This module calls workers over HTTP and keeps caches; it holds no lock across a call to a
 //! worker. Shapes and rules are in [`crate::translate`] and [`crate::policy`]; HTTP status
-//! codes and error bodies are the API's business ([`crate::api::error`]).
+//! codes and error bodies are the API's business (`api::error` maps these errors to them).
 
 pub mod admission;
 pub mod offsets;

@@ -173,7 +173,7 @@ pub struct ConnectorRequest<'a> {
     /// The environment (`dev`, `prod`...) when known (GitOps layouts); given to Rego.
     pub environment: Option<&'a str>,
     /// The pool the connector runs (or would run) on, as the caller resolved it
-    /// (`crate::connectors::placement`); the engine does not derive it again. It may name no pool
+    /// (the connectors' placement); the engine does not derive it again. It may name no pool
     /// of the department: that is a violation (unless [`Self::reported`] says otherwise).
     pub pool: &'a str,
     /// What the caller's own request checks already report as problems, so the engine does

@@ -82,7 +82,7 @@ fn good_sink() -> BTreeMap<String, String> {
 }
 
 /// The pool a caller resolves for `cfg` in the test department (`supervisor.pool`, else the
-/// default pool "shared"), as `crate::connectors::placement` does for the API.
+/// default pool "shared"), as the connectors' placement does for the API.
 fn pool_of(cfg: &BTreeMap<String, String>) -> &str {
     cfg.get(POOL_KEY).map_or("shared", |p| p.trim())
 }
