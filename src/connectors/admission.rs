@@ -606,17 +606,7 @@ pub fn check_update(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::RuleSource;
-
-    fn violation(rule: &str, key: Option<&str>) -> Violation {
-        Violation {
-            rule: rule.into(),
-            key: key.map(str::to_string),
-            message: format!("{rule} is broken"),
-            hint: "fix it".into(),
-            source: RuleSource::Builtin,
-        }
-    }
+    use crate::connectors::fixture::violation;
 
     #[test]
     fn usage_counts_tasks_max_and_recognises_updates() {
@@ -814,7 +804,7 @@ mod tests {
 
     #[test]
     fn a_compliant_create_is_admitted_with_its_literal_secrets_moved_to_the_file() {
-        let d = crate::connectors::fixture::department("");
+        let d = crate::connectors::fixture::department();
         let decision = Case::create(sink(&[("connection.password", "hunter2")]))
             .decide(&d)
             .unwrap();
@@ -834,7 +824,7 @@ mod tests {
 
     #[test]
     fn a_create_without_a_class_is_refused_once_by_the_request_checks() {
-        let d = crate::connectors::fixture::department("");
+        let d = crate::connectors::fixture::department();
         let mut cfg = sink(&[]);
         cfg.remove("connector.class");
         let r = refusal(Case::create(cfg.clone()).decide(&d));
@@ -869,7 +859,7 @@ mod tests {
 
     #[test]
     fn an_unknown_pool_is_one_problem_not_also_a_violation() {
-        let d = crate::connectors::fixture::department("");
+        let d = crate::connectors::fixture::department();
         let r = refusal(Case::create(sink(&[("supervisor.pool", "nope")])).decide(&d));
         assert_eq!(
             r.problems,
@@ -889,7 +879,7 @@ mod tests {
 
     #[test]
     fn the_review_judges_the_pool_placement_resolved() {
-        let d = crate::connectors::fixture::department("");
+        let d = crate::connectors::fixture::department();
         let source = |pool: Option<&str>| {
             let mut cfg = crate::connectors::fixture::config(&[
                 ("connector.class", "FileStreamSource"),
@@ -912,7 +902,7 @@ mod tests {
 
     #[test]
     fn quotas_count_the_department_and_an_update_replaces_its_own_tasks() {
-        let d = crate::connectors::fixture::department("");
+        let d = crate::connectors::fixture::department();
         let full = BTreeMap::from([
             ("dept1-a".to_string(), 2),
             ("dept1-b".to_string(), 2),
@@ -949,7 +939,7 @@ mod tests {
 
     #[test]
     fn refusals_are_scrubbed_of_the_secrets_involved() {
-        let d = crate::connectors::fixture::department("");
+        let d = crate::connectors::fixture::department();
         // A previous secret file's values are scrubbed too, and a problem with the name.
         let case = Case {
             name: "Bad Name",

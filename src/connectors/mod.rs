@@ -316,52 +316,33 @@ impl Connectors {
 
 #[cfg(test)]
 pub(crate) mod fixture {
-    //! The department the connectors' unit tests judge requests in.
+    //! What the connectors' unit tests judge requests with.
 
     use std::collections::BTreeMap;
-    use std::path::Path;
 
     use crate::model::Department;
+    use crate::policy::{RuleSource, Violation};
 
-    /// Department `dept1` with pools `shared` (the default) and `heavy`, at most 3 connectors
-    /// and 8 tasks, `FileStreamSource` only on `heavy`, secrets externalized, and `extra` TOML.
-    pub(crate) fn department(extra: &str) -> Department {
-        let text = format!(
-            r#"
-[department]
-id = "dept1"
-environment_id = "env-1"
-kafka_cluster_id = "lkc-1"
-[kafka]
-bootstrap_servers = "127.0.0.1:9092"
-[supervisor]
-state_dir = "/var/lib/cs"
-[[pools]]
-name = "shared"
-workers = 1
-cpu = 1
-memory = "1GiB"
-[[pools]]
-name = "heavy"
-workers = 1
-cpu = 1
-memory = "1GiB"
-[policy.quotas]
-max_connectors = 3
-max_tasks_total = 8
-[policy.plugins.pools]
-"FileStreamSource" = ["heavy"]
-{extra}
-"#
-        );
-        crate::config::parse(&text, Path::new("/"), &|_| None).unwrap_or_else(|e| panic!("{e:?}"))
+    /// The policy engine's test department (`dept1`, pools `shared` (the default) and `heavy`,
+    /// at most 3 connectors and 8 tasks, `FileStreamSource` only on `heavy`, secrets
+    /// externalized).
+    pub(crate) fn department() -> Department {
+        crate::policy::tests::department()
     }
 
     /// A config from `(key, value)` pairs.
     pub(crate) fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        crate::policy::tests::config(pairs)
+    }
+
+    /// A built-in violation of `rule` on `key`.
+    pub(crate) fn violation(rule: &str, key: Option<&str>) -> Violation {
+        Violation {
+            rule: rule.into(),
+            key: key.map(str::to_string),
+            message: format!("{rule} is broken"),
+            hint: "fix it".into(),
+            source: RuleSource::Builtin,
+        }
     }
 }

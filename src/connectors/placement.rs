@@ -90,7 +90,7 @@ mod tests {
 
     #[test]
     fn a_connector_goes_to_the_pool_it_names_or_the_default_pool() {
-        let d = department("");
+        let d = department();
         assert_eq!(place(&d, &config(&[])).unwrap(), "shared");
         assert_eq!(
             place(&d, &config(&[("supervisor.pool", "heavy")])).unwrap(),
@@ -115,7 +115,7 @@ mod tests {
 
     #[test]
     fn an_update_does_not_move_a_connector() {
-        let d = department("");
+        let d = department();
         assert_eq!(check_move(&d, "dept1-a", "heavy", &config(&[])), None);
         assert_eq!(
             check_move(
@@ -150,7 +150,7 @@ mod tests {
     proptest! {
         #[test]
         fn placement_is_the_named_pool_exactly_when_it_exists(name in "[ a-z]{0,7}") {
-            let d = department("");
+            let d = department();
             let cfg = config(&[("supervisor.pool", &name)]);
             match place(&d, &cfg) {
                 Ok(pool) => {

@@ -240,17 +240,7 @@ impl Connectors {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::RuleSource;
-
-    fn violation(rule: &str, key: Option<&str>) -> Violation {
-        Violation {
-            rule: rule.into(),
-            key: key.map(str::to_string),
-            message: format!("{rule} is broken"),
-            hint: "fix it".into(),
-            source: RuleSource::Builtin,
-        }
-    }
+    use crate::connectors::fixture::violation;
 
     fn connect_answer() -> Value {
         json!({

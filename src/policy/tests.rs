@@ -12,7 +12,9 @@ use crate::config;
 const FILE_SOURCE: &str = "org.apache.kafka.connect.file.FileStreamSourceConnector";
 const FILE_SINK: &str = "org.apache.kafka.connect.file.FileStreamSinkConnector";
 
-fn department_with(policy: &str, secrets: &str) -> Department {
+/// The test department (`dept1`, pools `shared` and `heavy`) with `policy` and `secrets` TOML
+/// (shared with the connectors' unit tests).
+pub(crate) fn department_with(policy: &str, secrets: &str) -> Department {
     let text = format!(
         r#"
 [department]
@@ -42,7 +44,9 @@ memory = "1GiB"
     config::parse(&text, Path::new("/"), &|_| None).unwrap_or_else(|e| panic!("{e:?}"))
 }
 
-fn department() -> Department {
+/// [`department_with`] with quotas (3 connectors, 4 tasks each, 8 in all), an allowlist, pool
+/// restrictions and allowed overrides.
+pub(crate) fn department() -> Department {
     department_with(
         r#"
 [policy.quotas]
@@ -61,7 +65,7 @@ allowed = ["consumer.override.max.poll.records"]
 }
 
 /// A config from `(key, value)` pairs (shared by the policy modules' tests).
-pub(super) fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+pub(crate) fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
