@@ -9,8 +9,6 @@ use std::collections::BTreeMap;
 use crate::model::Department;
 use crate::translate::POOL_CONFIG_KEY;
 
-use super::{Connectors, ConnectorsError};
-
 /// Where a new connector with `config` goes: the pool `supervisor.pool` names (exactly as
 /// written), or the department's default pool; `Err` says what is wrong, as the API lists it.
 pub fn place(department: &Department, config: &BTreeMap<String, String>) -> Result<String, String> {
@@ -72,13 +70,6 @@ fn unknown_pool(department: &Department, pool: &str) -> String {
         "config.\"{POOL_CONFIG_KEY}\": no pool is named \"{pool}\"; use one of: {}",
         pools.join(", ")
     )
-}
-
-impl Connectors {
-    /// [`place`] for this department, the problem as [`ConnectorsError::Invalid`].
-    pub fn placement(&self, config: &BTreeMap<String, String>) -> Result<String, ConnectorsError> {
-        place(&self.department, config).map_err(|problem| ConnectorsError::Invalid(vec![problem]))
-    }
 }
 
 #[cfg(test)]
