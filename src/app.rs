@@ -1,14 +1,19 @@
 //! The daemon wired together: `run` (production) and `dev` (embedded broker, temporary state).
 //!
-//! This is the only place that knows the order of start-up and shutdown: config, runtime, (dev:
-//! broker), supervisor, HTTP server; on SIGINT/SIGTERM the reverse.
+//! This is the composition root and the only place that knows the order of start-up and
+//! shutdown: config, runtime, (dev: broker), supervisor, the components over it ([`wire`]: the
+//! connectors and the API's state) with their background tasks ([`Background`]), HTTP server;
+//! on SIGINT/SIGTERM the background tasks stop first, then the workers, then the server.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use crate::api::{AppState, router};
 use crate::config::{self, ConfigError, EXIT_CONFIG};
+use crate::connectors::{Connectors, ConnectorsError};
 use crate::dev::{DevError, EmbeddedKafka};
 use crate::process::Signals;
 use crate::runtime::{self, Materialised, RuntimeError, RuntimeLayout};
@@ -44,7 +49,7 @@ pub enum AppError {
     },
     /// The API's state (offsets requests) could not be opened.
     #[error("cannot open the API state: {0}")]
-    State(crate::connectors::ConnectorsError),
+    State(ConnectorsError),
     /// The kubernetes topology could not be set up (discovery flags).
     #[error(transparent)]
     Pod(#[from] crate::pod::PodError),
@@ -67,6 +72,82 @@ impl AppError {
             Self::Config(_) => EXIT_CONFIG,
             Self::Pod(e) => e.exit_code(),
             _ => 1,
+        }
+    }
+}
+
+/// The components over a running supervisor, wired, and the background tasks they need.
+#[derive(Debug)]
+pub struct Wired {
+    /// The API's state (the connectors, credentials, watch, dashboard).
+    pub state: AppState,
+    /// The connectors' background tasks; dropping it stops them.
+    pub background: Background,
+}
+
+/// Wires the components of `supervisor`'s department and starts their background tasks: the
+/// offsets requests (those left pending by an earlier run are taken up again), the sweep of
+/// secret files no connector uses and the connector watch. Needs a tokio runtime.
+pub fn wire(supervisor: Arc<Supervisor>) -> Result<Wired, ConnectorsError> {
+    let connectors = Connectors::new(Arc::clone(&supervisor))?;
+    let mut background = Background::default();
+    background.spawn(
+        "offsets requests",
+        Arc::clone(&connectors).run_offsets_requests(),
+    );
+    background.spawn(
+        "secret file sweep",
+        Arc::clone(&connectors).sweep_secret_files_when_ready(),
+    );
+    let state = AppState::new(supervisor, connectors);
+    // The connector watch runs until the supervisor shuts down (or the set stops it).
+    background.spawn("connector watch", Arc::clone(&state.watch).run());
+    Ok(Wired { state, background })
+}
+
+/// Background tasks of the components, tracked: stopped in the reverse order of their start by
+/// [`Background::stop`], and aborted when dropped (a task never outlives what owns it).
+#[derive(Debug, Default)]
+pub struct Background {
+    tasks: Vec<(&'static str, tokio::task::JoinHandle<()>)>,
+}
+
+impl Background {
+    /// Starts `task`, named `name` for the logs.
+    pub fn spawn(
+        &mut self,
+        name: &'static str,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        self.tasks.push((name, tokio::spawn(task)));
+    }
+
+    /// The names of the tasks still running.
+    pub fn running(&self) -> Vec<&'static str> {
+        self.tasks
+            .iter()
+            .filter(|(_, t)| !t.is_finished())
+            .map(|(name, _)| *name)
+            .collect()
+    }
+
+    /// Stops every task, the last started first, and waits until each has stopped.
+    pub async fn stop(mut self) {
+        while let Some((name, task)) = self.tasks.pop() {
+            task.abort();
+            if let Err(e) = task.await
+                && e.is_panic()
+            {
+                tracing::error!(task = name, "A background task had panicked.");
+            }
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for (_, task) in &self.tasks {
+            task.abort();
         }
     }
 }
@@ -248,15 +329,13 @@ async fn serve_department(
     });
     let local = listener.local_addr().unwrap_or(listen);
     let supervisor = Supervisor::start_with(department, layout, options).await?;
-    let state = match AppState::new(supervisor.clone()) {
-        Ok(state) => state,
+    let Wired { state, background } = match wire(supervisor.clone()) {
+        Ok(wired) => wired,
         Err(e) => {
             supervisor.shutdown().await;
             return Err(AppError::State(e));
         }
     };
-    // The connector watch runs until the supervisor shuts down; this task owns it.
-    let healing = tokio::spawn(std::sync::Arc::clone(&state.watch).run());
     let app = router(state);
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let limits = supervisor.department().supervisor.http;
@@ -287,9 +366,9 @@ async fn serve_department(
     if let Some(drift) = drift {
         drift.abort();
     }
-    tracing::info!("Stopping: workers first, then the HTTP server.");
+    tracing::info!("Stopping: background tasks first, then the workers, then the HTTP server.");
+    background.stop().await;
     supervisor.shutdown().await;
-    let _ = healing.await;
     let _ = stop_server.send(());
     let _ = server.await;
     reaper.abort();

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use connect_supervisor::api::{AppState, router};
+use connect_supervisor::api::router;
 use connect_supervisor::config;
 use connect_supervisor::secret_store::SecretStore;
 use harness::api::{ADMIN_SECRET, As, TestApi, auth_toml, basic};
@@ -153,15 +153,14 @@ async fn fake_api(supervisor_keys: &str) -> String {
     sup.wait_until_ready(Duration::from_secs(30)).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(sup).expect("the API state builds");
-    tokio::spawn(std::sync::Arc::clone(&state.watch).run());
-    let app = router(state);
-    tokio::spawn(connect_supervisor::api::serve::serve(
-        listener,
-        app,
-        limits,
-        std::future::pending(),
-    ));
+    let wired = connect_supervisor::app::wire(sup).expect("the API state builds");
+    let app = router(wired.state);
+    // The components' background tasks live as long as the server.
+    let background = wired.background;
+    tokio::spawn(async move {
+        let _background = background;
+        connect_supervisor::api::serve::serve(listener, app, limits, std::future::pending()).await
+    });
     base
 }
 

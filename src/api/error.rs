@@ -128,9 +128,10 @@ impl ApiError {
         error
     }
 
-    /// The answer for a gateway failure, in `shape`.
+    /// The answer for a failure of the connectors component, in `shape`.
     pub fn from_connectors(e: ConnectorsError, shape: Shape) -> Self {
-        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(connectors_status(&e))
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let status = if status.is_client_error() || status.is_server_error() {
             status
         } else {
@@ -172,6 +173,25 @@ impl ApiError {
             }
         }
         body
+    }
+}
+
+/// The HTTP status a failure of the connectors component answers with (the API decides
+/// statuses; the component only says what went wrong). Connect's own status passes through.
+pub fn connectors_status(e: &ConnectorsError) -> u16 {
+    use crate::offsets::OffsetsError;
+    match e {
+        ConnectorsError::NotFound { .. } | ConnectorsError::PluginNotFound { .. } => 404,
+        ConnectorsError::Invalid(_) | ConnectorsError::Refused(_) => 400,
+        ConnectorsError::Exists { .. } | ConnectorsError::Busy(_) => 409,
+        ConnectorsError::NoWorker { .. } | ConnectorsError::Unreachable { .. } => 503,
+        ConnectorsError::Connect { status, .. } => *status,
+        ConnectorsError::BadAnswer(_)
+        | ConnectorsError::State(OffsetsError::Io { .. })
+        | ConnectorsError::SecretFile(_)
+        | ConnectorsError::SecretFolder(_)
+        | ConnectorsError::Ids(_) => 500,
+        ConnectorsError::State(OffsetsError::InFlight { .. }) => 409,
     }
 }
 
@@ -322,6 +342,61 @@ fn syntax_category(e: &serde_json::Error) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connectors_failures_answer_their_status_and_connects_own_passes_through() {
+        let cases = [
+            (ConnectorsError::NotFound { name: "x".into() }, 404),
+            (
+                ConnectorsError::Invalid(vec!["name: is required".into()]),
+                400,
+            ),
+            (
+                ConnectorsError::Exists {
+                    name: "x".into(),
+                    pool: "shared".into(),
+                },
+                409,
+            ),
+            (ConnectorsError::Busy("offsets".into()), 409),
+            (
+                ConnectorsError::NoWorker {
+                    pool: "shared".into(),
+                },
+                503,
+            ),
+            (
+                ConnectorsError::Unreachable {
+                    pool: "shared".into(),
+                    message: "refused".into(),
+                },
+                503,
+            ),
+            (
+                ConnectorsError::Connect {
+                    status: 422,
+                    message: "bad".into(),
+                },
+                422,
+            ),
+            (ConnectorsError::BadAnswer("html".into()), 500),
+            (ConnectorsError::SecretFolder("spaces".into()), 500),
+        ];
+        for (e, status) in cases {
+            assert_eq!(connectors_status(&e), status, "{e:?}");
+            let answer = ApiError::from_connectors(e, Shape::Managed);
+            assert_eq!(answer.status.as_u16(), status);
+        }
+        // A status Connect should never send still answers as an error.
+        let odd = ApiError::from_connectors(
+            ConnectorsError::Connect {
+                status: 200,
+                message: "?".into(),
+            },
+            Shape::Connect,
+        );
+        assert_eq!(odd.status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
 
     #[test]
     fn shapes_render_the_fields_each_client_reads() {

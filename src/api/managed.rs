@@ -228,7 +228,9 @@ async fn create(
         .await
         .map_err(|e| match e {
             // The contract declares Connect's own shape for a 500 on create.
-            e if e.status() >= 500 => ApiError::from_connectors(e, Shape::Connect),
+            e if super::error::connectors_status(&e) >= 500 => {
+                ApiError::from_connectors(e, Shape::Connect)
+            }
             e => connectors_error(e),
         })?;
     let sensitivity = state
@@ -325,7 +327,9 @@ async fn put_config(
         .put_config(&p.connector_name, config, true, &principal.name)
         .await
         .map_err(|e| match e {
-            e if e.status() >= 500 => ApiError::from_connectors(e, Shape::Connect),
+            e if super::error::connectors_status(&e) >= 500 => {
+                ApiError::from_connectors(e, Shape::Connect)
+            }
             e => connectors_error(e),
         })?;
     let sensitivity = state.connectors.sensitivity(&pool, &info.config).await;

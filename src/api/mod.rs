@@ -20,7 +20,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::auth::Authenticator;
-use crate::connectors::{Connectors, ConnectorsError};
+use crate::connectors::Connectors;
 use crate::supervisor::Supervisor;
 
 pub mod admin;
@@ -47,25 +47,22 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state for `supervisor`'s department: its connectors (offsets requests left pending by an
-    /// earlier run are taken up again, secret files no connector uses are swept) and its
-    /// credentials. Needs a tokio runtime.
-    pub fn new(supervisor: Arc<Supervisor>) -> Result<Self, ConnectorsError> {
-        let connectors = Connectors::new(Arc::clone(&supervisor))?;
-        connectors.resume_pending_offsets();
-        connectors.sweep_secret_files_when_ready();
+    /// The state for `supervisor`'s department over its `connectors` (whose background tasks
+    /// the composition root, `app::wire`, runs), with its credentials. Needs a tokio
+    /// runtime.
+    pub fn new(supervisor: Arc<Supervisor>, connectors: Arc<Connectors>) -> Self {
         let auth = Arc::new(authenticator(supervisor.department()));
         let watch = supervisor.connector_watch(|| {
             crate::healing::ConnectorWatch::new(Arc::clone(&supervisor), Arc::clone(&connectors))
         });
         let ui = crate::api::ui::Dashboard::start(Arc::clone(&supervisor));
-        Ok(Self {
+        Self {
             supervisor,
             connectors,
             auth,
             watch,
             ui,
-        })
+        }
     }
 }
 

@@ -9,17 +9,19 @@
 //! * [`read`]: lookups, lists with expand, the status merge (down workers), caches.
 //! * [`admission`]: the guardrails on creates and updates (gather, decide, stage, commit).
 //! * [`write`]: create, update, delete and lifecycle actions.
+//! * [`validation`]: plugin validation with the guardrails' violations added (a dry run).
 //! * [`offsets`]: the offsets requests (a state machine under a thin async shell).
 //!
 //! This module calls workers over HTTP and keeps caches; it holds no lock across a call to a
 //! worker. Shapes and rules are in [`crate::translate`] and [`crate::policy`]; HTTP status
-//! codes and error bodies are the API layer's business (its `error` module).
+//! codes and error bodies are the API's business (`api::error` maps these errors to them).
 
 pub mod admission;
 pub mod offsets;
 pub mod placement;
 pub mod pools;
 pub mod read;
+pub mod validation;
 pub mod write;
 
 use std::collections::{BTreeSet, HashMap};
@@ -34,6 +36,7 @@ use crate::secret_store::{SecretStore, SecretStoreError};
 use crate::supervisor::Supervisor;
 use crate::translate::{self, ManagedExtras, Masker};
 
+pub use crate::secret_store::sweep::{SWEEP_CONFIRM, SWEEP_MIN_AGE};
 pub use admission::Refusal;
 pub use pools::ConnectErrorIn;
 pub use write::{Created, LifecycleAction};
@@ -53,11 +56,6 @@ pub const DELETED_WINDOW: Duration = Duration::from_secs(120);
 pub const PLUGIN_LIST_TTL: Duration = Duration::from_secs(300);
 /// How long the task count of a connector is kept for its managed status.
 pub const TASK_COUNT_TTL: Duration = Duration::from_secs(10);
-/// How far apart the two listings of a secret-file sweep are (see [`Connectors::sweep_secret_files`]).
-pub const SWEEP_CONFIRM: Duration = Duration::from_secs(30);
-/// A secret file younger than this at the sweep's first listing is kept: its connector may be
-/// in the middle of being created.
-pub const SWEEP_MIN_AGE: Duration = Duration::from_secs(120);
 
 /// How long an offsets request waits for the connector to stop.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(90);
@@ -164,23 +162,6 @@ impl ConnectorsError {
         }
     }
 
-    /// The HTTP status this error stands for.
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::NotFound { .. } | Self::PluginNotFound { .. } => 404,
-            Self::Invalid(_) | Self::Refused(_) => 400,
-            Self::Exists { .. } | Self::Busy(_) => 409,
-            Self::NoWorker { .. } | Self::Unreachable { .. } => 503,
-            Self::Connect { status, .. } => *status,
-            Self::BadAnswer(_)
-            | Self::State(OffsetsError::Io { .. })
-            | Self::SecretFile(_)
-            | Self::SecretFolder(_)
-            | Self::Ids(_) => 500,
-            Self::State(OffsetsError::InFlight { .. }) => 409,
-        }
-    }
-
     fn from_connect(e: ConnectError, pool: &str, secrets: &[String]) -> Self {
         match e {
             ConnectError::Api { status, message } => Self::Connect {
@@ -241,6 +222,10 @@ pub struct Connectors {
     admission: tokio::sync::Mutex<()>,
     secrets: SecretStore,
     ids: crate::connector_ids::ConnectorIds,
+    // Offsets requests to apply: submitted here, applied by the task of
+    // [`Connectors::run_offsets_requests`] (which takes the receiving end once).
+    offsets_jobs: tokio::sync::mpsc::UnboundedSender<String>,
+    offsets_inbox: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<String>>>,
 }
 
 impl std::fmt::Debug for Connectors {
@@ -273,6 +258,7 @@ impl Connectors {
             &department.supervisor.state_dir,
             &department.id,
         )?;
+        let (offsets_jobs, offsets_inbox) = tokio::sync::mpsc::unbounded_channel();
         Ok(Arc::new(Self {
             supervisor,
             department,
@@ -290,6 +276,8 @@ impl Connectors {
             admission: tokio::sync::Mutex::new(()),
             secrets,
             ids,
+            offsets_jobs,
+            offsets_inbox: Mutex::new(Some(offsets_inbox)),
         }))
     }
 
@@ -328,52 +316,33 @@ impl Connectors {
 
 #[cfg(test)]
 pub(crate) mod fixture {
-    //! The department the connectors' unit tests judge requests in.
+    //! What the connectors' unit tests judge requests with.
 
     use std::collections::BTreeMap;
-    use std::path::Path;
 
     use crate::model::Department;
+    use crate::policy::{RuleSource, Violation};
 
-    /// Department `dept1` with pools `shared` (the default) and `heavy`, at most 3 connectors
-    /// and 8 tasks, `FileStreamSource` only on `heavy`, secrets externalized, and `extra` TOML.
-    pub(crate) fn department(extra: &str) -> Department {
-        let text = format!(
-            r#"
-[department]
-id = "dept1"
-environment_id = "env-1"
-kafka_cluster_id = "lkc-1"
-[kafka]
-bootstrap_servers = "127.0.0.1:9092"
-[supervisor]
-state_dir = "/var/lib/cs"
-[[pools]]
-name = "shared"
-workers = 1
-cpu = 1
-memory = "1GiB"
-[[pools]]
-name = "heavy"
-workers = 1
-cpu = 1
-memory = "1GiB"
-[policy.quotas]
-max_connectors = 3
-max_tasks_total = 8
-[policy.plugins.pools]
-"FileStreamSource" = ["heavy"]
-{extra}
-"#
-        );
-        crate::config::parse(&text, Path::new("/"), &|_| None).unwrap_or_else(|e| panic!("{e:?}"))
+    /// The policy engine's test department (`dept1`, pools `shared` (the default) and `heavy`,
+    /// at most 3 connectors and 8 tasks, `FileStreamSource` only on `heavy`, secrets
+    /// externalized).
+    pub(crate) fn department() -> Department {
+        crate::policy::tests::department()
     }
 
     /// A config from `(key, value)` pairs.
     pub(crate) fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        crate::policy::tests::config(pairs)
+    }
+
+    /// A built-in violation of `rule` on `key`.
+    pub(crate) fn violation(rule: &str, key: Option<&str>) -> Violation {
+        Violation {
+            rule: rule.into(),
+            key: key.map(str::to_string),
+            message: format!("{rule} is broken"),
+            hint: "fix it".into(),
+            source: RuleSource::Builtin,
+        }
     }
 }

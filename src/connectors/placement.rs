@@ -9,8 +9,6 @@ use std::collections::BTreeMap;
 use crate::model::Department;
 use crate::translate::POOL_CONFIG_KEY;
 
-use super::{Connectors, ConnectorsError};
-
 /// Where a new connector with `config` goes: the pool `supervisor.pool` names (exactly as
 /// written), or the department's default pool; `Err` says what is wrong, as the API lists it.
 pub fn place(department: &Department, config: &BTreeMap<String, String>) -> Result<String, String> {
@@ -74,13 +72,6 @@ fn unknown_pool(department: &Department, pool: &str) -> String {
     )
 }
 
-impl Connectors {
-    /// [`place`] for this department, the problem as [`ConnectorsError::Invalid`].
-    pub fn placement(&self, config: &BTreeMap<String, String>) -> Result<String, ConnectorsError> {
-        place(&self.department, config).map_err(|problem| ConnectorsError::Invalid(vec![problem]))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -90,7 +81,7 @@ mod tests {
 
     #[test]
     fn a_connector_goes_to_the_pool_it_names_or_the_default_pool() {
-        let d = department("");
+        let d = department();
         assert_eq!(place(&d, &config(&[])).unwrap(), "shared");
         assert_eq!(
             place(&d, &config(&[("supervisor.pool", "heavy")])).unwrap(),
@@ -115,7 +106,7 @@ mod tests {
 
     #[test]
     fn an_update_does_not_move_a_connector() {
-        let d = department("");
+        let d = department();
         assert_eq!(check_move(&d, "dept1-a", "heavy", &config(&[])), None);
         assert_eq!(
             check_move(
@@ -150,7 +141,7 @@ mod tests {
     proptest! {
         #[test]
         fn placement_is_the_named_pool_exactly_when_it_exists(name in "[ a-z]{0,7}") {
-            let d = department("");
+            let d = department();
             let cfg = config(&[("supervisor.pool", &name)]);
             match place(&d, &cfg) {
                 Ok(pool) => {

@@ -3,7 +3,9 @@
 //! Connect applied nothing. Every call to a worker the component makes goes through here.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::connect::{self, ConnectClient, ConnectError, ServerInfo};
 

@@ -2,7 +2,7 @@
 //! lifecycle actions (pause, resume, stop, restart). Each write is admitted by
 //! [`super::admission`] first, one at a time.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,14 +13,12 @@ use crate::connect::ConnectorInfo;
 use crate::observe::events::{SecretFileRemoved, SecretSweepSkipped};
 use crate::offsets::{self, OffsetRequest, Phase, RequestKind};
 use crate::policy::Operation;
+use crate::secret_store::{self, sweep::SWEEP_CONFIRM};
 use crate::translate;
 
 use super::admission::{self, WriteRequest};
 use super::placement;
-use super::{
-    Connectors, ConnectorsError, POLL, RECOVERY_TIMEOUT, SWEEP_CONFIRM, SWEEP_MIN_AGE,
-    VISIBLE_TIMEOUT,
-};
+use super::{Connectors, ConnectorsError, POLL, RECOVERY_TIMEOUT, VISIBLE_TIMEOUT};
 
 impl Connectors {
     /// Creates a connector on its pool, optionally with initial offsets (created STOPPED, offsets
@@ -377,7 +375,7 @@ impl Connectors {
             Err(ConnectorsError::Connect { status: 404, .. }) => {
                 self.forget(name);
                 // Deleted behind the supervisor's back: its secrets go too.
-                self.remove_secret_file(name);
+                self.secrets.remove_gone(name);
                 return Err(ConnectorsError::NotFound {
                     name: name.to_string(),
                 });
@@ -392,7 +390,7 @@ impl Connectors {
             .expect("deleted lock")
             .insert(name.to_string(), Instant::now());
         self.offsets.remove(name)?;
-        self.remove_secret_file(name);
+        self.secrets.remove_gone(name);
         if let Err(e) = self.ids.forget(name) {
             tracing::error!(connector = name, error = %e, code = e.code(),
                 "The deleted connector's id could not be dropped from the record.");
@@ -420,18 +418,6 @@ impl Connectors {
             Ok(()) => tracing::info!(connector = name, "Offsets reset before the delete."),
             Err(e) => tracing::warn!(connector = name, error = %e, code = e.code(),
                 "The offsets could not be reset before the delete; a connector created under this name may resume from them."),
-        }
-    }
-
-    /// Removes the secret file of a connector that no longer exists. A failure is logged, not
-    /// returned: the connector is gone, and its delete must not read as failed (Terraform would
-    /// retry it into a 404).
-    pub(super) fn remove_secret_file(&self, name: &str) {
-        match self.secrets.remove(name) {
-            Ok(true) => tracing::info!(connector = name, "Connector secret file removed."),
-            Ok(false) => {}
-            Err(e) => tracing::error!(connector = name, error = %e, code = e.code(),
-                "The secret file of a deleted connector could not be removed; remove it by hand."),
         }
     }
 
@@ -465,59 +451,43 @@ impl Connectors {
     }
 
     /// Once every pool has a ready worker (waiting up to [`RECOVERY_TIMEOUT`]), sweeps the
-    /// secrets folder once in the background (see [`Self::sweep_secret_files`]).
-    pub fn sweep_secret_files_when_ready(self: &Arc<Self>) {
-        let connectors = Arc::clone(self);
-        tokio::spawn(async move {
-            if !connectors
-                .wait_for_ready_workers(&connectors.pools(), RECOVERY_TIMEOUT)
-                .await
-            {
-                connectors
-                    .supervisor
-                    .observer()
-                    .emit(SecretSweepSkipped { error: None });
-                return;
-            }
-            if let Err(e) = connectors.sweep_secret_files(SWEEP_CONFIRM).await {
-                connectors.supervisor.observer().emit(SecretSweepSkipped {
-                    error: Some(e.to_string()),
-                });
-            }
-        });
+    /// secrets folder once (see [`Self::sweep_secret_files`]). One of the background tasks the
+    /// composition root (`app`) runs and stops.
+    pub async fn sweep_secret_files_when_ready(self: Arc<Self>) {
+        if !self
+            .wait_for_ready_workers(&self.pools(), RECOVERY_TIMEOUT)
+            .await
+        {
+            self.supervisor
+                .observer()
+                .emit(SecretSweepSkipped { error: None });
+            return;
+        }
+        if let Err(e) = self.sweep_secret_files(SWEEP_CONFIRM).await {
+            self.supervisor.observer().emit(SecretSweepSkipped {
+                error: Some(e.to_string()),
+            });
+        }
     }
 
-    /// Removes the secret files that no connector uses any more: those of connectors deleted
-    /// while the supervisor was down, or on a worker's own API, and temporary files a crash left
-    /// mid-write, so no literal secret stays on disk without a connector. The connectors of
-    /// every pool are listed twice, `confirm` apart, and a file goes only when both listings
-    /// miss its connector and it was last written [`SWEEP_MIN_AGE`] before the first; when a
-    /// pool does not answer, nothing is removed. Returns the files removed.
+    /// Removes the secret files that no connector of any pool uses any more
+    /// ([`secret_store::sweep::sweep`]); creates, updates and deletes wait while the sweep
+    /// confirms and removes. Returns the files removed.
     pub async fn sweep_secret_files(
         &self,
         confirm: Duration,
     ) -> Result<Vec<PathBuf>, ConnectorsError> {
-        let before = std::time::SystemTime::now() - SWEEP_MIN_AGE;
-        let mut live: BTreeSet<String> = self.names().await?.into_iter().collect();
-        let first = self.secrets.orphans(&live, before)?;
-        if first.is_empty() {
-            return Ok(Vec::new());
-        }
-        tokio::time::sleep(confirm).await;
-        // Creates and updates wait while the sweep confirms and removes, so a file a create
-        // of the same name writes meanwhile is never taken.
-        let _admission = self.admission.lock().await;
-        live.extend(self.names().await?);
-        let confirmed: BTreeSet<PathBuf> =
-            self.secrets.orphans(&live, before)?.into_iter().collect();
-        let mut removed = Vec::new();
-        for path in first.into_iter().filter(|p| confirmed.contains(p)) {
-            if self.secrets.remove_file(&path)? {
-                self.supervisor
-                    .observer()
-                    .emit(SecretFileRemoved { file: path.clone() });
-                removed.push(path);
-            }
+        let removed = secret_store::sweep::sweep(
+            &self.secrets,
+            confirm,
+            || self.names(),
+            || self.admission.lock(),
+        )
+        .await?;
+        for file in &removed {
+            self.supervisor
+                .observer()
+                .emit(SecretFileRemoved { file: file.clone() });
         }
         Ok(removed)
     }

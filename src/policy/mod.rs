@@ -422,4 +422,4 @@ pub(crate) fn quote_list<S: AsRef<str>>(items: &[S]) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -11,7 +11,9 @@ use crate::config::testing;
 const FILE_SOURCE: &str = "org.apache.kafka.connect.file.FileStreamSourceConnector";
 const FILE_SINK: &str = "org.apache.kafka.connect.file.FileStreamSinkConnector";
 
-fn department_with(policy: &str, secrets: &str) -> Department {
+/// The test department (`dept1`, pools `shared` and `heavy`) with `policy` and `secrets` TOML
+/// (shared with the connectors' unit tests).
+pub(crate) fn department_with(policy: &str, secrets: &str) -> Department {
     testing::department()
         .managed_ids("env-1", "lkc-1")
         .set("supervisor", "state_dir", "\"/var/lib/cs\"")
@@ -26,7 +28,9 @@ fn department_with(policy: &str, secrets: &str) -> Department {
         .build()
 }
 
-fn department() -> Department {
+/// [`department_with`] with quotas (3 connectors, 4 tasks each, 8 in all), an allowlist, pool
+/// restrictions and allowed overrides.
+pub(crate) fn department() -> Department {
     department_with(
         r#"
 [policy.quotas]
@@ -45,7 +49,7 @@ allowed = ["consumer.override.max.poll.records"]
 }
 
 /// A config from `(key, value)` pairs (shared by the policy modules' tests).
-pub(super) fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+pub(crate) fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -112,15 +112,17 @@ impl TestApi {
     /// Serves the API of an already running department (e.g. a second API over the same
     /// supervisor, as after a supervisor restart).
     pub async fn serve(dept: TestDepartment) -> Self {
-        let state = AppState::new(dept.supervisor.clone()).expect("API state opens");
-        // As `run` does: the connector watch runs beside the server, until the supervisor stops.
-        tokio::spawn(std::sync::Arc::clone(&state.watch).run());
+        let wired =
+            connect_supervisor::app::wire(dept.supervisor.clone()).expect("API state opens");
+        let (state, background) = (wired.state, wired.background);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = router(state.clone());
         // The server `run` and `dev` use, with the department's timeouts and connection bound.
         let limits = dept.supervisor.department().supervisor.http;
         let server = tokio::spawn(async move {
+            // The components' background tasks live as long as the server.
+            let _background = background;
             connect_supervisor::api::serve::serve(listener, app, limits, std::future::pending())
                 .await
                 .unwrap();

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use connect_supervisor::api::{AppState, router};
+use connect_supervisor::api::router;
 use connect_supervisor::config;
 use connect_supervisor::model::Department;
 use connect_supervisor::supervisor::{Launcher, Supervisor, SupervisorOptions, WorkerStatus};
@@ -118,10 +118,14 @@ pub async fn wait_gone(pid: u32, timeout: Duration) {
 pub async fn serve(sup: Arc<Supervisor>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = AppState::new(sup).expect("the API state builds");
-    tokio::spawn(Arc::clone(&state.watch).run());
-    let app = router(state);
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let wired = connect_supervisor::app::wire(sup).expect("the API state builds");
+    let app = router(wired.state);
+    // The components' background tasks live as long as the server.
+    let background = wired.background;
+    tokio::spawn(async move {
+        let _background = background;
+        axum::serve(listener, app).await
+    });
     format!("http://{addr}")
 }
 

@@ -155,7 +155,7 @@ impl From<ConnectorsError> for UiError {
         match e {
             ConnectorsError::NotFound { .. } => Self::NotFound(e.to_string()),
             e => Self::Action {
-                status: e.status(),
+                status: crate::api::error::connectors_status(&e),
                 message: e.to_string(),
             },
         }

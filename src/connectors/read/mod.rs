@@ -337,16 +337,8 @@ impl Connectors {
             .iter()
             .filter(|(_, (p, _))| p == pool)
             .map(|(name, (_, e))| {
-                let status = e.status.clone().unwrap_or_else(|| ConnectorStatus {
-                    name: name.clone(),
-                    connector: crate::connect::InstanceState {
-                        state: "UNKNOWN".into(),
-                        worker_id: String::new(),
-                        trace: None,
-                        version: None,
-                    },
-                    tasks: Vec::new(),
-                    connector_type: e.info.as_ref().and_then(|i| i.connector_type.clone()),
+                let status = e.status.clone().unwrap_or_else(|| {
+                    never_seen(name, e.info.as_ref().and_then(|i| i.connector_type.clone()))
                 });
                 (
                     name.clone(),
@@ -361,17 +353,7 @@ impl Connectors {
         // Names known only from the location cache: listed with what is known, their name.
         for name in self.last_known_names(pool) {
             if !out.iter().any(|(n, _)| *n == name) {
-                let status = ConnectorStatus {
-                    name: name.clone(),
-                    connector: crate::connect::InstanceState {
-                        state: "UNKNOWN".into(),
-                        worker_id: String::new(),
-                        trace: None,
-                        version: None,
-                    },
-                    tasks: Vec::new(),
-                    connector_type: None,
-                };
+                let status = never_seen(&name, None);
                 out.push((
                     name,
                     crate::connect::Expanded {
@@ -382,5 +364,20 @@ impl Connectors {
             }
         }
         out
+    }
+}
+
+/// The status of a connector whose status was never seen: its name, state UNKNOWN, no tasks.
+fn never_seen(name: &str, connector_type: Option<String>) -> ConnectorStatus {
+    ConnectorStatus {
+        name: name.to_string(),
+        connector: crate::connect::InstanceState {
+            state: "UNKNOWN".into(),
+            worker_id: String::new(),
+            trace: None,
+            version: None,
+        },
+        tasks: Vec::new(),
+        connector_type,
     }
 }

@@ -4,7 +4,9 @@
 //!
 //! This is the thin I/O half of [`crate::policy::secrets`]: what goes into a file, and the
 //! `${file:<path>:<key>}` references Connect gets, are decided there and in
-//! [`crate::guardrails`]. Nothing here logs a value, and errors carry paths, never contents.
+//! the connectors' admission. Nothing here logs a value, and errors carry paths, never contents.
+
+pub mod sweep;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
