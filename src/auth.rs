@@ -98,14 +98,6 @@ impl AuthError {
             Self::Forbidden { .. } => "auth_forbidden",
         }
     }
-
-    /// HTTP status: 401 for authentication problems, 403 for authorisation.
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::Forbidden { .. } => 403,
-            _ => 401,
-        }
-    }
 }
 
 /// SHA-256 of a secret.
@@ -434,7 +426,7 @@ mod tests {
         ] {
             let e = auth.authenticate(Some(&header)).unwrap_err();
             assert!(!e.to_string().contains("leaked-secret-1"), "{e}");
-            assert_eq!(e.status(), 401);
+            assert_eq!(crate::api::error::auth_status(&e), 401);
         }
     }
 
@@ -471,7 +463,10 @@ mod tests {
             .authenticate(Some(&format!("Bearer {token}")))
             .unwrap_err();
         assert_eq!(e, AuthError::Session(crate::session::Rejected::KeyRevoked));
-        assert_eq!((e.status(), e.code()), (401, "session_key_revoked"));
+        assert_eq!(
+            (crate::api::error::auth_status(&e), e.code()),
+            (401, "session_key_revoked")
+        );
         assert!(!e.to_string().contains(&token), "{e}");
         // Static tokens keep working next to sessions.
         let p = auth.authenticate(Some("Bearer ci-token")).unwrap();

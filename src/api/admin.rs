@@ -75,8 +75,8 @@ impl ApiError {
 
 impl From<AdminError> for ApiError {
     fn from(e: AdminError) -> Self {
-        let status =
-            StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(crate::api::error::admin_status(&e))
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         Self::new(status, e.to_string())
     }
 }

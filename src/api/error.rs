@@ -119,7 +119,7 @@ impl ApiError {
     /// An authentication or authorisation failure: always carries the managed fields, plus
     /// Connect's on the Apache-compatible routes; 401 asks for Basic credentials.
     pub fn from_auth(e: &AuthError, path: &str) -> Self {
-        let status = StatusCode::from_u16(e.status()).expect("401 or 403");
+        let status = StatusCode::from_u16(auth_status(e)).expect("401 or 403");
         let mut error = Self::new(status, e.code(), e.to_string());
         if is_apache_path(path) {
             error.shape = Shape::Both;
@@ -173,6 +173,28 @@ impl ApiError {
             }
         }
         body
+    }
+}
+
+/// The HTTP status of an authentication (401) or authorisation (403) failure.
+pub fn auth_status(e: &AuthError) -> u16 {
+    match e {
+        AuthError::Forbidden { .. } => 403,
+        _ => 401,
+    }
+}
+
+/// The HTTP status the admin API answers a refused worker or pool command with.
+pub fn admin_status(e: &crate::supervisor::AdminError) -> u16 {
+    use crate::supervisor::AdminError;
+    match e {
+        AdminError::UnknownPool(_) | AdminError::UnknownWorker(_) => 404,
+        AdminError::InvalidCount { .. } | AdminError::OverBudget { .. } => 400,
+        AdminError::NotHeld { .. }
+        | AdminError::RolloutInProgress(_)
+        | AdminError::OwnedByKubernetes { .. } => 409,
+        AdminError::ShuttingDown => 503,
+        AdminError::StateDir { .. } | AdminError::NoPort(_) => 500,
     }
 }
 

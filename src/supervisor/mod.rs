@@ -232,19 +232,6 @@ impl AdminError {
             Self::OwnedByKubernetes { .. } => "owned_by_kubernetes",
         }
     }
-
-    /// The HTTP status the admin API answers with.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            Self::UnknownPool(_) | Self::UnknownWorker(_) => 404,
-            Self::InvalidCount { .. } | Self::OverBudget { .. } => 400,
-            Self::NotHeld { .. } | Self::RolloutInProgress(_) | Self::OwnedByKubernetes { .. } => {
-                409
-            }
-            Self::ShuttingDown => 503,
-            Self::StateDir { .. } | Self::NoPort(_) => 500,
-        }
-    }
 }
 
 /// What runs as a worker.

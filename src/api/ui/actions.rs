@@ -286,7 +286,7 @@ async fn pool_restart(
             "/ui/",
         ),
         Err(e) => UiError::Action {
-            status: e.http_status(),
+            status: crate::api::error::admin_status(&e),
             message: e.to_string(),
         }
         .page(&department(&state), Some(&viewer)),
@@ -336,7 +336,7 @@ async fn worker_clear(
             "/ui/",
         ),
         Err(e) => UiError::Action {
-            status: e.http_status(),
+            status: crate::api::error::admin_status(&e),
             message: e.to_string(),
         }
         .page(&department(&state), Some(&viewer)),
