@@ -39,7 +39,7 @@ use crate::observe::logs::{ForwardStats, Redactor};
 use crate::observe::{Event, Observer};
 use crate::supervisor::Supervisor;
 use crate::translate;
-use restart::{Decision, Health, Tracker};
+use restart::{Decision, PolledHealth, Tracker};
 
 /// Longest stack trace kept per failure.
 pub const MAX_TRACE_BYTES: usize = 16 * 1024;
@@ -235,21 +235,21 @@ impl ExitFeed {
     }
 }
 
-fn health_of(status: &ConnectorStatus) -> Health {
+fn health_of(status: &ConnectorStatus) -> PolledHealth {
     let states =
         std::iter::once(&status.connector.state).chain(status.tasks.iter().map(|t| &t.state.state));
     let mut all_running = true;
     for s in states {
         match s.as_str() {
-            "FAILED" => return Health::Failed,
+            "FAILED" => return PolledHealth::Failed,
             "RUNNING" => {}
             _ => all_running = false,
         }
     }
     if all_running {
-        Health::Healthy
+        PolledHealth::Healthy
     } else {
-        Health::Other
+        PolledHealth::Other
     }
 }
 
@@ -516,7 +516,7 @@ impl ConnectorWatch {
                     }
                 }
                 // A failure's trace is refreshed while it fails (a task may fail differently).
-                if health == Health::Failed
+                if health == PolledHealth::Failed
                     && let Some(f) = first_failure(&status, wall)
                     && let Some(last) = &mut entry.last_failure
                     && last.trace != f.trace

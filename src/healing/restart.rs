@@ -17,7 +17,7 @@ use crate::model::AutoRestartSettings;
 
 /// What the status poll saw of a connector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Health {
+pub enum PolledHealth {
     /// The connector or one of its tasks is FAILED.
     Failed,
     /// The connector and all its tasks are RUNNING.
@@ -76,14 +76,14 @@ impl Tracker {
     /// Takes what the poll saw at `now`; returns what to do.
     pub fn observe(
         &mut self,
-        health: Health,
+        health: PolledHealth,
         now: Instant,
         settings: &AutoRestartSettings,
         jitter: f64,
     ) -> Vec<Decision> {
         let mut out = Vec::new();
         match health {
-            Health::Failed => {
+            PolledHealth::Failed => {
                 self.healthy_since = None;
                 if !self.failing {
                     self.failing = true;
@@ -108,7 +108,7 @@ impl Tracker {
                     });
                 }
             }
-            Health::Healthy => {
+            PolledHealth::Healthy => {
                 if self.failing {
                     self.failing = false;
                     if self.attempts > 0 {
@@ -124,7 +124,7 @@ impl Tracker {
                     out.push(Decision::Reset);
                 }
             }
-            Health::Other => {
+            PolledHealth::Other => {
                 self.healthy_since = None;
             }
         }
@@ -181,26 +181,26 @@ mod tests {
         let t0 = Instant::now();
         let mut t = Tracker::default();
         assert_eq!(
-            t.observe(Health::Failed, t0, &s, 0.0),
+            t.observe(PolledHealth::Failed, t0, &s, 0.0),
             [Decision::NewFailure, Decision::Restart { attempt: 1 }]
         );
         // Still failing right after: wait backoff_min.
         assert!(
-            t.observe(Health::Failed, t0 + Duration::from_secs(9), &s, 0.0)
+            t.observe(PolledHealth::Failed, t0 + Duration::from_secs(9), &s, 0.0)
                 .is_empty()
         );
         assert_eq!(
-            t.observe(Health::Failed, t0 + Duration::from_secs(10), &s, 0.0),
+            t.observe(PolledHealth::Failed, t0 + Duration::from_secs(10), &s, 0.0),
             [Decision::Restart { attempt: 2 }]
         );
         // Then 20 s, then 40 s.
         let t1 = t0 + Duration::from_secs(10);
         assert!(
-            t.observe(Health::Failed, t1 + Duration::from_secs(19), &s, 0.0)
+            t.observe(PolledHealth::Failed, t1 + Duration::from_secs(19), &s, 0.0)
                 .is_empty()
         );
         assert_eq!(
-            t.observe(Health::Failed, t1 + Duration::from_secs(20), &s, 0.0),
+            t.observe(PolledHealth::Failed, t1 + Duration::from_secs(20), &s, 0.0),
             [Decision::Restart { attempt: 3 }]
         );
     }
@@ -213,7 +213,7 @@ mod tests {
         let mut restarts = 0;
         let mut holds = 0;
         for _ in 0..200 {
-            for d in t.observe(Health::Failed, now, &s, 0.5) {
+            for d in t.observe(PolledHealth::Failed, now, &s, 0.5) {
                 match d {
                     Decision::Restart { .. } => restarts += 1,
                     Decision::Hold { attempts } => {
@@ -233,7 +233,7 @@ mod tests {
         assert!(t.held);
         assert!(t.release());
         assert_eq!(
-            t.observe(Health::Failed, now, &s, 0.0),
+            t.observe(PolledHealth::Failed, now, &s, 0.0),
             [Decision::NewFailure, Decision::Restart { attempt: 1 }],
             "a released connector starts with a full budget"
         );
@@ -244,27 +244,47 @@ mod tests {
         let s = settings();
         let t0 = Instant::now();
         let mut t = Tracker::default();
-        t.observe(Health::Failed, t0, &s, 0.0);
+        t.observe(PolledHealth::Failed, t0, &s, 0.0);
         assert_eq!(
-            t.observe(Health::Healthy, t0 + Duration::from_secs(5), &s, 0.0),
+            t.observe(PolledHealth::Healthy, t0 + Duration::from_secs(5), &s, 0.0),
             [Decision::Recovered { attempts: 1 }]
         );
         assert!(
-            t.observe(Health::Healthy, t0 + Duration::from_secs(200), &s, 0.0)
-                .is_empty()
+            t.observe(
+                PolledHealth::Healthy,
+                t0 + Duration::from_secs(200),
+                &s,
+                0.0
+            )
+            .is_empty()
         );
         assert_eq!(
-            t.observe(Health::Healthy, t0 + Duration::from_secs(305), &s, 0.0),
+            t.observe(
+                PolledHealth::Healthy,
+                t0 + Duration::from_secs(305),
+                &s,
+                0.0
+            ),
             [Decision::Reset]
         );
         assert_eq!(t.attempts, 0);
         // A pause interrupts the healthy period.
         t.charge(t0 + Duration::from_secs(400), &s, 0.0);
-        t.observe(Health::Healthy, t0 + Duration::from_secs(400), &s, 0.0);
-        t.observe(Health::Other, t0 + Duration::from_secs(500), &s, 0.0);
+        t.observe(
+            PolledHealth::Healthy,
+            t0 + Duration::from_secs(400),
+            &s,
+            0.0,
+        );
+        t.observe(PolledHealth::Other, t0 + Duration::from_secs(500), &s, 0.0);
         assert!(
-            t.observe(Health::Healthy, t0 + Duration::from_secs(710), &s, 0.0)
-                .is_empty()
+            t.observe(
+                PolledHealth::Healthy,
+                t0 + Duration::from_secs(710),
+                &s,
+                0.0
+            )
+            .is_empty()
         );
         assert_eq!(t.attempts, 1);
     }
@@ -278,7 +298,7 @@ mod tests {
             assert_eq!(t.charge(t0, &s, 0.0), Some(i));
         }
         assert_eq!(
-            t.observe(Health::Failed, t0 + Duration::from_secs(600), &s, 0.0),
+            t.observe(PolledHealth::Failed, t0 + Duration::from_secs(600), &s, 0.0),
             [Decision::NewFailure, Decision::Hold { attempts: 4 }]
         );
         assert_eq!(
@@ -296,7 +316,7 @@ mod tests {
         };
         let mut t = Tracker::default();
         assert_eq!(
-            t.observe(Health::Failed, Instant::now(), &s, 0.0),
+            t.observe(PolledHealth::Failed, Instant::now(), &s, 0.0),
             [Decision::NewFailure]
         );
         assert_eq!(t.attempts, 0);
