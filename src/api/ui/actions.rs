@@ -285,11 +285,7 @@ async fn pool_restart(
             &format!("Rolling restart of pool {pool} started; the overview shows its progress."),
             "/ui/",
         ),
-        Err(e) => UiError::Action {
-            status: crate::api::error::admin_status(&e),
-            message: e.to_string(),
-        }
-        .page(&department(&state), Some(&viewer)),
+        Err(e) => UiError::from(e).page(&department(&state), Some(&viewer)),
     }
 }
 
@@ -335,10 +331,6 @@ async fn worker_clear(
             &format!("Worker {id} is starting again."),
             "/ui/",
         ),
-        Err(e) => UiError::Action {
-            status: crate::api::error::admin_status(&e),
-            message: e.to_string(),
-        }
-        .page(&department(&state), Some(&viewer)),
+        Err(e) => UiError::from(e).page(&department(&state), Some(&viewer)),
     }
 }

@@ -150,6 +150,15 @@ impl UiError {
     }
 }
 
+impl From<crate::supervisor::AdminError> for UiError {
+    fn from(e: crate::supervisor::AdminError) -> Self {
+        Self::Action {
+            status: crate::api::error::admin_status(&e),
+            message: e.to_string(),
+        }
+    }
+}
+
 impl From<ConnectorsError> for UiError {
     fn from(e: ConnectorsError) -> Self {
         match e {
