@@ -638,18 +638,23 @@ fn signal_pending(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
-/// The CPU quota (v1 `cpu.cfs_quota_us`) of a worker's leaf right now.
-fn cpu_quota(w: &connect_supervisor::supervisor::WorkerStatus) -> u64 {
+/// A v1 CPU file (`cpu.cfs_quota_us`, `cpu.shares`) of a worker's leaf right now.
+fn cpu_file(w: &connect_supervisor::supervisor::WorkerStatus, file: &str) -> u64 {
     let leaf = w
         .cgroup
         .iter()
         .find(|d| d.contains("/cpu/"))
         .expect("a cpu leaf");
-    std::fs::read_to_string(format!("{leaf}/cpu.cfs_quota_us"))
+    std::fs::read_to_string(format!("{leaf}/{file}"))
         .unwrap()
         .trim()
         .parse()
         .unwrap()
+}
+
+/// The CPU quota (v1 `cpu.cfs_quota_us`) of a worker's leaf right now.
+fn cpu_quota(w: &connect_supervisor::supervisor::WorkerStatus) -> u64 {
+    cpu_file(w, "cpu.cfs_quota_us")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -705,6 +710,15 @@ async fn a_starting_worker_is_boosted_out_of_the_unused_budget_until_it_is_ready
     let best = *quotas.iter().max().unwrap();
     assert_eq!(best, 150_000.min(host * 100), "{quotas:?}");
     assert!(boosts.iter().any(|b| *b > 0.0), "{boosts:?} {starting:?}");
+    // The boost lends idle CPU (quota) only: under contention a starting worker weighs what
+    // its own limit does (0.5 CPU = 512 shares), and keeps that weight once it is ready.
+    for id in ["p-0", "p-1"] {
+        assert_eq!(
+            cpu_file(&worker(&sup, id), "cpu.shares"),
+            512,
+            "{id} while starting"
+        );
+    }
     let events = sup.observer().events().recent(100);
     let applied = events
         .iter()
@@ -753,6 +767,7 @@ async fn a_starting_worker_is_boosted_out_of_the_unused_budget_until_it_is_ready
     .await;
     assert_eq!(again.state, Phase::Starting);
     assert_eq!(cpu_quota(&again), 150_000.min(host * 100));
+    assert_eq!(cpu_file(&again, "cpu.shares"), 512, "a boosted restart");
     std::fs::write(&go, "").unwrap();
     sup.shutdown().await;
 }

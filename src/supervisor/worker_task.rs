@@ -322,7 +322,8 @@ impl Supervisor {
             let boost = self.grant_boost(&mut inner, id);
             (found.0, found.1, found.2, boost)
         };
-        // The start runs with its boost; the quota drops to the limit once it is ready.
+        // The start runs with its boost (quota only: the weight under contention stays that of
+        // the limit); the quota drops to the limit once it is ready.
         let launch = Limits {
             cpu_millis: limits.cpu_millis + boost,
             ..limits
@@ -332,7 +333,10 @@ impl Supervisor {
         let created = tokio::task::spawn_blocking(move || {
             // Leftovers of the previous launch (helpers of a crashed JVM) must not share it.
             let _ = driver.kill(&leaf);
-            driver.create(&leaf, &launch)?;
+            driver.create(&leaf, &limits)?;
+            if boost > 0 {
+                driver.set_cpu_quota(&leaf, &launch)?;
+            }
             Ok::<_, CgroupError>(
                 driver
                     .stats(&leaf)
@@ -492,11 +496,19 @@ impl Supervisor {
     }
 
     pub(super) fn publish(&self, id: &WorkerId, life: &Lifecycle) {
-        if let Some(entry) = self.lock().workers.get_mut(id) {
-            entry.snapshot = life.snapshot();
-            if entry.snapshot.pid.is_none() {
-                entry.started_wall = None;
+        let changed = match self.lock().workers.get_mut(id) {
+            Some(entry) => {
+                let before = entry.snapshot.phase;
+                entry.snapshot = life.snapshot();
+                if entry.snapshot.pid.is_none() {
+                    entry.started_wall = None;
+                }
+                before != entry.snapshot.phase
             }
+            None => false,
+        };
+        if changed {
+            self.phases.notify_waiters();
         }
     }
 }
