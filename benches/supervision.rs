@@ -3,7 +3,7 @@
 //!
 //! 1. spawn-to-ready time of a worker launched by the supervisor (cgroup created, limits
 //!    written, child placed before exec, readiness probed) vs the same JVM command launched
-//!    directly and polled every 100 ms, alternating, in the same run: once without limits (the
+//!    directly and polled every 100 ms, in the same rounds (the order rotates): once without limits (the
 //!    baseline a user compares with: it also shows what the 1-CPU quota costs a starting JVM)
 //!    and once placed by hand in a cgroup with the same limits (what the plain quota costs). The
 //!    supervised department has a CPU budget of one core per host CPU for its 1-CPU worker, so
@@ -12,7 +12,7 @@
 //! 2. the `connect-supervisor` daemon's own RSS and CPU while it supervises 4 idle workers for
 //!    60 s (its workers excluded).
 //!
-//! `BENCH_ROUNDS` (default 3) sets the rounds of part 1; `BENCH_IDLE_SECONDS` (default 60) the
+//! `BENCH_ROUNDS` (default 7) sets the rounds of part 1; `BENCH_IDLE_SECONDS` (default 60) the
 //! idle window of part 2.
 
 use std::path::{Path, PathBuf};
@@ -99,11 +99,17 @@ fn cpu_and_rss(pid: u32) -> (f64, u64) {
     (ticks / hz, rss_kib * 1024)
 }
 
+/// CPU used and time throttled by the quota, in seconds.
+fn cpu(s: connect_supervisor::cgroup::CgroupStats) -> (f64, f64) {
+    let secs = |us: Option<u64>| us.map_or(f64::NAN, |us| us as f64 / 1e6);
+    (secs(s.cpu_usage_usec), secs(s.cpu_throttled_usec))
+}
+
 fn main() {
     let rounds: usize = std::env::var("BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(7);
     let idle: u64 = std::env::var("BENCH_IDLE_SECONDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -128,96 +134,111 @@ fn main() {
         let bootstrap = broker.bootstrap_servers();
         let http = reqwest::Client::new();
 
-        // Part 1: spawn to ready, supervised vs direct, alternating.
-        let (mut supervised, mut direct, mut limited) = (Vec::new(), Vec::new(), Vec::new());
+        // Part 1: spawn to ready, supervised vs direct. One JVM start varies by ±20 % on a
+        // small VM, so every round runs the three starts back to back, in an order that rotates
+        // from round to round (no kind always comes first after the broker's quiet time), and the
+        // verdict is the median of the per-round ratios next to the ratio of the medians.
         let host_cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let headroom = format!("[budget]\nmax_workers = 1\ncpu = {host_cpus}\nmemory = \"512MiB\"\n");
-        let mut boosts = Vec::new();
         let driver = connect_supervisor::cgroup::detect("benchdirect").expect("cgroups");
         driver.prepare().expect("writable cgroups");
+        let (mut supervised, mut direct, mut limited) = (Vec::new(), Vec::new(), Vec::new());
+        let mut boosts = Vec::new();
         for round in 0..rounds {
-            let id = format!("bs{round}");
-            let state = scratch.path().join(&id);
-            let text = department_text(&id, &bootstrap, layout.root(), &state, 1, 0, &headroom);
-            let department = config::parse(&text, Path::new(PROJECT), &|_| None).unwrap();
-            let started = Instant::now();
-            let sup = Supervisor::start(department, layout.clone()).await.unwrap();
-            let start_returned = started.elapsed().as_secs_f64();
-            sup.wait_until_ready(Duration::from_secs(300)).await.unwrap();
-            supervised.push(started.elapsed().as_secs_f64());
-            // Where the supervised time goes: the supervisor's own start (state folder, lock,
-            // cgroups, worker files, spawn) and the JVM's start as its readiness probe saw it.
-            let jvm_ready = sup
-                .observer()
-                .events()
-                .recent(50)
-                .into_iter()
-                .find(|e| e.event == "worker_ready")
-                .map(|e| e.message);
-            println!(
-                "round {round}: supervisor start returned after {start_returned:.3}s; {}",
-                jvm_ready.as_deref().unwrap_or("no worker_ready event")
-            );
-            // Whether the quota bound the start: CPU used and time throttled by the quota.
-            let cpu = |s: connect_supervisor::cgroup::CgroupStats| {
-                let secs = |us: Option<u64>| us.map_or(f64::NAN, |us| us as f64 / 1e6);
-                (secs(s.cpu_usage_usec), secs(s.cpu_throttled_usec))
-            };
-            let supervised_cpu = cpu(sup.cgroups().stats("bench-0").unwrap_or_default());
-            boosts.extend(
-                sup.observer()
-                    .events()
-                    .recent(50)
-                    .into_iter()
-                    .filter(|e| e.event == "startup_boost_applied")
-                    .map(|e| e.message),
-            );
-            sup.shutdown().await;
-
+            let mut supervised_cpu = (f64::NAN, f64::NAN);
             let mut limited_cpu = (f64::NAN, f64::NAN);
-            for in_cgroup in [false, true] {
-                let id = format!("bd{round}{}", u8::from(in_cgroup));
-                let state = scratch.path().join(&id);
-                let text = department_text(&id, &bootstrap, layout.root(), &state, 1, 0, "");
-                let department = config::parse(&text, Path::new(PROJECT), &|_| None).unwrap();
-                let port = free_port("127.0.0.1").unwrap();
-                let plan = WorkerPlan::new(&department, &department.pools[0], WorkerId::new("bench", 0), port, &layout);
-                plan.write_files().unwrap();
-                let mut spec = plan.command.clone();
-                spec.output = Output::Null;
-                if in_cgroup {
-                    let limits = Limits { cpu_millis: 1000, memory_bytes: 512 << 20, pids: 2048 };
-                    driver.create("direct-0", &limits).unwrap();
-                    spec.cgroup_procs = driver.procs_files("direct-0");
-                }
-                let started = Instant::now();
-                let mut child = Spawner::global().spawn(spec).await.unwrap();
-                wait_health(&http, &plan.rest_url).await;
-                let took = started.elapsed().as_secs_f64();
-                if in_cgroup {
-                    limited_cpu = cpu(driver.stats("direct-0").unwrap_or_default());
-                }
-                if in_cgroup { limited.push(took) } else { direct.push(took) }
-                let _ = stop_child(&mut child, Duration::from_secs(20)).await;
-                if in_cgroup {
-                    let _ = driver.kill("direct-0");
-                    let _ = driver.remove("direct-0");
+            for kind in (0..3).map(|k| (k + round) % 3) {
+                match kind {
+                    0 => {
+                        let id = format!("bs{round}");
+                        let state = scratch.path().join(&id);
+                        let text = department_text(&id, &bootstrap, layout.root(), &state, 1, 0, &headroom);
+                        let department = config::parse(&text, Path::new(PROJECT), &|_| None).unwrap();
+                        let started = Instant::now();
+                        let sup = Supervisor::start(department, layout.clone()).await.unwrap();
+                        let start_returned = started.elapsed().as_secs_f64();
+                        sup.wait_until_ready(Duration::from_secs(300)).await.unwrap();
+                        supervised.push(started.elapsed().as_secs_f64());
+                        // Where the supervised time goes: the supervisor's own start (state
+                        // folder, lock, cgroups, worker files, spawn) and the JVM's start as its
+                        // readiness probe saw it.
+                        let events = sup.observer().events().recent(50);
+                        let jvm_ready = events.iter().find(|e| e.event == "worker_ready").map(|e| e.message.clone());
+                        println!(
+                            "round {round}: supervisor start returned after {start_returned:.3}s; {}",
+                            jvm_ready.as_deref().unwrap_or("no worker_ready event")
+                        );
+                        boosts.extend(
+                            events.into_iter().filter(|e| e.event == "startup_boost_applied").map(|e| e.message),
+                        );
+                        // Whether the quota bound the start: CPU used and time throttled.
+                        supervised_cpu = cpu(sup.cgroups().stats("bench-0").unwrap_or_default());
+                        sup.shutdown().await;
+                    }
+                    _ => {
+                        let in_cgroup = kind == 2;
+                        let id = format!("bd{round}{kind}");
+                        let state = scratch.path().join(&id);
+                        let text = department_text(&id, &bootstrap, layout.root(), &state, 1, 0, "");
+                        let department = config::parse(&text, Path::new(PROJECT), &|_| None).unwrap();
+                        let port = free_port("127.0.0.1").unwrap();
+                        let plan = WorkerPlan::new(&department, &department.pools[0], WorkerId::new("bench", 0), port, &layout);
+                        plan.write_files().unwrap();
+                        let mut spec = plan.command.clone();
+                        spec.output = Output::Null;
+                        if in_cgroup {
+                            let limits = Limits { cpu_millis: 1000, memory_bytes: 512 << 20, pids: 2048 };
+                            driver.create("direct-0", &limits).unwrap();
+                            spec.cgroup_procs = driver.procs_files("direct-0");
+                        }
+                        let started = Instant::now();
+                        let mut child = Spawner::global().spawn(spec).await.unwrap();
+                        wait_health(&http, &plan.rest_url).await;
+                        let took = started.elapsed().as_secs_f64();
+                        if in_cgroup {
+                            limited_cpu = cpu(driver.stats("direct-0").unwrap_or_default());
+                        }
+                        let _ = stop_child(&mut child, Duration::from_secs(20)).await;
+                        if in_cgroup {
+                            limited.push(took);
+                            let _ = driver.kill("direct-0");
+                            let _ = driver.remove("direct-0");
+                        } else {
+                            direct.push(took);
+                        }
+                    }
                 }
             }
             eprintln!(
                 "round {round}: supervised {:.2}s, direct {:.2}s, direct in the same cgroup limits {:.2}s \
-                 (CPU used / throttled by the quota until ready: supervised {:.1}s / {:.1}s, same limits {:.1}s / {:.1}s)",
+                 (CPU used / throttled by the quota: until ready: supervised {:.1}s / {:.1}s, same limits {:.1}s / {:.1}s)",
                 supervised[round], direct[round], limited[round],
                 supervised_cpu.0, supervised_cpu.1, limited_cpu.0, limited_cpu.1
             );
         }
         let _ = driver.remove_department();
+        // Median and quartiles of the per-round ratios: the spread says how far one run's
+        // figure can be trusted.
+        let ratios = |other: &[f64]| {
+            let mut r: Vec<f64> = supervised.iter().zip(other).map(|(s, o)| s / o).collect();
+            r.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            let at = |q: f64| r[((r.len() - 1) as f64 * q).round() as usize];
+            format!("{:.3} (quartiles {:.3}..{:.3})", at(0.5), at(0.25), at(0.75))
+        };
         let (s, d, l) = (median(supervised.clone()), median(direct.clone()), median(limited.clone()));
         println!("spawn_to_ready supervised:              median {s:.2}s over {rounds} rounds {supervised:.2?}");
         println!("spawn_to_ready direct, no limits:       median {d:.2}s over {rounds} rounds {direct:.2?}");
         println!("spawn_to_ready direct, same limits:     median {l:.2}s over {rounds} rounds {limited:.2?}");
-        println!("spawn_to_ready ratio supervised/direct (no limits):   {:.3}", s / d);
-        println!("spawn_to_ready ratio supervised/direct (same limits): {:.3}", s / l);
+        println!(
+            "spawn_to_ready ratio supervised/direct (no limits):   {:.3} (ratio of medians), median of per-round ratios {}",
+            s / d,
+            ratios(&direct)
+        );
+        println!(
+            "spawn_to_ready ratio supervised/direct (same limits): {:.3} (ratio of medians), median of per-round ratios {}",
+            s / l,
+            ratios(&limited)
+        );
         println!("start-up boosts applied: {}", boosts.len());
         if let Some(first) = boosts.first() {
             println!("  {first}");

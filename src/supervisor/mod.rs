@@ -285,6 +285,9 @@ pub struct Supervisor {
     inner: Mutex<Inner>,
     admin: tokio::sync::Mutex<()>,
     shutdown: watch::Sender<bool>,
+    /// Woken whenever a worker's published phase changes ([`Supervisor::wait_until_ready`]
+    /// waits on it instead of polling).
+    phases: tokio::sync::Notify,
     background: Mutex<Vec<JoinHandle<()>>>,
     http: reqwest::Client,
     /// The department's connector watch: built above the supervisor (it reads connectors through
@@ -397,6 +400,7 @@ impl Supervisor {
             inner: Mutex::new(Inner::default()),
             admin: tokio::sync::Mutex::new(()),
             shutdown,
+            phases: tokio::sync::Notify::new(),
             background: Mutex::new(Vec::new()),
             http: crate::connect::ConnectClient::default_http(),
             connector_watch: std::sync::OnceLock::new(),

@@ -133,6 +133,7 @@ impl Supervisor {
                         entry.snapshot.ready_at = None;
                     }
                 }
+                self.phases.notify_waiters();
                 self.observer.emit(WorkerPhaseChanged {
                     worker: id.clone(),
                     to,
@@ -152,6 +153,7 @@ impl Supervisor {
         if let Some(entry) = self.lock().workers.get_mut(&id) {
             entry.snapshot.phase = WorkerPhase::Stopped;
         }
+        self.phases.notify_waiters();
         self.observer.emit(WorkerStopped { worker: id });
     }
 

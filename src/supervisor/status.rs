@@ -212,6 +212,10 @@ impl Supervisor {
     pub async fn wait_until_ready(&self, timeout: Duration) -> Result<(), SupervisorError> {
         let deadline = Instant::now() + timeout;
         loop {
+            // Registered before the check, so a change between the check and the wait wakes it.
+            let changed = self.phases.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
             let pending: Vec<String> = self
                 .lock()
                 .workers
@@ -236,7 +240,12 @@ impl Supervisor {
                     workers: pending.join(", "),
                 });
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Every published phase change wakes it; the timer only bounds the wait.
+            let wake = deadline.min(Instant::now() + Duration::from_secs(1));
+            tokio::select! {
+                _ = changed => {}
+                _ = tokio::time::sleep_until(wake) => {}
+            }
         }
     }
 }
