@@ -465,7 +465,11 @@ fn the_kubernetes_topology_runs_each_pool_as_a_statefulset_of_single_worker_pods
         );
         assert!(args.contains(&service.as_str()), "{service} in {args:?}");
     }
-    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    // One pool restarting must not take the department API out of its Service.
+    assert_eq!(
+        c["readinessProbe"]["httpGet"]["path"],
+        "/readyz?exclude=pools"
+    );
     assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
 }
 

@@ -1105,8 +1105,32 @@ async fn lists_answer_while_a_pool_has_no_ready_worker() {
     let ready: Value = ready.json().await.unwrap();
     assert!(ready["problems"].to_string().contains("pool b"), "{ready}");
     assert!(ready["problems"].to_string().contains(&on_b), "{ready}");
+    // The API pod's probe leaves the pools out: the API itself serves, so it stays in its
+    // Service (every other pool's connectors stay reachable).
+    let serving = reqwest::get(api.url("/readyz?exclude=pools"))
+        .await
+        .unwrap();
+    let code = serving.status();
+    let serving: Value = serving.json().await.unwrap();
+    assert_eq!(code, 200, "{serving}");
+    assert_eq!(serving["excluded"], json!(["pools"]), "{serving}");
+    assert!(
+        serving["pools"].to_string().contains("\"b\""),
+        "the pools are still shown: {serving}"
+    );
+    let wrong = reqwest::get(api.url("/readyz?exclude=pools,workers"))
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 400);
+    let wrong: Value = wrong.json().await.unwrap();
+    let message = assert_clear_error("an unknown readiness check", 400, &wrong, true);
+    assert!(
+        message.contains("workers") && message.contains("pools or kafka"),
+        "{message}"
+    );
     println!(
-        "pool b scaled to 0: both lists 200 with {on_b} marked unknown; /readyz 503 naming pool b"
+        "pool b scaled to 0: both lists 200 with {on_b} marked unknown; /readyz 503 naming pool b; \
+         /readyz?exclude=pools 200"
     );
     api.stop().await;
 }

@@ -21,10 +21,10 @@ use super::managed::{API_PREFIX, PREFIX};
 use crate::auth::Principal;
 use crate::model::LogLevel;
 use crate::observe::audit::AuditQuery;
-use crate::observe::health::{PoolReadiness, readiness};
+use crate::observe::health::{PoolReadiness, ReadyCheck, readiness};
 use crate::observe::logs::{LogRecord, Query, format_record, ring};
 use crate::observe::{EVENT_CAPACITY, Event};
-use crate::translate::query_param;
+use crate::translate::{query_param, query_params};
 
 /// Path of the readiness probe.
 pub const READY_PATH: &str = "/readyz";
@@ -67,8 +67,12 @@ pub fn connector_routes() -> Vec<super::routes::Entry> {
         .collect()
 }
 
-/// `GET /readyz`: 200 when every pool has a ready worker and Kafka answers, else 503 saying why.
-async fn readyz(State(state): State<AppState>) -> Response {
+/// `GET /readyz?exclude=`: 200 when every pool has a ready worker and Kafka answers, else 503
+/// saying why. `exclude` (comma-separated or repeated: `pools`, `kafka`) leaves checks out, as
+/// the Kubernetes API server's does: the API pod's readiness probe excludes `pools`, so one pool
+/// that restarts does not take the whole department API out of its Service.
+async fn readyz(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Response> {
+    let exclude = ready_exclusions(query.as_deref())?;
     let pools = state
         .supervisor
         .status()
@@ -80,10 +84,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
         })
         .collect();
     let kafka = state.supervisor.observer().kafka().map(|k| k.state());
-    let mut verdict = readiness(pools, kafka);
+    let mut verdict = readiness(pools, kafka, &exclude);
     // A pool scaled to 0 still holding connectors cannot serve them: readiness says so, as
     // the API does (lists show them as last seen, reads and changes of them answer 503).
-    for p in &verdict.pools {
+    let pools_checked = !exclude.contains(&ReadyCheck::Pools);
+    for p in verdict.pools.iter().filter(|_| pools_checked) {
         if p.desired_workers == 0 && p.ready_workers == 0 {
             let held = state.connectors.last_known_names(&p.pool);
             if !held.is_empty() {
@@ -103,7 +108,28 @@ async fn readyz(State(state): State<AppState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(verdict)).into_response()
+    Ok((status, Json(verdict)).into_response())
+}
+
+/// The checks `exclude` names (every value of the parameter, each comma-separated).
+fn ready_exclusions(query: Option<&str>) -> Result<Vec<ReadyCheck>> {
+    let (mut checks, mut problems) = (Vec::new(), Vec::new());
+    let values = query_params(query, "exclude");
+    for name in values.iter().flat_map(|v| v.split(',').map(str::trim)) {
+        match ReadyCheck::parse(name) {
+            Some(c) => checks.push(c),
+            None if name.is_empty() => {}
+            None => problems.push(format!(
+                "exclude: \"{name}\" is not a readiness check; use {}",
+                ReadyCheck::ALL.map(|(n, _)| n).join(" or ")
+            )),
+        }
+    }
+    if problems.is_empty() {
+        Ok(checks)
+    } else {
+        Err(ApiError::bad_request(&problems))
+    }
 }
 
 /// `GET /v1/health`: the department's health for the dashboard.

@@ -178,6 +178,28 @@ pub struct PoolReadiness {
     pub ready_workers: usize,
 }
 
+/// A check of the readiness verdict that `/readyz?exclude=` can leave out (as the Kubernetes
+/// API server's `/readyz?exclude=<check>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadyCheck {
+    /// Every pool that should have workers has a ready one (and none holds connectors it cannot
+    /// serve).
+    Pools,
+    /// Kafka answered the last check.
+    Kafka,
+}
+
+impl ReadyCheck {
+    /// Every check, by name.
+    pub const ALL: [(&'static str, ReadyCheck); 2] =
+        [("pools", ReadyCheck::Pools), ("kafka", ReadyCheck::Kafka)];
+
+    /// The check of `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
+    }
+}
+
 /// The readiness verdict.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Readiness {
@@ -190,13 +212,21 @@ pub struct Readiness {
     pub kafka: Option<KafkaState>,
     /// What keeps it from being ready.
     pub problems: Vec<String>,
+    /// Checks left out of the verdict (`exclude`); their figures are still shown.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub excluded: Vec<&'static str>,
 }
 
 /// Ready when every pool that should have workers has at least one ready, and (when checked)
-/// Kafka answered the last check.
-pub fn readiness(pools: Vec<PoolReadiness>, kafka: Option<KafkaState>) -> Readiness {
+/// Kafka answered the last check; a check in `exclude` is left out.
+pub fn readiness(
+    pools: Vec<PoolReadiness>,
+    kafka: Option<KafkaState>,
+    exclude: &[ReadyCheck],
+) -> Readiness {
     let mut problems = Vec::new();
-    for p in &pools {
+    let checks = |c: ReadyCheck| !exclude.contains(&c);
+    for p in pools.iter().filter(|_| checks(ReadyCheck::Pools)) {
         if p.desired_workers > 0 && p.ready_workers == 0 {
             problems.push(format!(
                 "pool {} has no ready worker (0 of {})",
@@ -204,7 +234,7 @@ pub fn readiness(pools: Vec<PoolReadiness>, kafka: Option<KafkaState>) -> Readin
             ));
         }
     }
-    if let Some(k) = &kafka {
+    if let Some(k) = kafka.as_ref().filter(|_| checks(ReadyCheck::Kafka)) {
         match k.reachable {
             None => problems.push("Kafka has not been checked yet".to_string()),
             Some(false) => problems.push(format!(
@@ -214,11 +244,17 @@ pub fn readiness(pools: Vec<PoolReadiness>, kafka: Option<KafkaState>) -> Readin
             Some(true) => {}
         }
     }
+    let excluded = ReadyCheck::ALL
+        .iter()
+        .filter(|(_, c)| exclude.contains(c))
+        .map(|(n, _)| *n)
+        .collect();
     Readiness {
         ready: problems.is_empty(),
         pools,
         kafka,
         problems,
+        excluded,
     }
 }
 
@@ -247,18 +283,41 @@ mod tests {
         let ok = readiness(
             vec![pool("a", 2, 1), pool("b", 0, 0)],
             Some(kafka(Some(true))),
+            &[],
         );
         assert!(ok.ready, "{ok:?}");
         let down = readiness(
             vec![pool("a", 2, 0), pool("b", 1, 1)],
             Some(kafka(Some(false))),
+            &[],
         );
         assert!(!down.ready);
         assert_eq!(down.problems.len(), 2, "{down:?}");
         assert!(down.problems[0].contains("pool a"));
         assert!(down.problems[1].contains("Broker transport failure"));
-        assert!(!readiness(vec![pool("a", 1, 1)], Some(kafka(None))).ready);
-        assert!(readiness(vec![pool("a", 1, 1)], None).ready, "check off");
+        assert!(!readiness(vec![pool("a", 1, 1)], Some(kafka(None)), &[]).ready);
+        assert!(
+            readiness(vec![pool("a", 1, 1)], None, &[]).ready,
+            "check off"
+        );
+    }
+
+    #[test]
+    fn an_excluded_check_leaves_the_verdict_but_keeps_its_figures() {
+        let pools = || vec![pool("a", 2, 0)];
+        let r = readiness(pools(), Some(kafka(Some(false))), &[ReadyCheck::Pools]);
+        assert!(!r.ready, "Kafka still counts: {r:?}");
+        assert_eq!(r.problems.len(), 1, "{r:?}");
+        assert!(r.problems[0].contains("Broker transport failure"));
+        assert_eq!(r.pools, pools(), "the pools are still shown");
+        assert_eq!(r.excluded, ["pools"]);
+        let r = readiness(
+            pools(),
+            Some(kafka(Some(false))),
+            &[ReadyCheck::Pools, ReadyCheck::Kafka, ReadyCheck::Pools],
+        );
+        assert!(r.ready, "{r:?}");
+        assert_eq!(r.excluded, ["pools", "kafka"], "each named once: {r:?}");
     }
 
     #[test]

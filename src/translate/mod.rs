@@ -33,7 +33,7 @@ pub use offsets::{check_create_offsets, normalize_offsets};
 pub use plugins::{ManagedPlugin, connector_type, managed_plugins, plugin_matches};
 pub use request::{
     Expand, MAX_PATH_NAME_CHARS, decode_path_segment, parse_expand, percent_decode, query_param,
-    unaddressable,
+    query_params, unaddressable,
 };
 pub use status::{
     DownWorkers, ManagedConnector, ManagedInstance, ManagedState, ManagedStatus, ManagedTask,

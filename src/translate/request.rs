@@ -40,6 +40,11 @@ pub fn parse_expand(query: Option<&str>) -> Option<Expand> {
 
 /// The value of query parameter `name` (last one wins), percent-decoded.
 pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    query_params(query, name).pop()
+}
+
+/// Every value of the query parameter `name`, in order (`?exclude=a&exclude=b`).
+pub fn query_params(query: Option<&str>, name: &str) -> Vec<String> {
     query
         .unwrap_or("")
         .split('&')
@@ -47,7 +52,7 @@ pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             (percent_decode(k) == name).then(|| percent_decode(v))
         })
-        .next_back()
+        .collect()
 }
 
 /// Decodes `%XX` escapes and `+` (form encoding) in a query component; invalid escapes are kept
