@@ -78,31 +78,18 @@ async fn readyz(State(state): State<AppState>, RawQuery(query): RawQuery) -> Res
         .status()
         .into_iter()
         .map(|p| PoolReadiness {
+            held_connectors: if p.desired_workers == 0 && p.ready_workers == 0 {
+                state.connectors.last_known_names(&p.name)
+            } else {
+                Vec::new()
+            },
             pool: p.name,
             desired_workers: p.desired_workers,
             ready_workers: p.ready_workers,
         })
         .collect();
     let kafka = state.supervisor.observer().kafka().map(|k| k.state());
-    let mut verdict = readiness(pools, kafka, &exclude);
-    // A pool scaled to 0 still holding connectors cannot serve them: readiness says so, as
-    // the API does (lists show them as last seen, reads and changes of them answer 503).
-    let pools_checked = !exclude.contains(&ReadyCheck::Pools);
-    for p in verdict.pools.iter().filter(|_| pools_checked) {
-        if p.desired_workers == 0 && p.ready_workers == 0 {
-            let held = state.connectors.last_known_names(&p.pool);
-            if !held.is_empty() {
-                verdict.problems.push(format!(
-                    "pool {} has no worker (scaled to 0) but holds connectors {}: they are listed \
-                     as last seen, reads and changes of them answer 503; scale the pool up or \
-                     delete them",
-                    p.pool,
-                    held.join(", ")
-                ));
-            }
-        }
-    }
-    verdict.ready = verdict.problems.is_empty();
+    let verdict = readiness(pools, kafka, &exclude);
     let status = if verdict.ready {
         StatusCode::OK
     } else {

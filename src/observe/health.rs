@@ -176,6 +176,10 @@ pub struct PoolReadiness {
     pub desired_workers: u32,
     /// Workers ready.
     pub ready_workers: usize,
+    /// Connectors it holds as last seen while it has no worker at all (scaled to 0): nothing
+    /// can serve them. Not part of the answer's pool figures.
+    #[serde(skip)]
+    pub held_connectors: Vec<String>,
 }
 
 /// A check of the readiness verdict that `/readyz?exclude=` can leave out (as the Kubernetes
@@ -233,6 +237,17 @@ pub fn readiness(
                 p.pool, p.desired_workers
             ));
         }
+        // A pool scaled to 0 still holding connectors cannot serve them: readiness says so, as
+        // the API does (lists show them as last seen, reads and changes of them answer 503).
+        if p.desired_workers == 0 && p.ready_workers == 0 && !p.held_connectors.is_empty() {
+            problems.push(format!(
+                "pool {} has no worker (scaled to 0) but holds connectors {}: they are listed \
+                 as last seen, reads and changes of them answer 503; scale the pool up or \
+                 delete them",
+                p.pool,
+                p.held_connectors.join(", ")
+            ));
+        }
     }
     if let Some(k) = kafka.as_ref().filter(|_| checks(ReadyCheck::Kafka)) {
         match k.reachable {
@@ -264,6 +279,7 @@ mod tests {
 
     fn pool(name: &str, desired: u32, ready: usize) -> PoolReadiness {
         PoolReadiness {
+            held_connectors: Vec::new(),
             pool: name.into(),
             desired_workers: desired,
             ready_workers: ready,
@@ -318,6 +334,20 @@ mod tests {
         );
         assert!(r.ready, "{r:?}");
         assert_eq!(r.excluded, ["pools", "kafka"], "each named once: {r:?}");
+        // A pool scaled to 0 that still holds connectors is a pools problem too.
+        let held = || {
+            vec![PoolReadiness {
+                held_connectors: vec!["c1".into()],
+                ..pool("b", 0, 0)
+            }]
+        };
+        let r = readiness(held(), None, &[]);
+        assert!(!r.ready && r.problems[0].contains("pool b") && r.problems[0].contains("c1"));
+        assert!(readiness(held(), None, &[ReadyCheck::Pools]).ready);
+        assert!(
+            readiness(vec![pool("b", 0, 0)], None, &[]).ready,
+            "holds nothing"
+        );
     }
 
     #[test]

@@ -40,19 +40,23 @@ pub fn parse_expand(query: Option<&str>) -> Option<Expand> {
 
 /// The value of query parameter `name` (last one wins), percent-decoded.
 pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    query_params(query, name).pop()
+    values(query, name).next_back()
 }
 
 /// Every value of the query parameter `name`, in order (`?exclude=a&exclude=b`).
 pub fn query_params(query: Option<&str>, name: &str) -> Vec<String> {
-    query
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k) == name).then(|| percent_decode(v))
-        })
-        .collect()
+    values(query, name).collect()
+}
+
+/// The values of `name`, decoded as they are taken.
+fn values<'a>(
+    query: Option<&'a str>,
+    name: &'a str,
+) -> impl DoubleEndedIterator<Item = String> + 'a {
+    query.unwrap_or("").split('&').filter_map(move |pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k) == name).then(|| percent_decode(v))
+    })
 }
 
 /// Decodes `%XX` escapes and `+` (form encoding) in a query component; invalid escapes are kept
