@@ -342,10 +342,21 @@ async fn a_pipeline_survives_three_kill_9_of_a_worker_without_losing_a_line() {
         .collect();
     assert_eq!(delays.len(), 3, "{delays:?}");
     let restarted_worker = format!("127.0.0.1:{}", victim.rest_url.rsplit(':').next().unwrap());
-    let status = client
-        .connector_status(&format!("{id}-files-source-dev-001"))
-        .await
-        .unwrap();
+    // Right after the last kill Connect may still be handing the connector out again (its
+    // instance reads UNASSIGNED for a moment while its task already runs): it must get there.
+    let name = format!("{id}-files-source-dev-001");
+    let status = eventually(
+        "the source connector RUNNING after the kills",
+        READY_TIMEOUT,
+        || {
+            let (client, name) = (&client, &name);
+            async move {
+                let status = client.connector_status(name).await.ok()?;
+                (status.connector.state == "RUNNING").then_some(status)
+            }
+        },
+    )
+    .await;
     assert!(
         status.connector.state == "RUNNING",
         "{status:?} ({restarted_worker})"
