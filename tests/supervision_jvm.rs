@@ -156,8 +156,11 @@ async fn two_pools_run_in_their_cgroups_sized_from_the_quota_and_throttled() {
             .lines()
             .find(|l| l.contains("Path to /memory.use_hierarchy"))
             .unwrap_or("");
+        // The path comes from /proc/self/cgroup at that moment, so the leaf in the very first
+        // check proves the placement came before the JVM's container detection (no timing: the
+        // check ran at 0.146 s in one CI run under load).
         assert!(
-            first.starts_with("[0.0") && first.contains(&memory_leaf.display().to_string()),
+            first.contains(&memory_leaf.display().to_string()),
             "{id}: the JVM's first container check already ran in its leaf: {first}"
         );
         assert!(
