@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use connect_supervisor::model::{LogSettings, SecretRules};
+use connect_supervisor::observe::kafka::StartGate;
 use connect_supervisor::observe::logs::{LineReader, LogHub, Stream};
 use connect_supervisor::process::{Output, SpawnSpec, Spawner};
 use harness::api::TestApi;
@@ -338,7 +339,7 @@ async fn log_throughput() {
         &forwarding,
         &rules,
         &registry,
-        Some(&producer),
+        Some((&producer, &StartGate::opened())),
     ));
     // The topic exists before the clock starts (auto-created by a first record).
     let (_, _, _) = through_pipe(

@@ -512,6 +512,17 @@ async fn a_worker_that_exits_at_once_shows_its_stderr_tail_redacted_in_the_event
     .await;
     let held = wait_worker(&sup, "p-0", "held", T, |w| w.state == Phase::Held).await;
     assert_eq!(held.last_exit, Some(ExitReason::ExitCode { code: 1 }));
+    // A first start that failed is over too: the Kafka clients no longer wait (its stderr is
+    // worth forwarding).
+    harness::eventually(
+        "the Kafka clients started after a failed first start",
+        T,
+        || {
+            let sup = sup.clone();
+            async move { sup.observer().kafka_clients_started().then_some(()) }
+        },
+    )
+    .await;
     let tail = &held.last_exit_stderr;
     assert!(
         tail.iter().any(|l| l.contains("Error opening zip file")),
@@ -806,4 +817,48 @@ async fn without_headroom_or_with_the_boost_off_a_worker_starts_at_its_limit() {
         std::fs::write(&go, "").unwrap();
         sup.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_supervisors_own_kafka_clients_wait_until_the_first_start_is_over() {
+    // The department's Kafka (127.0.0.1:9) refuses at once: a check that runs says so within
+    // milliseconds, so a check still unrun seconds into the start did not run.
+    let (d, state) = fake_department(&pool("p", 1, "64MiB"), FAST, BUDGET);
+    let go = state.join("go");
+    let sup = start_fake(
+        d,
+        script(&format!(
+            "echo 'a line of the first start'; \
+             while [ ! -e '{}' ]; do sleep 0.05; done; touch \"$CS_READY_FILE\"; exec sleep 300",
+            go.display()
+        )),
+    )
+    .await;
+    let check = sup
+        .observer()
+        .kafka()
+        .expect("the Kafka check is on by default");
+    wait_worker(&sup, "p-0", "spawned", T, |w| w.pid.is_some()).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(worker(&sup, "p-0").state, Phase::Starting);
+    assert_eq!(
+        check.state().reachable,
+        None,
+        "no Kafka check while the worker starts"
+    );
+    // The start's line waits in the forwarder's own queue (not handed to a producer).
+    let logs = sup.observer().logs().forward_stats();
+    assert!(logs.enabled && logs.queued >= 1, "{logs:?}");
+    assert!(!sup.observer().kafka_clients_started());
+    std::fs::write(&go, "").unwrap();
+    wait_worker(&sup, "p-0", "ready", T, |w| w.state.is_up()).await;
+    harness::eventually("the Kafka check ran once the start was over", T, || {
+        let check = check.clone();
+        async move { check.state().reachable.is_some().then_some(()) }
+    })
+    .await;
+    assert!(sup.observer().kafka_clients_started());
+    let state = check.state();
+    assert_eq!(state.reachable, Some(false), "{state:?}");
+    sup.shutdown().await;
 }

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use super::Observer;
 use super::events::{KafkaReachable, KafkaUnreachable};
-use super::kafka::client_config;
+use super::kafka::{StartGate, client_config};
 use super::metrics::NAMESPACE;
 
 /// The last result of the Kafka check.
@@ -87,26 +87,36 @@ impl KafkaCheck {
         settings: &BTreeMap<String, String>,
         topic: &str,
         interval: Duration,
+        gate: &StartGate,
         observer: Weak<Observer>,
     ) {
         let mut config = client_config(settings);
         config.set("socket.connection.setup.timeout.ms", "5000");
-        let consumer: BaseConsumer<Quiet> = match config.create_with_context(Quiet) {
-            Ok(c) => c,
-            Err(e) => {
-                self.record(
-                    Err(format!("the Kafka client settings are invalid: {e}")),
-                    &observer,
-                );
-                return;
-            }
-        };
+        // Checked now; the client itself is created (and connects) once `gate` opens.
+        if let Err(e) = config.create_native_config() {
+            self.record(
+                Err(format!("the Kafka client settings are invalid: {e}")),
+                &observer,
+            );
+            return;
+        }
         let check = Arc::clone(self);
         let thread_observer = observer.clone();
         let topic = topic.to_string();
+        let gate = gate.clone();
         let spawned = std::thread::Builder::new()
             .name("kafka-check".into())
             .spawn(move || {
+                if !gate.wait(|| check.stop.load(Ordering::SeqCst)) {
+                    return;
+                }
+                let consumer: BaseConsumer<Quiet> = match config.create_with_context(Quiet) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let message = format!("cannot create the Kafka check's client: {e}");
+                        return check.record(Err(message), &thread_observer);
+                    }
+                };
                 while !check.stop.load(Ordering::SeqCst) {
                     let result = consumer
                         .fetch_metadata(Some(&topic), interval.max(Duration::from_secs(1)))
@@ -251,7 +261,12 @@ pub fn readiness(
     }
     if let Some(k) = kafka.as_ref().filter(|_| checks(ReadyCheck::Kafka)) {
         match k.reachable {
-            None => problems.push("Kafka has not been checked yet".to_string()),
+            // The check waits for the workers' first start ([`StartGate`]).
+            None => problems.push(
+                "Kafka has not been checked yet (the first check runs once the workers' first \
+                 start is over)"
+                    .to_string(),
+            ),
             Some(false) => problems.push(format!(
                 "Kafka does not answer: {}",
                 k.error.as_deref().unwrap_or("unknown error")
@@ -356,7 +371,13 @@ mod tests {
         let check = KafkaCheck::new(&registry);
         let settings =
             BTreeMap::from([("bootstrap.servers".to_string(), "127.0.0.1:9".to_string())]);
-        check.start(&settings, "t", Duration::from_secs(1), Weak::new());
+        check.start(
+            &settings,
+            "t",
+            Duration::from_secs(1),
+            &StartGate::opened(),
+            Weak::new(),
+        );
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while check.state().reachable.is_none() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));

@@ -44,6 +44,7 @@ pub struct Observer {
     api: http::ApiMetrics,
     kafka: Option<Arc<health::KafkaCheck>>,
     audit: Option<audit::AuditLog>,
+    start_gate: kafka::StartGate,
     exits: tokio::sync::broadcast::Sender<events::WorkerExited>,
 }
 
@@ -82,6 +83,7 @@ impl Observer {
             api,
             kafka: None,
             audit,
+            start_gate: kafka::StartGate::opened(),
             metrics,
             exits: tokio::sync::broadcast::channel(EXIT_CAPACITY).0,
         }
@@ -94,12 +96,15 @@ impl Observer {
         let o = &department.observe;
         let metrics = Metrics::new(&department.id);
         let producer = kafka::client_settings(department, &o.logs.producer);
+        // Opened by the supervisor when its workers' first start is over
+        // ([`Observer::first_start_over`]).
+        let gate = kafka::StartGate::default();
         let logs = Arc::new(logs::LogHub::new(
             &department.id,
             &o.logs,
             &department.secrets,
             metrics.registry(),
-            Some(&producer),
+            Some((&producer, &gate)),
         ));
         // The department's own credentials never show in worker logs either.
         let rules = &department.secrets;
@@ -122,7 +127,7 @@ impl Observer {
         let audit_forwarder = o.audit.topic.as_ref().and_then(|topic| {
             let registry = metrics.registry();
             let counters = audit_counters(registry);
-            match kafka::Forwarder::start("audit", &producer, topic, 10_000, counters) {
+            match kafka::Forwarder::start("audit", &producer, topic, 10_000, counters, &gate) {
                 Ok(f) => Some(f),
                 Err(e) => {
                     tracing::error!(error = %e, "Audit records will not be sent to Kafka.");
@@ -132,6 +137,7 @@ impl Observer {
         });
         let audit = audit::AuditLog::open(&department.supervisor.state_dir, audit_forwarder);
         let mut observer = Self::assemble(&department.id, metrics, logs, Some(audit));
+        observer.start_gate = gate.clone();
         observer.connectors.set_quota_limits(
             department.policy.quotas.max_connectors,
             department.policy.quotas.max_tasks_total,
@@ -152,10 +158,25 @@ impl Observer {
                 &settings,
                 &topic,
                 o.health.kafka_interval,
+                &gate,
                 Arc::downgrade(&observer),
             );
         }
         observer
+    }
+
+    /// Lets the supervisor's own Kafka clients connect: called when the workers' first start is
+    /// over (see [`kafka::StartGate`]); later calls change nothing.
+    pub fn first_start_over(&self) {
+        if !self.start_gate.is_open() {
+            tracing::debug!(department = %self.department, "The workers' first start is over: log forwarding and the Kafka check connect.");
+        }
+        self.start_gate.open();
+    }
+
+    /// Whether [`Observer::first_start_over`] was called (always, for in-memory telemetry).
+    pub fn kafka_clients_started(&self) -> bool {
+        self.start_gate.is_open()
     }
 
     /// The department.

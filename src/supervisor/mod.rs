@@ -52,6 +52,10 @@ pub use sampler::WorkerUsage;
 pub use status::{PoolStatus, Rollout, WorkerLimits, WorkerStatus};
 pub use worker_task::masked_command_line;
 
+/// How long past the longest start timeout the supervisor's own Kafka clients wait for the
+/// workers' first start (by then each first launch has ended; this only bounds the wait).
+const FIRST_START_GRACE: Duration = Duration::from_secs(10);
+
 /// Default time a worker gets to stop after SIGTERM (see `supervision.stop_grace`).
 pub const STOP_GRACE: Duration = Duration::from_secs(20);
 /// Interval between readiness probes of a starting worker. Short: a probe of a worker that is
@@ -438,6 +442,31 @@ impl Supervisor {
                 }
             }
         }
+        // The supervisor's own Kafka clients wait until the first start is over (they would
+        // compete with the starting JVMs for CPU); a start that outlasts the start timeout by
+        // far no longer holds them.
+        let first_start = Arc::downgrade(&supervisor);
+        let d = &supervisor.department;
+        let cap = d
+            .pools
+            .iter()
+            .map(|p| d.supervision(p).start_timeout)
+            .max()
+            .unwrap_or_default()
+            + FIRST_START_GRACE;
+        let gate = tokio::spawn(async move {
+            let Some(sup) = first_start.upgrade() else {
+                return;
+            };
+            let observer = Arc::clone(&sup.observer);
+            let outcome = sup.wait_first_start_over(cap).await;
+            drop(sup);
+            if let Err(starting) = outcome {
+                tracing::warn!(%starting, "The workers' first start is not over after {cap:?}: log forwarding and the Kafka check connect anyway.");
+            }
+            observer.first_start_over();
+        });
+        supervisor.lock_background().push(gate);
         let sampler = tokio::spawn(sampler::run(Arc::clone(&supervisor)));
         supervisor.lock_background().push(sampler);
         let scraper = tokio::spawn(scraper::run(Arc::clone(&supervisor)));

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
+use super::lifecycle::Snapshot;
 use super::registry::WorkerEntry;
 use super::{Supervisor, SupervisorError, WorkerUsage, masked_command_line};
 use crate::model::{Enforcement, ExitReason, Pool, WorkerId, WorkerPhase};
@@ -210,17 +211,42 @@ impl Supervisor {
 
     /// Waits until every worker is ready, or fails after `timeout` naming the ones that are not.
     pub async fn wait_until_ready(&self, timeout: Duration) -> Result<(), SupervisorError> {
+        self.wait_while_pending(timeout, |w| !w.phase.is_up())
+            .await
+            .map_err(|workers| SupervisorError::NotReady {
+                waited: timeout,
+                workers,
+            })
+    }
+
+    /// Waits until the workers' first start is over: each one has been ready once, or its first
+    /// launch ended (it exited, was held or stopped), at most `timeout`; returns the workers still
+    /// starting when the wait gave up.
+    pub async fn wait_first_start_over(&self, timeout: Duration) -> Result<(), String> {
+        self.wait_while_pending(timeout, |w| {
+            w.phase == WorkerPhase::Starting && w.restarts == 0 && w.last_exit.is_none()
+        })
+        .await
+    }
+
+    /// Waits, waking on every published phase change, until no worker's snapshot is `pending`;
+    /// after `timeout`, the pending ones, named with their phase and last exit.
+    async fn wait_while_pending(
+        &self,
+        timeout: Duration,
+        pending: impl Fn(&Snapshot) -> bool,
+    ) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         loop {
             // Registered before the check, so a change between the check and the wait wakes it.
             let changed = self.phases.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let pending: Vec<String> = self
+            let waiting: Vec<String> = self
                 .lock()
                 .workers
                 .iter()
-                .filter(|(_, w)| !w.snapshot.phase.is_up())
+                .filter(|(_, w)| pending(&w.snapshot))
                 .map(|(id, w)| {
                     let last = w
                         .snapshot
@@ -231,14 +257,11 @@ impl Supervisor {
                     format!("{id} ({}{last})", w.snapshot.phase.as_str())
                 })
                 .collect();
-            if pending.is_empty() {
+            if waiting.is_empty() {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err(SupervisorError::NotReady {
-                    waited: timeout,
-                    workers: pending.join(", "),
-                });
+                return Err(waiting.join(", "));
             }
             // Every published phase change wakes it; the timer only bounds the wait.
             let wake = deadline.min(Instant::now() + Duration::from_secs(1));

@@ -23,7 +23,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::io::AsyncReadExt;
 
-use super::kafka::{ForwardCounters, Forwarder};
+use super::kafka::{ForwardCounters, Forwarder, StartGate};
 use crate::model::{LogLevel, LogSettings, SecretRules};
 use capture::RotatingFile;
 pub use capture::{LineReader, STDERR_TAIL_LINE_CHARS, STDERR_TAIL_LINES, StderrTail};
@@ -172,26 +172,27 @@ impl std::fmt::Debug for LogHub {
 
 impl LogHub {
     /// The logs of `department`, with metrics in `registry`. With `producer` settings (librdkafka
-    /// keys) and `settings.forward`, records are forwarded to the department's log topic; a
-    /// producer that cannot be created leaves forwarding off and says why
-    /// ([`LogHub::forward_stats`]).
+    /// keys) and `settings.forward`, records are forwarded to the department's log topic once the
+    /// gate opens (they wait in the bounded queue until then); a producer whose settings are
+    /// invalid leaves forwarding off and says why ([`LogHub::forward_stats`]).
     pub fn new(
         department: &str,
         settings: &LogSettings,
         secrets: &SecretRules,
         registry: &Registry,
-        producer: Option<&BTreeMap<String, String>>,
+        producer: Option<(&BTreeMap<String, String>, &StartGate)>,
     ) -> Self {
         let metrics = LogMetrics::new(registry);
         let topic = settings.topic_for(department);
         let (forwarder, forward_error) = match producer {
-            Some(p) if settings.forward => {
+            Some((p, gate)) if settings.forward => {
                 match Forwarder::start(
                     "logs",
                     p,
                     &topic,
                     settings.buffer_lines,
                     metrics.forward.clone(),
+                    gate,
                 ) {
                     Ok(f) => (Some(f), None),
                     Err(e) => {
