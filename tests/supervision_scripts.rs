@@ -861,4 +861,29 @@ async fn the_supervisors_own_kafka_clients_wait_until_the_first_start_is_over() 
     let state = check.state();
     assert_eq!(state.reachable, Some(false), "{state:?}");
     sup.shutdown().await;
+
+    // Workers in pods of their own (kubernetes topology) share no CPU with the supervisor: its
+    // clients start at once, while the worker pod is still starting (here: never answers).
+    let (d, _) = fake_department(&pool("p", 1, "64MiB"), FAST, BUDGET);
+    let port = connect_supervisor::supervisor::free_port("127.0.0.1").unwrap();
+    let remote = std::collections::BTreeMap::from([(
+        "p".to_string(),
+        vec![connect_supervisor::supervisor::RemoteWorker {
+            rest_url: format!("http://127.0.0.1:{port}"),
+            metrics_port: None,
+        }],
+    )]);
+    let sup = connect_supervisor::supervisor::Supervisor::start_with(
+        d,
+        harness::runtime(),
+        connect_supervisor::supervisor::SupervisorOptions {
+            remote: Some(remote),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(worker(&sup, "p-0").state, Phase::Starting);
+    assert!(sup.observer().kafka_clients_started());
+    sup.shutdown().await;
 }

@@ -55,10 +55,15 @@ pub struct KafkaCheck {
     state: Mutex<KafkaState>,
     stop: AtomicBool,
     up: IntGauge,
+    /// Where `up` goes at the first check: absent before, rather than a 0 that would read as
+    /// "Kafka down" while the check waits for the workers' first start.
+    registry: Registry,
+    registered: std::sync::Once,
 }
 
 impl KafkaCheck {
-    /// A check whose gauge `kcs_kafka_up` is in `registry` (started with [`KafkaCheck::start`]).
+    /// A check whose gauge `kcs_kafka_up` joins `registry` at its first result (started with
+    /// [`KafkaCheck::start`]).
     pub fn new(registry: &Registry) -> Arc<Self> {
         let up = IntGauge::with_opts(
             Opts::new(
@@ -68,13 +73,12 @@ impl KafkaCheck {
             .namespace(NAMESPACE),
         )
         .expect("valid metric");
-        registry
-            .register(Box::new(up.clone()))
-            .expect("metric names are unique");
         Arc::new(Self {
             state: Mutex::new(KafkaState::default()),
             stop: AtomicBool::new(false),
             up,
+            registry: registry.clone(),
+            registered: std::sync::Once::new(),
         })
     }
 
@@ -155,6 +159,11 @@ impl KafkaCheck {
             before
         };
         self.up.set(i64::from(reachable));
+        self.registered.call_once(|| {
+            self.registry
+                .register(Box::new(self.up.clone()))
+                .expect("metric names are unique");
+        });
         if before != Some(reachable)
             && let Some(observer) = observer.upgrade()
         {
@@ -371,13 +380,13 @@ mod tests {
         let check = KafkaCheck::new(&registry);
         let settings =
             BTreeMap::from([("bootstrap.servers".to_string(), "127.0.0.1:9".to_string())]);
-        check.start(
-            &settings,
-            "t",
-            Duration::from_secs(1),
-            &StartGate::opened(),
-            Weak::new(),
-        );
+        // Held by a closed gate: no check and no gauge (a 0 would read as "Kafka down").
+        let gate = StartGate::default();
+        check.start(&settings, "t", Duration::from_secs(1), &gate, Weak::new());
+        std::thread::sleep(Duration::from_millis(1500));
+        assert_eq!(check.state().reachable, None);
+        assert!(registry.gather().is_empty(), "{:?}", registry.gather());
+        gate.open();
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while check.state().reachable.is_none() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
@@ -387,5 +396,8 @@ mod tests {
         assert_eq!(state.reachable, Some(false), "{state:?}");
         assert!(state.error.is_some());
         assert_eq!(check.up.get(), 0);
+        let families = registry.gather();
+        assert_eq!(families.len(), 1);
+        assert_eq!(families[0].name(), "kcs_kafka_up");
     }
 }

@@ -444,7 +444,10 @@ impl Supervisor {
         }
         // The supervisor's own Kafka clients wait until the first start is over (they would
         // compete with the starting JVMs for CPU); a start that outlasts the start timeout by
-        // far no longer holds them.
+        // far no longer holds them. Workers in pods of their own share no CPU with it.
+        if supervisor.remote {
+            supervisor.observer.first_start_over();
+        }
         let first_start = Arc::downgrade(&supervisor);
         let d = &supervisor.department;
         let cap = d
