@@ -38,8 +38,9 @@ const WARN_EVERY: Duration = Duration::from_secs(60);
 /// Holds the first connection of the supervisor's own Kafka clients (log and audit forwarding,
 /// the Kafka check) until its department's first worker start is over: those clients' start
 /// (threads, connections, metadata, the log topic's creation) otherwise competes with the
-/// starting JVMs for the same few cores, and the supervised start measured 8-13 % slower than the
-/// same JVM alone, 0.5-3.6 % with them off (`cargo bench --bench supervision`). Nothing is lost
+/// starting JVMs for the same few cores: supervised spawn-to-ready was 1.14x the same JVM alone
+/// with them connecting during the start, 1.09x with this gate (`cargo bench --bench
+/// supervision`, 13 and 47 rounds on 2 cores). Nothing is lost
 /// while it is closed: log lines and audit records wait in the forwarders' bounded queues, the
 /// Kafka check says it has not run yet. Clones share one gate; it only ever opens.
 #[derive(Debug, Clone, Default)]
