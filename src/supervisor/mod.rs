@@ -448,7 +448,7 @@ impl Supervisor {
         if supervisor.remote {
             supervisor.observer.first_start_over();
         }
-        let first_start = Arc::downgrade(&supervisor);
+        let sup = Arc::clone(&supervisor);
         let d = &supervisor.department;
         let cap = d
             .pools
@@ -458,16 +458,11 @@ impl Supervisor {
             .unwrap_or_default()
             + FIRST_START_GRACE;
         let gate = tokio::spawn(async move {
-            let Some(sup) = first_start.upgrade() else {
-                return;
-            };
-            let observer = Arc::clone(&sup.observer);
             let outcome = sup.wait_first_start_over(cap).await;
-            drop(sup);
             if let Err(starting) = outcome {
                 tracing::warn!(%starting, "The workers' first start is not over after {cap:?}: log forwarding and the Kafka check connect anyway.");
             }
-            observer.first_start_over();
+            sup.observer.first_start_over();
         });
         supervisor.lock_background().push(gate);
         let sampler = tokio::spawn(sampler::run(Arc::clone(&supervisor)));
