@@ -54,11 +54,12 @@ impl StartGate {
         gate
     }
 
-    /// Opens the gate for every waiter, for good.
-    pub fn open(&self) {
+    /// Opens the gate for every waiter, for good; whether this call opened it.
+    pub fn open(&self) -> bool {
         let (open, changed) = &*self.0;
-        *open.lock().expect("start gate lock") = true;
+        let was_open = std::mem::replace(&mut *open.lock().expect("start gate lock"), true);
         changed.notify_all();
+        !was_open
     }
 
     /// Whether it is open.

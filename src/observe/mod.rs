@@ -168,10 +168,9 @@ impl Observer {
     /// Lets the supervisor's own Kafka clients connect: called when the workers' first start is
     /// over (see [`kafka::StartGate`]); later calls change nothing.
     pub fn first_start_over(&self) {
-        if !self.start_gate.is_open() {
+        if self.start_gate.open() {
             tracing::debug!(department = %self.department, "The workers' first start is over: log forwarding and the Kafka check connect.");
         }
-        self.start_gate.open();
     }
 
     /// Whether [`Observer::first_start_over`] was called (always, for in-memory telemetry).

@@ -447,24 +447,24 @@ impl Supervisor {
         // far no longer holds them. Workers in pods of their own share no CPU with it.
         if supervisor.remote {
             supervisor.observer.first_start_over();
+        } else {
+            let d = &supervisor.department;
+            let cap = d
+                .pools
+                .iter()
+                .map(|p| d.supervision(p).start_timeout)
+                .max()
+                .unwrap_or_default()
+                + FIRST_START_GRACE;
+            let sup = Arc::clone(&supervisor);
+            let gate = tokio::spawn(async move {
+                if let Err(starting) = sup.wait_first_start_over(cap).await {
+                    tracing::warn!(%starting, "The workers' first start is not over after {cap:?}: log forwarding and the Kafka check connect anyway.");
+                }
+                sup.observer.first_start_over();
+            });
+            supervisor.lock_background().push(gate);
         }
-        let sup = Arc::clone(&supervisor);
-        let d = &supervisor.department;
-        let cap = d
-            .pools
-            .iter()
-            .map(|p| d.supervision(p).start_timeout)
-            .max()
-            .unwrap_or_default()
-            + FIRST_START_GRACE;
-        let gate = tokio::spawn(async move {
-            let outcome = sup.wait_first_start_over(cap).await;
-            if let Err(starting) = outcome {
-                tracing::warn!(%starting, "The workers' first start is not over after {cap:?}: log forwarding and the Kafka check connect anyway.");
-            }
-            sup.observer.first_start_over();
-        });
-        supervisor.lock_background().push(gate);
         let sampler = tokio::spawn(sampler::run(Arc::clone(&supervisor)));
         supervisor.lock_background().push(sampler);
         let scraper = tokio::spawn(scraper::run(Arc::clone(&supervisor)));

@@ -223,8 +223,9 @@ impl Supervisor {
     /// launch ended (it exited, was held or stopped), at most `timeout`; returns the workers still
     /// starting when the wait gave up.
     pub async fn wait_first_start_over(&self, timeout: Duration) -> Result<(), String> {
+        // A process that ended left its `last_exit` (never cleared): no first start pends then.
         self.wait_while_pending(timeout, |w| {
-            w.phase == WorkerPhase::Starting && w.restarts == 0 && w.last_exit.is_none()
+            w.phase == WorkerPhase::Starting && w.last_exit.is_none()
         })
         .await
     }
